@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Create or refresh the project venv (.venv, git-ignored) with everything the stack needs.
+#
+# Two kinds of machine:
+# - ROS 2 sourced (ROS_DISTRO set and rclpy importable): the venv sees the system packages and
+#   rclpy/messages come from /opt/ros; the PyPI ros-* wheels are NEVER installed (they would
+#   shadow the system ROS).
+# - no ROS 2: rclpy and message packages come from the pinned PyPI ros-* wheels.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+if [ -n "${ROS_DISTRO:-}" ] && "$PYTHON" -c "import rclpy" 2>/dev/null; then
+  mode="system ROS 2 ($ROS_DISTRO)"
+  venv_flags=(--system-site-packages)
+  reqs=(-r requirements/core.txt -r requirements/dev.txt)
+else
+  mode="no ROS 2 install: rclpy from the pinned PyPI ros-* wheels"
+  venv_flags=()
+  reqs=(-r requirements/core.txt -r requirements/ros-wheels.txt -r requirements/dev.txt)
+fi
+echo "[setup] mode: $mode"
+
+stamp="$VENV/.h2o-setup"
+want=$(cat requirements/*.txt src/*/setup.py | sha256sum | cut -c1-16)-$mode
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "[setup] $VENV is up to date"
+  exit 0
+fi
+start=$(date +%s)
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "${venv_flags[@]}" "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q "${reqs[@]}"
+# The workspace packages themselves, editable, so console scripts land in $VENV/bin.
+"$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation \
+  -e src/h2o_robot_bridge -e src/h2o_sim -e src/h2o_learning
+echo "$want" > "$stamp"
+echo "[setup] installed into $VENV in $(( $(date +%s) - start )) s"

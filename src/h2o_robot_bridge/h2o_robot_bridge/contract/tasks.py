@@ -1,0 +1,104 @@
+"""Tasks: reward and termination as functions of observations and actions only.
+
+Because nothing here needs simulator state, a real robot log gives exactly the rewards the
+simulator gives (``obs`` carries the command and the previous action).
+
+Reward of a transition ``(obs, action, next_obs)``, with v the forward speed and w the yaw rate
+of ``next_obs``, (v_c, w_c) its command, and tilt the base tilt [rad]::
+
+    r = alive + track_vel * exp(-(v - v_c)^2 / vel_sigma^2)
+              + track_yaw * exp(-(w - w_c)^2 / yaw_sigma^2)
+              - tilt * tilt^2 - leg_pose * |leg_pos|^2
+              - action_rate * mean((action - obs.prev_action)^2)
+
+Termination (a fall): tilt > ``fall_tilt`` or a non-finite observation. Time limits are
+truncations, never terminations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from h2o_robot_bridge.contract.observation import OBS_SLICES, tilt_from_projected_gravity
+from h2o_robot_bridge.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    """Weights of the reward terms (see the module docstring)."""
+
+    alive: float = 1.0
+    track_vel: float = 0.5
+    track_yaw: float = 0.25
+    tilt: float = 1.0
+    leg_pose: float = 0.2
+    action_rate: float = 0.05
+    vel_sigma: float = 0.25  # [m/s]
+    yaw_sigma: float = 0.5  # [rad/s]
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task: its default command, reward weights, fall threshold and time limit.
+
+    Attributes:
+        name: task id (``stand``, ``move_straight``).
+        command: default (forward speed [m/s], yaw rate [rad/s]).
+        weights: reward weights.
+        fall_tilt: tilt beyond which the episode terminates [rad].
+        time_limit: episode length before truncation [s].
+    """
+
+    name: str
+    command: tuple[float, float]
+    weights: RewardWeights
+    fall_tilt: float = 0.6
+    time_limit: float = 10.0
+
+    def reward(
+        self, obs: ArrayLike, action: ArrayLike, next_obs: ArrayLike
+    ) -> NDArray[np.float64]:
+        """Reward of transitions, (...,), from obs (..., OBS_DIM), action (..., ACTION_DIM)."""
+        o, a, n = (np.asarray(x, dtype=np.float64) for x in (obs, action, next_obs))
+        w = self.weights
+        v = n[..., OBS_SLICES["forward_vel"]][..., 0]
+        yaw = n[..., OBS_SLICES["base_ang_vel"]][..., 2]
+        cmd = n[..., OBS_SLICES["command"]]
+        tilt = tilt_from_projected_gravity(n[..., OBS_SLICES["projected_gravity"]])
+        leg = n[..., OBS_SLICES["leg_pos"]]
+        rate = np.mean((a - o[..., OBS_SLICES["prev_action"]]) ** 2, axis=-1)
+        return (
+            w.alive
+            + w.track_vel * np.exp(-(((v - cmd[..., 0]) / w.vel_sigma) ** 2))
+            + w.track_yaw * np.exp(-(((yaw - cmd[..., 1]) / w.yaw_sigma) ** 2))
+            - w.tilt * tilt**2
+            - w.leg_pose * np.sum(leg**2, axis=-1)
+            - w.action_rate * rate
+        )
+
+    def terminated(self, next_obs: ArrayLike) -> NDArray[np.bool_]:
+        """True where the robot has fallen (or the observation is not finite), (...,)."""
+        n = np.asarray(next_obs, dtype=np.float64)
+        tilt = tilt_from_projected_gravity(n[..., OBS_SLICES["projected_gravity"]])
+        return (tilt > self.fall_tilt) | ~np.all(np.isfinite(n), axis=-1)
+
+    def max_episode_steps(self, control_hz: float) -> int:
+        """Time limit in control ticks."""
+        return int(round(self.time_limit * control_hz))
+
+
+TASKS: dict[str, Task] = {
+    "stand": Task("stand", (0.0, 0.0), RewardWeights()),
+    "move_straight": Task("move_straight", (0.5, 0.0), RewardWeights(track_vel=1.0)),
+}
+
+
+def get_task(name: str) -> Task:
+    """The task called ``name``; a clear :class:`ConfigError` for an unknown one."""
+    try:
+        return TASKS[name]
+    except KeyError as err:
+        raise ConfigError(f"unknown task {name!r}; known: {sorted(TASKS)}") from err

@@ -1,0 +1,88 @@
+"""ROS message <-> numpy conversions as pure functions.
+
+The readers are duck-typed: they accept rclpy message objects and the dataclasses ``rosbags``
+deserialises alike (same field names), so live nodes and bag conversion share them. Nothing
+here imports rclpy or message packages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from h2o_robot_bridge.contract import robot
+from h2o_robot_bridge.errors import H2OError
+
+
+class MessageError(H2OError):
+    """A message lacks a field the contract needs (e.g. a joint is missing)."""
+
+
+class JointReading(NamedTuple):
+    """Joint state in contract order, each (NUM_JOINTS,) float64; NaN where not reported."""
+
+    position: NDArray[np.float64]  # [rad]
+    velocity: NDArray[np.float64]  # [rad/s]
+    effort: NDArray[np.float64]  # [N m]
+
+
+class ImuReading(NamedTuple):
+    """IMU sample: orientation (4,) x, y, z, w in world; angular velocity (3,) [rad/s], base."""
+
+    quat_xyzw: NDArray[np.float64]
+    ang_vel: NDArray[np.float64]
+
+
+def stamp_to_sec(stamp: Any) -> float:
+    """``builtin_interfaces/Time`` -> seconds."""
+    return float(stamp.sec) + 1e-9 * float(stamp.nanosec)
+
+
+def sec_to_stamp_fields(t: float) -> tuple[int, int]:
+    """Seconds -> (sec, nanosec) for a ``builtin_interfaces/Time``."""
+    sec = int(np.floor(t))
+    nanosec = min(int(round((t - sec) * 1e9)), 999_999_999)
+    return sec, nanosec
+
+
+def _ordered(values: Any, index: list[int], n_names: int) -> NDArray[np.float64]:
+    arr = np.asarray(values, dtype=np.float64).ravel()
+    if arr.size != n_names:  # empty (rclpy allows it) or malformed: not reported
+        return np.full(len(index), np.nan)
+    return arr[index]
+
+
+def joint_state_to_reading(msg: Any, names: tuple[str, ...] = robot.JOINT_NAMES) -> JointReading:
+    """Reorder a ``sensor_msgs/JointState`` into contract order.
+
+    Raises:
+        MessageError: a contract joint is absent from ``msg.name``.
+    """
+    msg_names = list(msg.name)
+    try:
+        index = [msg_names.index(n) for n in names]
+    except ValueError as err:
+        missing = sorted(set(names) - set(msg_names))
+        raise MessageError(f"JointState lacks joints {missing} (has {msg_names})") from err
+    n = len(msg_names)
+    return JointReading(
+        _ordered(msg.position, index, n),
+        _ordered(msg.velocity, index, n),
+        _ordered(msg.effort, index, n),
+    )
+
+
+def imu_to_reading(msg: Any) -> ImuReading:
+    """``sensor_msgs/Imu`` -> orientation (x, y, z, w) and angular velocity."""
+    q, w = msg.orientation, msg.angular_velocity
+    return ImuReading(
+        np.array([q.x, q.y, q.z, q.w], dtype=np.float64),
+        np.array([w.x, w.y, w.z], dtype=np.float64),
+    )
+
+
+def twist_to_command(msg: Any) -> NDArray[np.float64]:
+    """``geometry_msgs/Twist`` -> task command (forward speed [m/s], yaw rate [rad/s])."""
+    return np.array([msg.linear.x, msg.angular.z], dtype=np.float64)
