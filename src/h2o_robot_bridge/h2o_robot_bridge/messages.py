@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from h2o_robot_bridge.contract import robot
+from h2o_robot_bridge.contract.action import JointCommand
 from h2o_robot_bridge.errors import H2OError
 
 
@@ -86,3 +87,13 @@ def imu_to_reading(msg: Any) -> ImuReading:
 def twist_to_command(msg: Any) -> NDArray[np.float64]:
     """``geometry_msgs/Twist`` -> task command (forward speed [m/s], yaw rate [rad/s])."""
     return np.array([msg.linear.x, msg.angular.z], dtype=np.float64)
+
+
+def joint_command_from_msg(msg: Any, names: tuple[str, ...] = robot.JOINT_NAMES) -> JointCommand:
+    """Decode ``/joint_commands`` (a ``sensor_msgs/JointState``) into contract order.
+
+    Fields that do not apply are NaN (position for wheels, effort for legs); an empty array
+    decodes as all-NaN.
+    """
+    reading = joint_state_to_reading(msg, names)
+    return JointCommand(reading.position, reading.effort)
