@@ -58,7 +58,7 @@ NODE_NAME = "wheel_legged_sim"
 REPORT_PERIOD = 10.0
 """Wall seconds between progress logs (sim time, achieved real-time factor, overruns)."""
 WARN_THROTTLE = 1.0
-"""Wall seconds between repeated warnings about refused commands."""
+"""Wall seconds between repeats of the same warning about refused commands."""
 
 
 class WheelLeggedSimNode(Node):
@@ -70,6 +70,7 @@ class WheelLeggedSimNode(Node):
         self.runner = SimRunner(self.config)
         self.pacer = Pacer(self.config.timing.control_dt, self.config.real_time_factor)
         self.meter = RealTimeFactorMeter()
+        self._last_refusal: str | None = None
         topics = self.config.topics
         self._clock_pub = self.create_publisher(Clock, topics.clock, 10)
         self._joint_pub = self.create_publisher(JointState, topics.joint_states, 10)
@@ -147,7 +148,12 @@ class WheelLeggedSimNode(Node):
 
     def _on_command(self, msg: JointState) -> None:
         refused = self.runner.on_command(msg)
-        if refused:
+        if refused is None:
+            return
+        if refused != self._last_refusal:  # a new kind of problem: say it at once
+            self._last_refusal = refused
+            self.get_logger().warning(refused)
+        else:
             self.get_logger().warning(refused, throttle_duration_sec=WARN_THROTTLE)
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Any:
@@ -181,7 +187,10 @@ class WheelLeggedSimNode(Node):
 
     def close(self) -> None:
         """Log the achieved pace and release the simulator."""
-        self.get_logger().info(self.report())
+        # After Ctrl-C the context is already shut down: log without the /rosout publisher.
+        ok = rclpy.ok(context=self.context)
+        logger = self.get_logger() if ok else rclpy.logging.get_logger(f"{NODE_NAME}.exit")
+        logger.info(self.report())
         self.runner.close()
 
 
