@@ -219,6 +219,19 @@ def _check_timeout(timeout: float) -> None:
         raise ConfigError(f"command_timeout must be >= 0 s (0 = never), got {timeout}")
 
 
+def describe(config: SimNodeConfig) -> str:
+    """One log line: profile, knobs off nominal, rates, pace, stamps."""
+    nominal = DynamicsProfile().knobs()
+    changed = {k: v for k, v in config.profile.knobs().items() if v != nominal[k]}
+    knobs = ", ".join(f"{k}={v:g}" for k, v in changed.items()) or "all nominal"
+    pace = config.real_time_factor or "as fast as possible"
+    return (
+        f"dynamics {config.dynamics!r} ({knobs}), control {config.timing.control_hz:g} Hz, "
+        f"physics {config.timing.physics_hz:g} Hz, real_time_factor {pace}, "
+        f"stamps: {'sim' if config.use_sim_time else 'wall'} time"
+    )
+
+
 def runtime_number(name: str, value: Any) -> float:
     """Validate a new value of a runtime-changeable node parameter (not a knob).
 

@@ -45,6 +45,7 @@ from h2o_sim.node_config import (
     NODE_PARAMETERS,
     PARAMETER_NAMES,
     SimNodeConfig,
+    describe,
     make_config,
     profile_from_parameter,
     profile_knobs,
@@ -84,11 +85,7 @@ class WheelLeggedSimNode(Node):
         self._publish(self.runner.last)
         self.meter.start(self.runner.clock, time.monotonic())
         self._next_report = time.monotonic() + REPORT_PERIOD
-        self.get_logger().info(
-            f"dynamics {self.config.dynamics!r}, control {self.config.timing.control_hz:g} Hz, "
-            f"physics {self.config.timing.physics_hz:g} Hz, "
-            f"real_time_factor {self.config.real_time_factor:g}"
-        )
+        self.get_logger().info(describe(self.config))
 
     def _read_config(self) -> tuple[SimNodeConfig, dict[str, Any]]:
         """Declare node parameters, then one per knob of the chosen profile; validate all."""

@@ -21,6 +21,7 @@ from h2o_robot_bridge.paths import config_file
 from h2o_sim.node_config import (
     NODE_PARAMETERS,
     PARAMETER_NAMES,
+    describe,
     make_config,
     profile_knobs,
     runtime_change_error,
@@ -111,6 +112,13 @@ def test_several_errors_are_reported_together() -> None:
         make_config({"control_hz": -1.0, "seed": -5, "odom_topic": ""}, NO_DISPLAY)
     text = str(err.value)
     assert "control_hz" in text and "seed" in text and "odom_topic" in text
+
+
+def test_describe_names_the_changed_knobs() -> None:
+    text = describe(make_config({"dynamics": "gravity_x2", "latency_steps": 2}, NO_DISPLAY))
+    assert "gravity_x2" in text and "gravity_scale=2" in text and "latency_steps=2" in text
+    assert "friction_scale" not in text
+    assert "as fast as possible" in describe(make_config({"real_time_factor": 0}, NO_DISPLAY))
 
 
 def test_gui_is_allowed_with_a_display() -> None:
