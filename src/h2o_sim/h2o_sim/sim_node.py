@@ -176,11 +176,14 @@ class WheelLeggedSimNode(Node):
     def _apply_parameter(self, name: str, value: Any) -> None:
         if name == "real_time_factor":
             self.pacer.set_real_time_factor(runtime_number(name, value), time.monotonic())
+            self.meter.start(self.runner.clock, time.monotonic())  # report the new pace
         elif name == "command_timeout":
             self.runner.command_timeout = runtime_number(name, value)
         else:
             self.runner.set_param(name, value)
-        self.get_logger().info(f"parameter {name} set to {value}")
+        self.get_logger().info(
+            f"parameter {name} set to {value} at sim time {self.runner.clock:.3f} s"
+        )
 
     def close(self) -> None:
         """Log the achieved pace and release the simulator."""
