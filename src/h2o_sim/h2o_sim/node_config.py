@@ -257,3 +257,27 @@ def runtime_change_error(name: str, knobs: Mapping[str, Any]) -> str | None:
     if name in _SPECS:
         return f"parameter {name!r} is fixed at start-up; restart the node with the new value"
     return f"unknown parameter {name!r}"
+
+
+def runtime_changes_error(changes: Mapping[str, Any], profile: DynamicsProfile) -> str | None:
+    """Why a set of parameter changes must be refused as a whole, or ``None`` to accept it.
+
+    Everything is checked before anything is applied, so a refused
+    ``ros2 param set``/``set_parameters_atomically`` leaves the simulator untouched.
+
+    Args:
+        changes: parameter name -> new value.
+        profile: the simulator's current dynamics (knob values are validated against it).
+    """
+    knobs = profile_knobs(profile)
+    try:
+        for name, value in changes.items():
+            reason = runtime_change_error(name, knobs)
+            if reason is not None:
+                return reason
+            if name not in knobs:
+                runtime_number(name, value)
+        profile.replace(**{k: v for k, v in changes.items() if k in knobs})
+    except ConfigError as err:
+        return str(err)
+    return None

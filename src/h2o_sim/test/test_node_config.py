@@ -25,6 +25,7 @@ from h2o_sim.node_config import (
     make_config,
     profile_knobs,
     runtime_change_error,
+    runtime_changes_error,
     runtime_number,
 )
 from h2o_sim.pacing import Pacer, RealTimeFactorMeter
@@ -143,6 +144,19 @@ def test_runtime_changes() -> None:
         runtime_number("real_time_factor", -0.5)
     with pytest.raises(ConfigError, match="must be a number"):
         runtime_number("command_timeout", "soon")
+
+
+def test_runtime_changes_are_checked_as_a_whole() -> None:
+    profile = make_config({}, NO_DISPLAY).profile
+    assert runtime_changes_error({"gravity_scale": 2.0, "real_time_factor": 0}, profile) is None
+    assert runtime_changes_error({"latency_steps": 3, "command_timeout": 1}, profile) is None
+    # One bad member refuses the whole set (nothing is applied before everything is checked).
+    assert "gravity_scale" in runtime_changes_error(
+        {"friction_scale": 0.5, "gravity_scale": -1.0}, profile
+    )
+    assert "latency_steps" in runtime_changes_error({"latency_steps": 2.5}, profile)
+    assert "restart" in runtime_changes_error({"gravity_scale": 2.0, "seed": 3}, profile)
+    assert "real_time_factor" in runtime_changes_error({"real_time_factor": -1.0}, profile)
 
 
 # --- pacing -------------------------------------------------------------------------------
