@@ -178,8 +178,6 @@ def make_config(
     if errors:
         raise ConfigError("invalid wheel_legged_sim parameters:\n  " + "\n  ".join(errors))
     timing = Timing(control_hz=control_hz, physics_hz=physics_hz)
-    _check_rtf(rtf)
-    _check_timeout(timeout)
     overrides = {k: merged[k] for k in known_knobs if k in merged}
     resolved = load_profile(merged["dynamics"].strip(), overrides or None)
     return SimNodeConfig(
@@ -191,13 +189,16 @@ def make_config(
         gui=merged["gui"],
         command_timeout=timeout,
         use_sim_time=merged["use_sim_time"],
-        topics=Topics(*(merged[n].strip() for n in _TOPIC_PARAMS)),
+        topics=Topics(**{n.removesuffix("_topic"): merged[n].strip() for n in _TOPIC_PARAMS}),
         base_frame=merged["base_frame"].strip(),
         odom_frame=merged["odom_frame"].strip(),
     )
 
 
-def _number(values: Mapping[str, Any], name: str, errors: list[str], positive: bool = False):
+def _number(
+    values: Mapping[str, Any], name: str, errors: list[str], positive: bool = False
+) -> float:
+    """``values[name]`` as a float; appends to ``errors`` (and returns NaN) when invalid."""
     value = values[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         errors.append(f"{name} must be a finite number, got {value!r}")

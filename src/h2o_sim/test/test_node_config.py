@@ -69,6 +69,12 @@ def test_profile_by_name_and_knob_overrides() -> None:
     assert "name" not in knobs and "description" not in knobs
 
 
+def test_topic_parameters_map_to_their_topics() -> None:
+    names = ("joint_states", "imu", "odom", "clock", "joint_commands")
+    cfg = make_config({f"{n}_topic": f"/robot/{n}" for n in names}, NO_DISPLAY)
+    assert [getattr(cfg.topics, n) for n in names] == [f"/robot/{n}" for n in names]
+
+
 def test_ints_are_accepted_for_float_parameters() -> None:
     cfg = make_config({"control_hz": 50, "physics_hz": 500, "real_time_factor": 0}, NO_DISPLAY)
     assert cfg.timing.decimation == 10 and cfg.real_time_factor == 0.0
