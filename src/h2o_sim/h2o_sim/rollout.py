@@ -31,6 +31,8 @@ class Trajectory(NamedTuple):
         tilt: (T,) base tilt from vertical [rad].
         base_pos: (T, 3) world position [m].
         base_lin_vel: (T, 3) base-frame velocity [m/s].
+        ang_vel: (T, 3) base-frame angular velocity [rad/s] (gyro).
+        quat_xyzw: (T, 4) base orientation in world, ROS order.
         joint_pos, joint_vel, joint_effort: (T, 6) contract order.
         actions: (T, 6) clean actions sent.
         executed: (T, 6) executed actions (after joint noise).
@@ -42,12 +44,20 @@ class Trajectory(NamedTuple):
     tilt: NDArray[np.float64]
     base_pos: NDArray[np.float64]
     base_lin_vel: NDArray[np.float64]
+    ang_vel: NDArray[np.float64]
+    quat_xyzw: NDArray[np.float64]
     joint_pos: NDArray[np.float64]
     joint_vel: NDArray[np.float64]
     joint_effort: NDArray[np.float64]
     actions: NDArray[np.float64]
     executed: NDArray[np.float64]
     fell: bool
+
+    @property
+    def yaw(self) -> NDArray[np.float64]:
+        """(T,) base heading [rad], unwrapped (continuous over full turns)."""
+        x, y, z, w = self.quat_xyzw.T
+        return np.unwrap(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
 
     @property
     def duration(self) -> float:
@@ -108,6 +118,8 @@ def rollout(
         tilt=np.array([row[2] for row in rows]),
         base_pos=np.array([x.base_pos for x in r]).reshape(-1, 3),
         base_lin_vel=np.array([x.base_lin_vel for x in r]).reshape(-1, 3),
+        ang_vel=np.array([x.ang_vel for x in r]).reshape(-1, 3),
+        quat_xyzw=np.array([x.quat_xyzw for x in r]).reshape(-1, 4),
         joint_pos=np.array([x.joint_pos for x in r]).reshape(-1, ACTION_DIM),
         joint_vel=np.array([x.joint_vel for x in r]).reshape(-1, ACTION_DIM),
         joint_effort=np.array([x.joint_effort for x in r]).reshape(-1, ACTION_DIM),

@@ -40,6 +40,18 @@ def test_tracks_half_a_metre_per_second() -> None:
     assert abs(traj.base_pos[-1, 1]) < 0.3  # holds its heading
 
 
+@pytest.mark.parametrize("speed", [0.0, 0.5])
+def test_turns_at_the_commanded_yaw_rate(speed: float) -> None:
+    with WheelLeggedSim("real", seed=0) as sim:
+        controller = ClassicalController()
+        traj = rollout(sim, controller.act, 8.0, command=(speed, 0.5), fall_tilt=FALL_TILT)
+    assert not traj.fell
+    late = traj.time > 4.0
+    yaw_rate = (traj.yaw[-1] - traj.yaw[np.argmax(late)]) / 4.0
+    assert yaw_rate == pytest.approx(0.5, abs=0.05)
+    assert np.mean(traj.base_lin_vel[late, 0]) == pytest.approx(speed, abs=SPEED_TOLERANCE)
+
+
 def test_without_the_controller_it_falls() -> None:
     # The controller is what keeps it up (guards against a sim that cannot fall).
     with WheelLeggedSim("real", seed=0) as sim:
