@@ -157,6 +157,7 @@ class WheelLeggedSim:
         if self._client < 0:
             raise H2OError("PyBullet could not connect (GUI requested without a display?)")
         self._gui = gui
+        self._initial_state: int | None = None
         self.time = 0.0
         self.last_action = SAFE_ACTION.copy()
         self.last_executed_action = SAFE_ACTION.copy()
@@ -165,7 +166,7 @@ class WheelLeggedSim:
     # --- world ------------------------------------------------------------------------------
 
     def _build_world(self) -> None:
-        """(Re)create plane and robot from scratch: a reset is then bitwise reproducible."""
+        """Create plane and robot from scratch and apply the profile's world knobs."""
         c = self._client
         p.resetSimulation(physicsClientId=c)
         p.setPhysicsEngineParameter(
@@ -263,7 +264,13 @@ class WheelLeggedSim:
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         rng, c = self._rng, self._client
-        self._build_world()
+        if self._initial_state is None:
+            self._build_world()
+            self._initial_state = p.saveState(physicsClientId=c)
+        else:
+            # Back to the state right after building (bodies and contact caches, so the run is
+            # bitwise that of a fresh simulator); dynamics knobs live outside it and persist.
+            p.restoreState(self._initial_state, physicsClientId=c)
         self.time = 0.0
         self._tick = 0
         pitch = rng.uniform(-INIT_PITCH_RANGE, INIT_PITCH_RANGE)
