@@ -255,7 +255,7 @@ class WheelLeggedSim:
     # --- episode ----------------------------------------------------------------------------
 
     def reset(self, seed: int | None = None) -> SensorReadings:
-        """Rebuild the world and place the robot in a small random pose near upright.
+        """Restore the freshly built world and place the robot in a small random pose near upright.
 
         Args:
             seed: reseeds this simulator's generator (initial state, noise, pushes); ``None``
