@@ -162,9 +162,11 @@ class SafetyLayer:
         if cfg.soft_start > 0:
             fade = min(1.0, max(0.0, (now - self._active_since) / cfg.soft_start))
             target = SAFE_ACTION + fade * (target - SAFE_ACTION)
-        if cfg.max_action_rate > 0 and self._last_time is not None:
-            # Late ticks may move further, but never more than two nominal periods' worth.
-            dt = min(max(now - self._last_time, 0.0), 2.0 / cfg.control_hz)
+        if cfg.max_action_rate > 0:
+            # Late ticks may move further, but never more than two nominal periods' worth; the
+            # very first tick has no elapsed time and stays at the safe action.
+            elapsed = 0.0 if self._last_time is None else now - self._last_time
+            dt = min(max(elapsed, 0.0), 2.0 / cfg.control_hz)
             step = cfg.max_action_rate * dt
             target = self._last_output + np.clip(target - self._last_output, -step, step)
         self._last_time = now
