@@ -74,7 +74,7 @@ class PolicyRunnerNode(Node):
         self.stats = LoopStats(config.control_hz, deadline_factor=config.deadline_factor)
         self.period = 1.0 / config.control_hz
         self._last_tick = -float("inf")
-        self._last_reason: str | None = None
+        self._last_guard: str | None = None
 
         topic = config.shadow_topic if config.shadow else config.command_topic
         self.command_pub = self.create_publisher(JointState, topic, 10)
@@ -131,10 +131,10 @@ class PolicyRunnerNode(Node):
         self.command_pub.publish(joint_command_msg(now, result.command))
         self.stats.record(start, time.monotonic(), result.sensor_receipt)
         self._last_tick = start
-        if result.reason != self._last_reason:
+        if result.guard != self._last_guard:  # log changes, not every tick
             log = self.get_logger()
             (log.warn if result.safe else log.info)(result.reason or "policy commanding")
-            self._last_reason = result.reason
+            self._last_guard = result.guard
 
     def _publish_diagnostics(self) -> None:
         self.diag_pub.publish(self.diagnostics_msg())

@@ -94,11 +94,13 @@ class DeployConfig:
         """Build from a flat dict (ROS parameter names); unknown names -> ConfigError.
 
         Guard names (``joint_state_max_age``, ``imu_max_age``, ``tilt_limit``, ``soft_start``,
-        ``max_action_rate``) and ``command_max_age`` are flat keys as well.
+        ``soft_start_wheels``, ``max_action_rate``) and ``command_max_age`` are flat keys as well.
         """
         params = dict(params)
         safety_keys = {f.name for f in fields(SafetyConfig)} - {"control_hz"}
-        safety = {k: float(params.pop(k)) for k in list(params) if k in safety_keys}
+        safety: dict[str, Any] = {k: params.pop(k) for k in list(params) if k in safety_keys}
+        for key, value in safety.items():
+            safety[key] = bool(value) if key == "soft_start_wheels" else float(value)
         runner = {}
         if "command_max_age" in params:
             runner["command_max_age"] = float(params.pop("command_max_age"))
@@ -150,12 +152,9 @@ def load_policy(config: DeployConfig) -> Policy:
             ClassicalController,
         )
 
-        controller = ClassicalController.from_yaml(config.classical_config or None)
-        if task is not None or hz is not None:
-            controller = ClassicalController(
-                controller.gains, task=task or controller.task, control_hz=hz or 100.0
-            )
-        return controller
+        return ClassicalController.from_yaml(
+            config.classical_config or None, task=task or "stand", control_hz=hz or 100.0
+        )
     from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy  # noqa: PLC0415
 
     return OnnxPolicy(resolve_policy_path(config.policy, config.policies_dir), task, hz)

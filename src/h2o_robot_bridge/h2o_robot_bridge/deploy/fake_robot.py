@@ -33,7 +33,9 @@ def fake_robot_process(
     argv = [sys.executable, "-m", "h2o_robot_bridge.deploy.fake_robot_node", "--out", str(out)]
     for key, value in options.items():
         flag = "--" + key.replace("_", "-")
-        if key == "count_topic":  # repeatable option
+        if isinstance(value, bool):  # a switch
+            argv += [flag] if value else []
+        elif key == "count_topic":  # repeatable option
             for topic in value:
                 argv += [flag, topic]
         else:
@@ -53,6 +55,7 @@ class FakeRobotReport:
         diagnostics: the last ``/diagnostics`` values of the runner (strings).
         counts: messages seen on each ``--count-topic``.
         sensor_messages: joint-state messages published.
+        tilts: (M, 2) receive time [s], base tilt [rad] from ``/imu/data`` (listen-only mode).
     """
 
     commands: NDArray[np.float64]
@@ -60,13 +63,17 @@ class FakeRobotReport:
     diagnostics: dict[str, str]
     counts: dict[str, int]
     sensor_messages: int
+    tilts: NDArray[np.float64]
 
     @classmethod
     def load(cls, path: Path) -> FakeRobotReport:
         """Read a report JSON file."""
         raw = json.loads(Path(path).read_text())
         rows = np.array(raw["commands"], dtype=float).reshape(-1, 1 + 2 * ACTION_DIM)
-        return cls(rows, raw["events"], raw["diagnostics"], raw["counts"], raw["sensor_messages"])
+        tilts = np.array(raw.get("tilts", []), dtype=float).reshape(-1, 2)
+        return cls(
+            rows, raw["events"], raw["diagnostics"], raw["counts"], raw["sensor_messages"], tilts
+        )
 
     def window(self, start: float, end: float) -> NDArray[np.float64]:
         """Command rows received in [start, end) [s]."""

@@ -9,6 +9,9 @@ command received (so start-up time does not matter). At the end it writes a JSON
         --events '[{"t": 1.0, "do": "imu_stop"}, {"t": 1.5, "do": "imu_resume"}]' \
         --out report.json --ros-args ...
 
+With ``--listen-only`` it publishes nothing and records the base tilt from ``/imu/data``
+instead (a monitor for closed-loop runs with the simulator).
+
 Events (``do``): ``imu_stop``/``imu_resume`` (stop/restart IMU messages), ``imu_nan``/
 ``imu_ok`` (NaN angular velocity), ``tilt`` (``value``: pitch [rad], 0 = upright),
 ``estop`` (``value``: bool, on ``/h2o/estop``), ``release`` (calls
@@ -30,13 +33,18 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
-from h2o_robot_bridge.contract import robot
-from h2o_robot_bridge.messages import joint_command_from_msg
+from h2o_robot_bridge.contract import (
+    projected_gravity_from_quaternion,
+    robot,
+    tilt_from_projected_gravity,
+)
+from h2o_robot_bridge.messages import imu_to_reading, joint_command_from_msg
 from h2o_robot_bridge.ros_messages import imu_msg, joint_state_msg
 
 EVENTS = ("imu_stop", "imu_resume", "imu_nan", "imu_ok", "tilt", "estop", "release")
@@ -53,6 +61,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--command-topic", default="/joint_commands")
     parser.add_argument("--release-service", default="/policy_runner/release")
     parser.add_argument("--count-topic", action="append", default=[], help="also count msgs")
+    parser.add_argument(
+        "--listen-only",
+        action="store_true",
+        help="publish nothing; record the base tilt from /imu/data (a monitor for a real robot "
+        "or the simulator)",
+    )
     args = parser.parse_args(argv)
     args.events = sorted(json.loads(args.events), key=lambda e: e["t"])
     for event in args.events:
@@ -74,7 +88,10 @@ class FakeRobot(Node):
         self.diagnostics: dict[str, str] = {}
         self.counts = {topic: 0 for topic in args.count_topic}
         self.sent = 0
+        self.tilts: list[list[float]] = []
         self.t0: float | None = None
+        if args.listen_only:
+            self.create_subscription(Imu, "/imu/data", self._on_imu, qos_profile_sensor_data)
         self.js_pub = self.create_publisher(JointState, "/joint_states", 10)
         self.imu_pub = self.create_publisher(Imu, "/imu/data", 10)
         self.estop_pub = self.create_publisher(Bool, "/h2o/estop", 10)
@@ -91,9 +108,17 @@ class FakeRobot(Node):
 
         return count
 
+    def _on_imu(self, msg: Imu) -> None:
+        if self.t0 is not None:
+            gravity = projected_gravity_from_quaternion(imu_to_reading(msg).quat_xyzw)
+            tilt = float(tilt_from_projected_gravity(gravity))
+            self.tilts.append([time.monotonic() - self.t0, tilt])
+
     def _publish(self) -> None:
         now = time.monotonic()
         self._play(now)
+        if self.args.listen_only:
+            return
         stamp = self.get_clock().now().nanoseconds * 1e-9
         pos = robot.DEFAULT_POSITIONS
         self.js_pub.publish(joint_state_msg(stamp, pos, np.zeros(6), np.zeros(6)))
@@ -153,6 +178,7 @@ class FakeRobot(Node):
             "diagnostics": self.diagnostics,
             "counts": self.counts,
             "sensor_messages": self.sent,
+            "tilts": self.tilts,
         }
 
 
