@@ -26,7 +26,9 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("policy", description="classical, an .onnx path or a file name"),
         DeclareLaunchArgument("policies_dir", default_value="policies"),
         DeclareLaunchArgument("rate", default_value="0.0", description="Hz; 0 = the policy's"),
-        DeclareLaunchArgument("trigger", default_value="timer", description="timer|joint_states"),
+        DeclareLaunchArgument(
+            "trigger", default_value="timer", description="timer|joint_states|imu"
+        ),
         DeclareLaunchArgument("shadow", default_value="false"),
         DeclareLaunchArgument("joint_states", default_value="/joint_states"),
         DeclareLaunchArgument("imu", default_value="/imu/data"),

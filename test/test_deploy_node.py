@@ -97,3 +97,31 @@ def test_shadow_mode_publishes_only_on_shadow_topic(tmp_path: Path, domain_id: i
     assert not np.any(invalid_rows(report.commands))
     assert not np.any(safe_rows(report.window(0.4, 1.5)))
     assert report.diagnostics["message"] == "shadow"
+
+
+def test_message_trigger_keeps_the_watchdog(tmp_path: Path, domain_id: int) -> None:
+    """trigger=imu ticks on each IMU message; when the IMU stops, the timer still ticks and
+    sends the safe action at the control rate within the max age plus 1.5 periods."""
+    policy = write_mlp_policy(
+        tmp_path / "p.onnx", mlp_weights(seed=1, bias=BIAS), control_hz=200.0
+    )
+    out = tmp_path / "report.json"
+    events = [{"t": 1.0, "do": "imu_stop"}]
+    with runner_process(policy, tmp_path, domain_id, trigger="imu", imu_max_age=0.03) as runner:
+        peer = fake_robot_process(
+            out, tmp_path, domain_id, duration=1.6, rate=200.0, events=events
+        )
+        with peer:
+            peer.wait(timeout=40)
+        assert runner.alive(), runner.log()
+    report = FakeRobotReport.load(out)
+    assert not np.any(invalid_rows(report.commands))
+    stop = report.events[0]["at"]
+    before = report.window(0.4, stop)
+    assert len(before) > 0.8 * 200 * (stop - 0.4) and not np.any(safe_rows(before))
+    after = report.window(stop, 1.6)
+    first_safe = after[safe_rows(after)][0, 0]
+    assert first_safe - stop <= 0.03 + 1.5 / 200.0 + 0.04, first_safe - stop
+    assert np.all(safe_rows(report.window(first_safe, 1.6)))
+    assert len(report.window(first_safe, 1.6)) > 0.8 * 200 * (1.6 - first_safe)  # timer ticks
+    assert float(report.diagnostics["latency_p50_us"]) < 2000  # ticks on arrival, not later

@@ -4,9 +4,10 @@ Subscribes ``/joint_states``, ``/imu/data``, ``/cmd_vel``, ``/h2o/estop``; publi
 ``/joint_commands`` (or, in shadow mode, only ``/h2o/shadow/joint_commands``) and
 ``/diagnostics``; serves ``~/release`` (std_srvs/Trigger) to clear an e-stop or tilt latch.
 Everything that decides a command lives in :class:`h2o_robot_bridge.deploy.runner.PolicyRunner`;
-this node only wires messages to it. Receive times, tick times and ages are wall-clock
-monotonic seconds (the watchdog must not depend on a simulated clock); message stamps use the
-node clock (``use_sim_time`` honoured).
+this node only wires messages to it. The control timer, receive times, tick times and ages are
+wall-clock monotonic (the watchdog must not depend on a simulated clock; run the simulator at
+``real_time_factor`` 1 against it); message stamps use the node clock (``use_sim_time``
+honoured).
 
 Bad parameters or a missing/corrupt/mismatching policy: one clear log line, exit code 2,
 nothing published.
@@ -21,6 +22,7 @@ from dataclasses import fields
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -73,7 +75,7 @@ class PolicyRunnerNode(Node):
         self.runner = PolicyRunner(policy, config.runner)
         self.stats = LoopStats(config.control_hz, deadline_factor=config.deadline_factor)
         self.period = 1.0 / config.control_hz
-        self._last_tick = -float("inf")
+        self._message_ticked = False
         self._last_guard: str | None = None
 
         topic = config.shadow_topic if config.shadow else config.command_topic
@@ -86,8 +88,11 @@ class PolicyRunnerNode(Node):
         self.create_subscription(Twist, config.cmd_vel_topic, self._on_cmd_vel, 10)
         self.create_subscription(Bool, config.estop_topic, self._on_estop, 10)
         self.create_service(Trigger, "~/release", self._on_release)
-        self.create_timer(self.period, self._on_timer)
-        self.create_timer(config.diagnostics_period, self._publish_diagnostics)
+        # Steady clock, not the node clock: with use_sim_time a ROS-time timer would follow
+        # /clock, while the watchdog ages are wall time (a robot lives in wall time).
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(self.period, self._on_timer, clock=steady)
+        self.create_timer(config.diagnostics_period, self._publish_diagnostics, clock=steady)
         self.get_logger().info(
             f"running {policy.name} (task {policy.task}) at {config.control_hz:g} Hz, "
             f"trigger {config.trigger}, {'SHADOW on ' if config.shadow else ''}{topic}"
@@ -101,9 +106,13 @@ class PolicyRunnerNode(Node):
             return
         if self.config.trigger == "joint_states":
             self._tick()
+            self._message_ticked = True
 
     def _on_imu(self, msg: Imu) -> None:
         self.runner.on_imu(imu_to_reading(msg), time.monotonic())
+        if self.config.trigger == "imu":
+            self._tick()
+            self._message_ticked = True
 
     def _on_cmd_vel(self, msg: Twist) -> None:
         self.runner.on_command(twist_to_command(msg), time.monotonic())
@@ -117,12 +126,11 @@ class PolicyRunnerNode(Node):
         return response
 
     def _on_timer(self) -> None:
-        # With trigger=joint_states the timer is only the watchdog when messages stop.
-        if (
-            self.config.trigger == "timer"
-            or time.monotonic() - self._last_tick > 1.5 * self.period
-        ):
+        # With a message trigger the timer only ticks when no message did since its last call
+        # (messages stopped or slower than the control rate): the watchdog keeps running.
+        if self.config.trigger == "timer" or not self._message_ticked:
             self._tick()
+        self._message_ticked = False
 
     def _tick(self) -> None:
         start = time.monotonic()
@@ -130,7 +138,6 @@ class PolicyRunnerNode(Node):
         now = self.get_clock().now().nanoseconds * 1e-9
         self.command_pub.publish(joint_command_msg(now, result.command))
         self.stats.record(start, time.monotonic(), result.sensor_receipt)
-        self._last_tick = start
         if result.guard != self._last_guard:  # log changes, not every tick
             log = self.get_logger()
             (log.warn if result.safe else log.info)(result.reason or "policy commanding")

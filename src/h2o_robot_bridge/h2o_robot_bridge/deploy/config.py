@@ -20,7 +20,7 @@ from h2o_robot_bridge.errors import ConfigError, PolicyLoadError
 from h2o_robot_bridge.policy import Policy
 
 CLASSICAL = "classical"
-TRIGGERS = ("timer", "joint_states")
+TRIGGERS = ("timer", "joint_states", "imu")
 EXECUTORS = ("events", "single")
 
 
@@ -34,9 +34,10 @@ class DeployConfig:
         task: required task ("" = the policy's own).
         control_hz: tick rate [Hz]; 0 = the rate stored in the policy (ONNX) or 100 Hz
             (classical). An ONNX policy made for another rate is refused.
-        trigger: ``timer`` (tick on a wall-clock timer) or ``joint_states`` (tick on each joint
-            state message, lowest latency; a timer at the control rate still runs the watchdog
-            when messages stop).
+        trigger: ``timer`` (tick on a wall-clock timer), ``joint_states`` or ``imu`` (tick on
+            each message of that topic: lowest latency; pick the one the robot publishes last
+            in a cycle, e.g. ``imu`` for the simulator, so the other is fresh; a timer at the
+            control rate still runs the watchdog when messages stop).
         executor: ``events`` (rclpy EventsExecutor) or ``single`` (SingleThreadedExecutor).
         shadow: compute and publish on ``shadow_topic`` only; never command the robot.
         classical_config: gains YAML for the classical controller ("" = the shipped one).
