@@ -39,16 +39,17 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Imu, JointState
 from std_srvs.srv import Trigger
 
-from h2o_robot_bridge.errors import ConfigError, H2OError
+from h2o_robot_bridge.errors import H2OError
 from h2o_robot_bridge.ros_messages import imu_msg, joint_state_msg, odometry_msg, stamp
 from h2o_sim.node_config import (
     NODE_PARAMETERS,
     PARAMETER_NAMES,
     SimNodeConfig,
+    describe,
     make_config,
     profile_from_parameter,
     profile_knobs,
-    runtime_change_error,
+    runtime_changes_error,
     runtime_number,
 )
 from h2o_sim.pacing import Pacer, RealTimeFactorMeter
@@ -58,7 +59,7 @@ NODE_NAME = "wheel_legged_sim"
 REPORT_PERIOD = 10.0
 """Wall seconds between progress logs (sim time, achieved real-time factor, overruns)."""
 WARN_THROTTLE = 1.0
-"""Wall seconds between repeated warnings about refused commands."""
+"""Wall seconds between repeats of the same warning about refused commands."""
 
 
 class WheelLeggedSimNode(Node):
@@ -70,6 +71,7 @@ class WheelLeggedSimNode(Node):
         self.runner = SimRunner(self.config)
         self.pacer = Pacer(self.config.timing.control_dt, self.config.real_time_factor)
         self.meter = RealTimeFactorMeter()
+        self._last_refusal: str | None = None
         topics = self.config.topics
         self._clock_pub = self.create_publisher(Clock, topics.clock, 10)
         self._joint_pub = self.create_publisher(JointState, topics.joint_states, 10)
@@ -83,11 +85,7 @@ class WheelLeggedSimNode(Node):
         self._publish(self.runner.last)
         self.meter.start(self.runner.clock, time.monotonic())
         self._next_report = time.monotonic() + REPORT_PERIOD
-        self.get_logger().info(
-            f"dynamics {self.config.dynamics!r}, control {self.config.timing.control_hz:g} Hz, "
-            f"physics {self.config.timing.physics_hz:g} Hz, "
-            f"real_time_factor {self.config.real_time_factor:g}"
-        )
+        self.get_logger().info(describe(self.config))
 
     def _read_config(self) -> tuple[SimNodeConfig, dict[str, Any]]:
         """Declare node parameters, then one per knob of the chosen profile; validate all."""
@@ -147,7 +145,12 @@ class WheelLeggedSimNode(Node):
 
     def _on_command(self, msg: JointState) -> None:
         refused = self.runner.on_command(msg)
-        if refused:
+        if refused is None:
+            return
+        if refused != self._last_refusal:  # a new kind of problem: say it at once
+            self._last_refusal = refused
+            self.get_logger().warning(refused)
+        else:
             self.get_logger().warning(refused, throttle_duration_sec=WARN_THROTTLE)
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Any:
@@ -159,29 +162,35 @@ class WheelLeggedSimNode(Node):
         return response
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        for p in params:
-            reason = runtime_change_error(p.name, self._knobs)
-            if reason is not None:
-                return SetParametersResult(successful=False, reason=reason)
+        changes = {p.name: p.value for p in params}
+        reason = runtime_changes_error(changes, self.runner.sim.profile)
+        if reason is not None:
+            return SetParametersResult(successful=False, reason=reason)
         try:
-            for p in params:
-                self._apply_parameter(p.name, p.value)
-        except ConfigError as err:
+            for name, value in changes.items():
+                self._apply_parameter(name, value)
+        except H2OError as err:  # checked above; a simulator-specific refusal still lands here
             return SetParametersResult(successful=False, reason=str(err))
         return SetParametersResult(successful=True)
 
     def _apply_parameter(self, name: str, value: Any) -> None:
         if name == "real_time_factor":
             self.pacer.set_real_time_factor(runtime_number(name, value), time.monotonic())
+            self.meter.start(self.runner.clock, time.monotonic())  # report the new pace
         elif name == "command_timeout":
             self.runner.command_timeout = runtime_number(name, value)
         else:
             self.runner.set_param(name, value)
-        self.get_logger().info(f"parameter {name} set to {value}")
+        self.get_logger().info(
+            f"parameter {name} set to {value} at sim time {self.runner.clock:.3f} s"
+        )
 
     def close(self) -> None:
         """Log the achieved pace and release the simulator."""
-        self.get_logger().info(self.report())
+        # After Ctrl-C the context is already shut down: log without the /rosout publisher.
+        ok = rclpy.ok(context=self.context)
+        logger = self.get_logger() if ok else rclpy.logging.get_logger(f"{NODE_NAME}.exit")
+        logger.info(self.report())
         self.runner.close()
 
 
