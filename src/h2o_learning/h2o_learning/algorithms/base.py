@@ -185,6 +185,14 @@ class ActorCritic:
             disc_real, disc_sim: fresh batches for the discriminator step (DARC, H2O; the
                 reference draws 256 + 256 separate transitions). None: reuse ``real``/``sim``.
         """
+        for what, given in (
+            ("real", real),
+            ("sim", sim),
+            ("disc_real", disc_real),
+            ("disc_sim", disc_sim),
+        ):
+            if given is not None:
+                self._check_batch(given, what)
         batch, n_real, extras, stats = self._prepare(real, sim, disc_real, disc_sim)
         c = self.config
         obs_n = self.normalizer(batch.obs)
@@ -228,17 +236,35 @@ class ActorCritic:
         )
         return _to_floats(stats)
 
+    def _check_batch(self, batch: Batch, what: str) -> None:
+        """AlgorithmError unless ``batch`` holds (B, obs_dim) / (B, action_dim) / (B,) rows."""
+        b = batch.obs.shape[0]
+        shapes = tuple(tuple(x.shape) for x in batch)
+        expected = ((b, self.obs_dim), (b, self.action_dim), (b,), (b, self.obs_dim), (b,))
+        if shapes != expected or b == 0:
+            raise AlgorithmError(
+                f"{self.name}: {what} batch has shapes {shapes} (obs, action, reward, next_obs, "
+                f"terminal), expected {expected} with B > 0"
+            )
+
     # -- acting and export -----------------------------------------------------------------
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor | np.ndarray, deterministic: bool = False) -> torch.Tensor:
-        """(B, obs_dim) raw observations -> (B, action_dim) actions in [-1, 1]; stochastic
-        actions draw from the algorithm's generator."""
+        """(B, obs_dim) raw observations -> (B, action_dim) actions in [-1, 1] (or (obs_dim,)
+        -> (action_dim,)); stochastic actions draw from the algorithm's generator."""
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-        obs_n = self.normalizer(obs_t)
+        if obs_t.shape[-1:] != (self.obs_dim,) or obs_t.dim() not in (1, 2):
+            raise AlgorithmError(
+                f"act expects (B, {self.obs_dim}) or ({self.obs_dim},) observations, got "
+                f"{tuple(obs_t.shape)}"
+            )
+        obs_n = self.normalizer(obs_t.reshape(-1, self.obs_dim))
         if deterministic:
-            return self.actor.deterministic(obs_n)
-        return self.actor.sample(obs_n, self.generator)[0]
+            action = self.actor.deterministic(obs_n)
+        else:
+            action = self.actor.sample(obs_n, self.generator)[0]
+        return action.reshape(*obs_t.shape[:-1], self.action_dim)
 
     def policy_module(self) -> nn.Module:
         """Raw obs (B, obs_dim) -> deterministic action (B, A): normaliser + actor mean + tanh.
