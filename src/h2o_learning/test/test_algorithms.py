@@ -229,6 +229,10 @@ def test_state_dict_round_trip_continues_identically(name: str, buffers: tuple) 
     for x, y in zip(params(a), params(b), strict=True):
         assert torch.equal(x, y)
     assert a.steps == b.steps == 6
+    if name == "h2o":  # sigma of u travels with the state
+        c = make_algorithm(name, 5, 2, TINY, state_std=np.full(5, 7.0))
+        c.load_state_dict(a.state_dict())
+        assert torch.equal(c.next_state_std, a.next_state_std)
 
 
 def test_same_seed_same_run_other_seed_differs(buffers: tuple) -> None:
