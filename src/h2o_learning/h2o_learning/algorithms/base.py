@@ -194,38 +194,22 @@ class ActorCritic:
             if given is not None:
                 self._check_batch(given, what)
         batch, n_real, extras, stats = self._prepare(real, sim, disc_real, disc_sim)
-        c = self.config
         obs_n = self.normalizer(batch.obs)
         next_n = self.normalizer(batch.next_obs)
-        action_pi, log_pi = self.actor.sample(obs_n, self.generator)
         alpha = self.log_alpha.detach().exp()
+        action_pi, log_pi = self.actor.sample(obs_n, self.generator)
         q_pi = self.critic(obs_n, action_pi, detach_params=True).min(dim=0).values
         actor_loss = losses.actor_loss(log_pi, q_pi, alpha)
-        with torch.no_grad():
-            next_action, next_log_pi = self.actor.sample(next_n, self.generator)
-            next_q = self.target_critic(next_n, next_action).min(dim=0).values
-            if c.backup_entropy:
-                next_q = next_q - alpha * next_log_pi
-            y = losses.td_target(batch.reward, batch.terminal, next_q, c.gamma)
+        y, next_q = self._td_target(batch, next_n, alpha)
         q = self.critic(obs_n, batch.action)
         critic_terms, critic_stats = self._critic_loss(q, y, batch, obs_n, next_n, n_real, extras)
         critic_loss = critic_terms.sum()
         total = actor_loss + critic_loss
-        if c.auto_alpha:
+        if self.config.auto_alpha:
             temperature_loss = losses.alpha_loss(self.log_alpha, log_pi, self.target_entropy)
             total = total + temperature_loss
             stats["alpha_loss"] = temperature_loss.detach()
-        for name in ("actor", "critic", "alpha"):
-            if name in self.optimizers:
-                self.optimizers[name].zero_grad(set_to_none=True)
-        total.backward()
-        for name in ("alpha", "actor", "critic"):
-            if name in self.optimizers:
-                self.optimizers[name].step()
-        self.steps += 1
-        if self.steps % c.target_update_period == 0:
-            with torch.no_grad():
-                torch._foreach_lerp_(self._target_params, self._online_params, c.tau)
+        self._apply_gradients(total)
         stats.update(critic_stats)
         stats.update(
             critic_loss=critic_loss.detach(),
@@ -235,6 +219,30 @@ class ActorCritic:
             target_q_mean=next_q.mean(),
         )
         return _to_floats(stats)
+
+    @torch.no_grad()
+    def _td_target(
+        self, batch: Batch, next_n: torch.Tensor, alpha: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y, next_q), each (B,): min of the target critics at a' ~ pi(s'), no graph."""
+        next_action, next_log_pi = self.actor.sample(next_n, self.generator)
+        next_q = self.target_critic(next_n, next_action).min(dim=0).values
+        if self.config.backup_entropy:
+            next_q = next_q - alpha * next_log_pi
+        return losses.td_target(batch.reward, batch.terminal, next_q, self.config.gamma), next_q
+
+    def _apply_gradients(self, total: torch.Tensor) -> None:
+        """One backward, the temperature/actor/critic Adam steps, the soft target update."""
+        names = [n for n in ("alpha", "actor", "critic") if n in self.optimizers]
+        for name in names:
+            self.optimizers[name].zero_grad(set_to_none=True)
+        total.backward()
+        for name in names:
+            self.optimizers[name].step()
+        self.steps += 1
+        if self.steps % self.config.target_update_period == 0:
+            with torch.no_grad():
+                torch._foreach_lerp_(self._target_params, self._online_params, self.config.tau)
 
     def _check_batch(self, batch: Batch, what: str) -> None:
         """AlgorithmError unless ``batch`` holds (B, obs_dim) / (B, action_dim) / (B,) rows."""
