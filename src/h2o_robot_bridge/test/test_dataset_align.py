@@ -2,67 +2,24 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from h2o_robot_bridge.contract import (
-    ACTION_DIM,
-    NUM_JOINTS,
-    build_observation,
-    field,
-    get_task,
-)
-from h2o_robot_bridge.dataset import make_meta, validate_dataset
-from h2o_robot_bridge.dataset.align import AlignConfig, Aligner
-from h2o_robot_bridge.errors import ConfigError
+sys.path.insert(0, str(Path(__file__).parent))
+from align_script import DT, Script, expected_row  # noqa: E402
 
-DT = 0.01
-TASK = get_task("stand")
-
-
-class Script:
-    """A scripted log: sensor samples at tick times, deterministic values per tick."""
-
-    def __init__(self, n: int, seed: int = 0) -> None:
-        rng = np.random.default_rng(seed)
-        self.t = 1.0 + DT * np.arange(n)
-        tilt = rng.uniform(-0.1, 0.1, size=n)  # small pitch: upright
-        self.quat = np.stack([np.zeros(n), np.sin(tilt / 2), np.zeros(n), np.cos(tilt / 2)], 1)
-        self.gyro = rng.normal(0, 0.3, size=(n, 3))
-        self.pos = rng.normal(0, 0.2, size=(n, NUM_JOINTS))
-        self.vel = rng.normal(0, 1.0, size=(n, NUM_JOINTS))
-        self.act = rng.uniform(-1, 1, size=(n, ACTION_DIM))
-
-    def fall_at(self, k: int, until: int) -> None:
-        """Tilt 1.2 rad (beyond fall_tilt) for ticks k..until-1."""
-        self.quat[k:until] = [0.0, np.sin(0.6), 0.0, np.cos(0.6)]
-
-    def obs(self, k: int, prev_action: np.ndarray | None, command=(0.0, 0.0)) -> np.ndarray:
-        prev = np.zeros(ACTION_DIM) if prev_action is None else prev_action
-        return build_observation(
-            self.quat[k], self.gyro[k], self.pos[k], self.vel[k], command, prev
-        )
-
-    def feed(self, al: Aligner, ticks=None, sensors=None) -> None:
-        ticks = range(len(self.t)) if ticks is None else ticks
-        sensors = range(len(self.t)) if sensors is None else sensors
-        s, k = list(sensors), list(ticks)
-        al.add_joint_states(self.t[s], self.pos[s], self.vel[s])
-        al.add_imu(self.t[s], self.quat[s], self.gyro[s])
-        al.add_ticks(self.t[k], self.act[k])
+from h2o_robot_bridge.contract import build_observation, field  # noqa: E402
+from h2o_robot_bridge.dataset import make_meta, validate_dataset  # noqa: E402
+from h2o_robot_bridge.dataset.align import AlignConfig, Aligner  # noqa: E402
+from h2o_robot_bridge.errors import ConfigError  # noqa: E402
 
 
 def aligner(**kw) -> Aligner:
     cfg = AlignConfig(**kw)
     return Aligner(cfg, make_meta(cfg.task, cfg.control_hz, {"kind": "test"}))
-
-
-def expected_row(sc: Script, k: int, first: bool) -> tuple[np.ndarray, ...]:
-    """(obs, action, reward, next_obs) of the transition from tick k to k+1."""
-    o = sc.obs(k, None if first else sc.act[k - 1])
-    n = sc.obs(k + 1, sc.act[k])
-    a = sc.act[k].astype(np.float32)
-    return o, a, TASK.reward(o, a, n), n
 
 
 def test_continuous_log_gives_every_transition() -> None:

@@ -170,7 +170,9 @@ class _Stream:
             return
         self.stats.messages[self.name] += t.size
         running = np.maximum.accumulate(np.concatenate([[self.last_t], t]))[:-1]
-        self.stats.out_of_order[self.name] += int(np.count_nonzero(t < running))
+        late = int(np.count_nonzero(t < running))
+        if late:
+            self.stats.out_of_order[self.name] += late
         self.last_t = max(self.last_t, float(t.max()))
         self._new_t.append(t)
         self._new_v.append(v)
