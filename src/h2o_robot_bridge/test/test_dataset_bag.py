@@ -167,3 +167,18 @@ def test_rate_drop_and_receive_time(tmp_path: Path) -> None:
     got = convert_bag(bag2, CFG, time_source="receive")
     assert got.data.size == 29
     assert DT > 0
+
+
+def test_padded_cdr_is_decoded_leniently(tmp_path: Path) -> None:
+    sc = Script(20)
+    with RobotBagWriter(tmp_path / "bag") as w:
+        for k, t in enumerate(sc.t):
+            msg = w.joint_state_msg(t, sc.pos[k], sc.vel[k], np.zeros(0))
+            raw = w.store.serialize_cdr(msg, "sensor_msgs/msg/JointState")
+            # What rclpy may send after an empty trailing float64 array: alignment padding.
+            w.write_raw("/joint_states", "sensor_msgs/msg/JointState", bytes(raw) + bytes(4), t)
+            w.write_imu(t, sc.quat[k], sc.gyro[k])
+            w.write_joint_commands(t, action_to_command(sc.act[k]))
+    conv = convert_bag(tmp_path / "bag", CFG)
+    assert conv.read.padded == {"sensor_msgs/msg/JointState": 20}
+    assert conv.data.size == 19 and not conv.read.undecodable
