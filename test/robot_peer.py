@@ -6,6 +6,10 @@ Usage:
         and /joint_commands, all stamped with the tick time (values from ``script``); with
         --empty-effort the joint states carry ``effort=[]`` (rclpy pads after it: the CDR
         quirk bag readers must tolerate); /h2o/reset (std_msgs/Empty) before the listed ticks.
+    python robot_peer.py control DURATION
+        a policy loop: the classical controller on /joint_states + /imu/data (built into the
+        contract observation), one /joint_commands per sensor tick, stamped with the sensor
+        stamp, for DURATION s; prints ``SENT <count>``.
     python robot_peer.py bag OUT STORAGE TIMEOUT
         record the robot topics' raw CDR bytes into a rosbag2 (like ``ros2 bag record``) until
         1 s passes without a message (or TIMEOUT s); prints ``BAG <count>``.
@@ -77,6 +81,47 @@ def publish(n: int, seed: int, empty_effort: bool, resets: set[int]) -> None:
     rclpy.try_shutdown()
 
 
+def control(duration: float) -> None:
+    from rclpy.qos import qos_profile_sensor_data
+
+    from h2o_robot_bridge.contract import build_observation, get_task
+    from h2o_robot_bridge.controllers.classical import ClassicalController
+    from h2o_robot_bridge.messages import imu_to_reading, joint_state_to_reading, stamp_to_sec
+
+    rclpy.init()
+    node = Node("control_peer")
+    ctrl = ClassicalController.from_yaml()
+    pub = node.create_publisher(JointState, "/joint_commands", 10)
+    command = get_task("stand").command
+    state: dict = {"js": None, "prev": np.zeros(ACTION_DIM), "sent": 0}
+
+    def on_js(msg: JointState) -> None:
+        state["js"] = msg
+
+    def on_imu(msg: Imu) -> None:
+        js = state["js"]
+        if js is None or stamp_to_sec(js.header.stamp) != stamp_to_sec(msg.header.stamp):
+            return
+        j, i = joint_state_to_reading(js), imu_to_reading(msg)
+        obs = build_observation(
+            i.quat_xyzw, i.ang_vel, j.position, j.velocity, command, state["prev"]
+        )
+        action = ctrl.act(obs)
+        t = stamp_to_sec(msg.header.stamp)
+        pub.publish(joint_command_msg(t, action_to_command(action)))
+        state["prev"] = np.asarray(action, dtype=np.float64)
+        state["sent"] += 1
+
+    node.create_subscription(JointState, "/joint_states", on_js, qos_profile_sensor_data)
+    node.create_subscription(Imu, "/imu/data", on_imu, qos_profile_sensor_data)
+    end = time.monotonic() + duration
+    while time.monotonic() < end:
+        rclpy.spin_once(node, timeout_sec=0.05)
+    print(f"SENT {state['sent']}", flush=True)
+    node.destroy_node()
+    rclpy.try_shutdown()
+
+
 def record_bag(out: str, storage: str, timeout: float) -> None:
     from h2o_robot_bridge.dataset.bag_writer import RobotBagWriter
 
@@ -113,5 +158,7 @@ if __name__ == "__main__":
         if "--resets" in flags:
             resets = {int(x) for x in flags[flags.index("--resets") + 1].split(",")}
         publish(int(sys.argv[2]), int(sys.argv[3]), "--empty-effort" in flags, resets)
+    elif sys.argv[1] == "control":
+        control(float(sys.argv[2]))
     else:
         record_bag(sys.argv[2], sys.argv[3], float(sys.argv[4]))

@@ -173,7 +173,8 @@ class DatasetRecorder(Node):
         """Write the final dataset and print the summary."""
         path = self.recorder.close()
         stats = self.recorder.aligner.stats
-        self.get_logger().info(f"wrote {path}\n{stats.summary()}")
+        # print, not the ROS logger: after a signal the context (and /rosout) is already gone.
+        print(f"dataset_recorder: wrote {path}\n{stats.summary()}", flush=True)
 
 
 def main(args: list[str] | None = None) -> int:
