@@ -99,23 +99,41 @@ def test_missing_topic_and_empty_bag(tmp_path: Path) -> None:
 def test_truncated_bag(tmp_path: Path, storage: str) -> None:
     sc = Script(400)
     bag = write(tmp_path / "bag", sc, storage)
+    full = convert_bag(bag, CFG).data
     (data_file,) = [p for p in bag.iterdir() if p.suffix in (".db3", ".mcap")]
     raw = data_file.read_bytes()
     cut = tmp_path / "cut"
     shutil.copytree(bag, cut)
-    (cut / data_file.name).write_bytes(raw[: len(raw) * 2 // 3])
-    try:
-        conv = convert_bag(cut, CFG)
-    except DatasetError as err:  # unreadable as a whole: the error says why
-        assert "cut" in str(err)
-        return
-    # Readable in part: fewer rows, each valid, and the summary says reading stopped early
-    # (or every readable message was converted).
-    validate_dataset(conv.data)
-    assert 0 < conv.data.size < 399
-    assert conv.read.stopped_early or sum(conv.read.messages.values()) < 1200
-    with pytest.raises(DatasetError):
+    (cut / data_file.name).write_bytes(raw[: len(raw) * 2 // 3])  # a recorder killed mid-write
+    (cut / "metadata.yaml").unlink()  # ... never writes its metadata either
+    with pytest.raises(DatasetError, match="cannot open"):
         convert_bag(cut, CFG, strict=True)
+    if storage == "sqlite3":  # a cut database file is unreadable: a clear error
+        with pytest.raises(DatasetError, match="nothing could be salvaged.*malformed"):
+            convert_bag(cut, CFG)
+        return
+    # MCAP is read record by record up to the cut: the rows before it are exactly the
+    # full bag's rows, and the summary says what happened.
+    conv = convert_bag(cut, CFG)
+    data = conv.data
+    validate_dataset(data)
+    assert 200 < data.size < 399
+    assert "truncated record" in conv.read.stopped_early and conv.read.salvaged
+    assert "damaged bag salvaged" in conv.summary()
+    np.testing.assert_array_equal(data.observations, full.observations[: data.size])
+    np.testing.assert_array_equal(data.rewards, full.rewards[: data.size])
+    assert data.timeouts[-1]
+
+
+@pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
+def test_bag_without_metadata_yaml(tmp_path: Path, storage: str) -> None:
+    sc = Script(50)
+    bag = write(tmp_path / "bag", sc, storage)
+    full = convert_bag(bag, CFG).data
+    (bag / "metadata.yaml").unlink()
+    conv = convert_bag(bag, CFG)
+    assert conv.read.salvaged and not conv.read.stopped_early
+    np.testing.assert_array_equal(conv.data.observations, full.observations)
 
 
 def test_nan_and_bad_commands_are_dropped(tmp_path: Path) -> None:

@@ -13,7 +13,9 @@ more than ``clock_jump`` (a restarted robot or sim clock) splits the bag into se
 aligned separately.
 
 A truncated or corrupt bag is read up to the first unreadable message; what was read is
-converted and the summary says where reading stopped (``strict=True`` makes it an error).
+converted and the summary says where reading stopped (``strict=True`` makes it an error). A bag
+``rosbags`` refuses to open (no ``metadata.yaml``, an MCAP file without its summary: what a
+killed ``ros2 bag record`` leaves) is salvaged by reading its storage files directly.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from numpy.typing import NDArray
 
 from h2o_robot_bridge.contract import JOINT_NAMES, NUM_JOINTS, JointCommand, command_to_action
 from h2o_robot_bridge.dataset.align import AlignConfig, Aligner, AlignStats
+from h2o_robot_bridge.dataset.salvage import SalvageReport, salvage_messages, storage_files
 from h2o_robot_bridge.dataset.schema import Dataset, concat_datasets, make_meta
 from h2o_robot_bridge.errors import DatasetError
 
@@ -77,6 +80,7 @@ class ReadStats:
     unstamped: Counter = field(default_factory=Counter)
     missing_joints: Counter = field(default_factory=Counter)
     stopped_early: str = ""
+    salvaged: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: dict(v) if isinstance(v, Counter) else v for k, v in self.__dict__.items()}
@@ -154,9 +158,13 @@ def read_bag(
 ) -> tuple[Streams, ReadStats]:
     """Decode the robot topics of a bag.
 
+    A bag ``rosbags`` cannot open (no ``metadata.yaml``, an MCAP file cut short: what a killed
+    recorder leaves) is salvaged: its storage files are read from the start up to the first
+    damaged record (:mod:`.salvage`), unless ``strict``.
+
     Raises:
         DatasetError: not a bag, a required topic missing or of the wrong type, no messages,
-            or (``strict``) an unreadable message.
+            or (``strict``) an unreadable message or a damaged bag.
     """
     from rosbags.highlevel import AnyReader  # heavy import, only where bags are read
     from rosbags.typesys import Stores, get_typestore
@@ -164,28 +172,34 @@ def read_bag(
     bag = Path(bag)
     if not bag.exists():
         raise DatasetError(f"bag {bag} not found")
-    stats = ReadStats()
+    stats = ReadStats(storage=_storage(bag))
     streams = Streams()
+    store = get_typestore(Stores.ROS2_KILTED)
     try:
-        reader = AnyReader([bag], default_typestore=get_typestore(Stores.ROS2_KILTED))
+        reader = AnyReader([bag], default_typestore=store)
         reader.open()
     except Exception as err:  # rosbags raises several unrelated types for a bad bag
-        raise DatasetError(f"{bag}: cannot open as a rosbag2 (sqlite3/MCAP): {err}") from err
-    try:
-        stats.storage = _storage(bag)
-        conns = _connections(reader, topics, bag)
-        dec = _Decoder(reader.typestore, stats)
-        by_id = {c.id: (key, c.msgtype) for key, cs in conns.items() for c in cs}
-        wanted = [c for cs in conns.values() for c in cs]
-        total = sum(c.msgcount for c in wanted)
-        it = reader.messages(connections=wanted)
-        if progress:
-            from tqdm import tqdm
+        if strict or not storage_files(bag):
+            raise DatasetError(f"{bag}: cannot open as a rosbag2 (sqlite3/MCAP): {err}") from err
+        _read_salvaged(bag, topics, store, stats, streams, f"{type(err).__name__}: {err}")
+    else:
+        try:
+            available = [(c.topic, c.msgtype) for c in reader.connections]
+            keys = _select(available, topics, bag)
+            dec = _Decoder(reader.typestore, stats)
+            wanted = [c for c in reader.connections if c.topic in keys]
+            total = sum(c.msgcount for c in wanted)
+            it = (
+                (keys[c.topic], c.msgtype, t, raw)
+                for c, t, raw in reader.messages(connections=wanted)
+            )
+            if progress:
+                from tqdm import tqdm
 
-            it = tqdm(it, total=total, unit="msg", desc=f"reading {bag.name}")
-        _decode_all(it, by_id, dec, streams, stats, topics, strict, bag)
-    finally:
-        reader.close()
+                it = tqdm(it, total=total, unit="msg", desc=f"reading {bag.name}")
+            _decode_all(it, dec, streams, stats, topics, strict, bag)
+        finally:
+            reader.close()
     empty = [t for k, t in topics.required().items() if k not in streams.log_t]
     if empty:
         why = f" (reading stopped early: {stats.stopped_early})" if stats.stopped_early else ""
@@ -193,39 +207,55 @@ def read_bag(
     return streams, stats
 
 
+def _read_salvaged(
+    bag: Path, topics: BagTopics, store: Any, stats: ReadStats, streams: Streams, why: str
+) -> None:
+    report = SalvageReport()
+    messages = list(salvage_messages(bag, report))
+    stats.salvaged = f"rosbags could not open it ({why}); read {report.messages} messages from "
+    stats.salvaged += f"{report.files} storage file(s) directly"
+    stats.stopped_early = report.stopped
+    if not messages:
+        raise DatasetError(
+            f"{bag}: damaged ({why}) and nothing could be salvaged ({report.stopped or 'empty'})"
+        )
+    keys = _select(sorted({(m[0], m[1]) for m in messages}), topics, bag)
+    it = ((keys[tp], kind, t, raw) for tp, kind, t, raw in messages if tp in keys)
+    _decode_all(it, _Decoder(store, stats), streams, stats, topics, False, bag)
+
+
 def _storage(bag: Path) -> str:
-    files = [bag] if bag.is_file() else list(bag.iterdir())
-    kinds = {p.suffix.lstrip(".") for p in files if p.suffix in (".mcap", ".db3")}
+    kinds = {p.suffix.lstrip(".") for p in storage_files(bag)}
     return ",".join(sorted(kinds)) or "unknown"
 
 
-def _connections(reader: Any, topics: BagTopics, bag: Path) -> dict[str, list[Any]]:
+def _select(available: list[tuple[str, str]], topics: BagTopics, bag: Path) -> dict[str, str]:
+    """Topic name -> input key for the topics to read; checks presence and types."""
     expected = {"joint_states": (JOINT_STATE,), "imu": (IMU,), "joint_commands": (JOINT_STATE,)}
     expected["cmd_vel"] = (TWIST, TWIST_STAMPED)
     names = {**topics.required(), "cmd_vel": topics.cmd_vel, "reset": topics.reset}
-    available = sorted({c.topic for c in reader.connections})
-    conns: dict[str, list[Any]] = {}
+    present = sorted({topic for topic, _ in available})
+    keys: dict[str, str] = {}
     for key, topic in names.items():
-        found = [c for c in reader.connections if c.topic == topic]
-        if not found:
+        types = {msgtype for tp, msgtype in available if tp == topic}
+        if not types:
             if key in topics.required():
                 raise DatasetError(
-                    f"{bag}: topic {topic} ({key}) is not in the bag; topics: {available} "
+                    f"{bag}: topic {topic} ({key}) is not in the bag; topics: {present} "
                     f"(set the name with --{key.replace('_', '-')}-topic)"
                 )
             continue
-        for c in found:
-            if key in expected and c.msgtype not in expected[key]:
-                raise DatasetError(
-                    f"{bag}: topic {topic} has type {c.msgtype}, expected {expected[key][0]}"
-                )
-        conns[key] = found
-    return conns
+        wrong = sorted(types - set(expected.get(key, types)))
+        if wrong:
+            raise DatasetError(
+                f"{bag}: topic {topic} has type {wrong[0]}, expected {expected[key][0]}"
+            )
+        keys[topic] = key
+    return keys
 
 
 def _decode_all(
     it: Any,
-    by_id: dict[int, tuple[str, str]],
     dec: _Decoder,
     streams: Streams,
     stats: ReadStats,
@@ -233,11 +263,11 @@ def _decode_all(
     strict: bool,
     bag: Path,
 ) -> None:
+    """Decode ``(key, msgtype, log_time_ns, raw)`` items into ``streams``."""
     cmd_fields = ("position", "effort")
     state_fields = ("position", "velocity")
     try:
-        for conn, log_ns, raw in it:
-            key, typename = by_id[conn.id]
+        for key, typename, log_ns, raw in it:
             log_t = log_ns * 1e-9
             stats.messages[key] += 1
             try:
@@ -283,6 +313,8 @@ class Conversion:
     def summary(self) -> str:
         r = self.read
         lines = [f"storage: {r.storage}"]
+        if r.salvaged:
+            lines.append(f"WARNING: damaged bag salvaged: {r.salvaged}")
         if r.stopped_early:
             lines.append(f"WARNING: reading stopped early (truncated bag?): {r.stopped_early}")
         for name in ("undecodable", "padded", "unstamped", "missing_joints"):
