@@ -39,6 +39,8 @@ def test_continuous_log_gives_every_transition() -> None:
     assert data.timeouts.tolist() == [False] * 28 + [True]
     assert not data.terminals.any()
     assert al.stats.rows == 29 and al.stats.episodes == 1 and not al.stats.dropped_ticks
+    assert al.stats.tick_rate == pytest.approx(100.0)
+    assert al.stats.as_dict()["max_tick_interval_s"] == pytest.approx(DT)
 
 
 def test_streaming_equals_batch() -> None:

@@ -111,6 +111,8 @@ class AlignStats:
         actions_clipped: commands outside the action range, clipped to [-1, 1].
         rows: transitions produced; episodes: episodes ended; terminals: falls.
         segments: clock segments (1 + clock jumps).
+        tick_intervals: count, sum [s] and max [s] of the times between consecutive ticks
+            (for the measured control rate).
     """
 
     messages: Counter = field(default_factory=Counter)
@@ -124,12 +126,21 @@ class AlignStats:
     episodes: int = 0
     terminals: int = 0
     segments: int = 1
+    tick_intervals: list[float] = field(default_factory=lambda: [0, 0.0, 0.0])
+
+    @property
+    def tick_rate(self) -> float:
+        """Mean rate of the ticks [Hz] (NaN before two ticks)."""
+        n, total, _ = self.tick_intervals
+        return n / total if total > 0 else float("nan")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (saved in the dataset metadata)."""
         out: dict[str, Any] = {}
         for key, value in self.__dict__.items():
             out[key] = dict(sorted(value.items())) if isinstance(value, Counter) else value
+        out["tick_rate_hz"] = self.tick_rate
+        out["max_tick_interval_s"] = self.tick_intervals[2]
         return out
 
     def summary(self) -> str:
@@ -137,8 +148,9 @@ class AlignStats:
         d = self.as_dict()
         lines = [
             "messages read: " + _fmt(d["messages"]),
-            f"ticks: {self.ticks}, transitions: {self.rows}, episodes: {self.episodes} "
-            f"({self.terminals} falls), clock segments: {self.segments}",
+            f"ticks: {self.ticks} (mean rate {self.tick_rate:.1f} Hz, longest interval "
+            f"{1e3 * self.tick_intervals[2]:.1f} ms), transitions: {self.rows}, episodes: "
+            f"{self.episodes} ({self.terminals} falls), clock segments: {self.segments}",
             "ticks dropped: " + _fmt(d["dropped_ticks"]),
             "transitions not formed: " + _fmt(d["lost_transitions"]),
             "out-of-order stamps (re-sorted): " + _fmt(d["out_of_order"]),
@@ -417,6 +429,10 @@ class Aligner:
         np.clip(actions, -1.0, 1.0, out=actions)
 
         prev_t = np.concatenate([[c.tick_t], tick_t[:-1]])
+        dt = (tick_t - prev_t)[np.isfinite(prev_t)]
+        if dt.size:
+            iv = stats.tick_intervals
+            iv[0], iv[1], iv[2] = iv[0] + dt.size, iv[1] + float(dt.sum()), max(iv[2], dt.max())
         resets_upto = np.searchsorted(self.resets.t, tick_t, side="right")
         first = np.searchsorted(self.resets.t, c.tick_t, side="right")
         reset_between = resets_upto > np.concatenate([[first], resets_upto[:-1]])
