@@ -184,7 +184,8 @@ class DatasetRecorder(Node):
         path = self.recorder.close()
         stats = self.recorder.aligner.stats
         # print, not the ROS logger: after a signal the context (and /rosout) is already gone.
-        print(f"dataset_recorder: wrote {path}\n{stats.summary()}", flush=True)
+        empty = "" if stats.rows else " (EMPTY: no control tick had fresh sensors; see below)"
+        print(f"dataset_recorder: wrote {path}{empty}\n{stats.summary()}", flush=True)
 
 
 def main(args: list[str] | None = None) -> int:
