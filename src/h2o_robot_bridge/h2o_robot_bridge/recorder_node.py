@@ -48,6 +48,7 @@ PARAMETERS: dict[str, Any] = {
     "clock_jump": 1.0,
     "resume_after_fall": "upright",
     "time_limit": True,
+    "allow_repeated_samples": False,
     "time_source": "header",
     "process_delay": 0.1,
     "flush_interval": 0.5,
@@ -72,6 +73,7 @@ def config_from_parameters(p: dict[str, Any]) -> RecorderConfig:
         clock_jump=float(p["clock_jump"]),
         resume_after_fall=p["resume_after_fall"],
         time_limit=bool(p["time_limit"]),
+        allow_repeated_samples=bool(p["allow_repeated_samples"]),
     )
     topics = BagTopics(
         joint_states=p["joint_states_topic"],

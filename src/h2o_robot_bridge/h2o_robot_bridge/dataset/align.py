@@ -4,7 +4,8 @@ Rows are driven by *ticks*: the ``/joint_commands`` messages, i.e. the actions r
 At tick k (time t_k) the observation is built with the contract's ``build_observation`` from
 
 - the newest ``/joint_states`` and ``/imu/data`` sample with stamp <= t_k, each at most
-  ``max_age`` old (otherwise the tick is dropped and counted: never stale, never future data);
+  ``max_age`` old and not the very sample the previous tick used (otherwise the tick is dropped
+  and counted: never stale, never future data);
 - the newest ``/cmd_vel`` at or before t_k (the task's default command before the first one);
 - ``prev_action`` = the action of tick k-1 when the two ticks are linked (at most
   ``max_tick_interval`` apart, no reset between, tick k-1's command valid), zeros otherwise
@@ -59,6 +60,9 @@ class AlignConfig:
         resume_after_fall: after a fall, start a new episode at the next ``reset`` only, or
             also as soon as the robot is ``upright`` again (when resets are not logged).
         time_limit: truncate episodes at the task's time limit, as the env does.
+        allow_repeated_samples: accept a tick that sees the same joint state / IMU sample as
+            the previous tick (sensor and control clocks beating); by default such a tick is
+            dropped (its transition would show no motion over a control period).
     """
 
     task: str = "stand"
@@ -68,6 +72,7 @@ class AlignConfig:
     clock_jump: float = 1.0
     resume_after_fall: ResumeMode = "upright"
     time_limit: bool = True
+    allow_repeated_samples: bool = False
 
     def __post_init__(self) -> None:
         get_task(self.task)  # ConfigError for an unknown task
@@ -231,6 +236,7 @@ class _Carry:
     obs: NDArray | None = None  # its observation, if a row may start there
     fallen: bool = False  # a fall ended the last episode; waiting for a reset / upright
     step: int = 0  # rows in the current episode
+    sample_t: list[float] = field(default_factory=lambda: [np.nan, np.nan])  # joint, imu
     held: tuple[NDArray, NDArray] | None = None  # (obs, action) starting the held-back row
     # The held row ends at ``obs``; its flags are final once the next tick is seen.
 
@@ -414,14 +420,23 @@ class Aligner:
         n = tick_t.size
         valid = np.ones(n, bool)
         ji, ii, ci = (s.latest_index(tick_t) for s in (self.joints, self.imu, self.cmd))
-        for name, idx, stream in (("joint_state", ji, self.joints), ("imu", ii, self.imu)):
+        for s, (name, idx, stream) in enumerate(
+            (("joint_state", ji, self.joints), ("imu", ii, self.imu))
+        ):
             missing = idx < 0
-            age = tick_t - stream.t[np.maximum(idx, 0)] if stream.t.size else np.full(n, np.inf)
-            stale = ~missing & (age > cfg.age_limit)
+            sample_t = stream.t[np.maximum(idx, 0)] if stream.t.size else np.full(n, -np.inf)
+            sample_t = np.where(missing, np.nan, sample_t)
+            stale = ~missing & (tick_t - sample_t > cfg.age_limit)
+            # The same sample as at the previous tick: nothing new was measured in between.
+            repeated = sample_t == np.concatenate([[c.sample_t[s]], sample_t[:-1]])
+            repeated &= not cfg.allow_repeated_samples
+            c.sample_t[s] = float(sample_t[-1])
             _tally(stats.dropped_ticks, f"no_{name}", missing & valid)
             valid &= ~missing
             _tally(stats.dropped_ticks, f"stale_{name}", stale & valid)
             valid &= ~stale
+            _tally(stats.dropped_ticks, f"repeated_{name}", repeated & valid)
+            valid &= ~repeated
         bad_cmd = ~np.all(np.isfinite(actions), axis=1)
         _tally(stats.dropped_ticks, "bad_command", bad_cmd & valid)
         valid &= ~bad_cmd
