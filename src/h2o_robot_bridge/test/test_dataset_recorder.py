@@ -50,6 +50,7 @@ def test_clock_restart_starts_a_new_segment(tmp_path: Path) -> None:
     data = load_dataset(rec.close())
     assert rec.aligner.stats.segments == 2
     assert data.size == 19 + 19 and data.timeouts[18]
+    assert data.meta["conversion"]["align"]["segments"] == 2  # the statistics are saved
 
 
 def test_unstamped_cmd_vel_uses_reception_time(tmp_path: Path) -> None:
