@@ -26,6 +26,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Empty
 from std_srvs.srv import Trigger
 
 from h2o_robot_bridge.contract import (
@@ -67,6 +68,10 @@ class Probe:
         for topic in topics:
             self.node.create_subscription(TOPICS[topic], topic, self._recorder(topic), 100)
         self.commands = self.node.create_publisher(JointState, "/joint_commands", 10)
+        self.resets: list[float] = []  # receive times of /h2o/reset (episode boundaries)
+        self.node.create_subscription(
+            Empty, "/h2o/reset", lambda _: self.resets.append(time.monotonic()), 10
+        )
         self.reset_client = self.node.create_client(Trigger, f"/{NODE}/reset")
         self.set_client = self.node.create_client(SetParameters, f"/{NODE}/set_parameters")
         self.get_client = self.node.create_client(GetParameters, f"/{NODE}/get_parameters")
@@ -395,8 +400,10 @@ def test_moves_when_commanded_and_reset_returns_it(sim: tuple[Probe, NodeProcess
         assert probe.set_param("real_time_factor", 1.0).successful
     # 2 s at 0.5 m/s minus the time to accelerate (about 0.7 m without DDS in the loop).
     assert displacement[0.5] > 0.3 and displacement[-0.5] < -0.3, displacement
+    announced = len(probe.resets)
     probe.reset()
     assert abs(probe.latest("/odom").pose.pose.position.x) < 0.05
+    assert probe.spin_until(lambda: len(probe.resets) == announced + 1, 5.0), "no /h2o/reset"
     assert "parameter real_time_factor set to 0.5" in proc.log()
 
 

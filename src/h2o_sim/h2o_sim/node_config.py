@@ -64,6 +64,9 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("odom_topic", "/odom", "nav_msgs/Odometry output (ground truth)"),
     ParamSpec("clock_topic", "/clock", "rosgraph_msgs/Clock output (sim time)"),
     ParamSpec("joint_commands_topic", "/joint_commands", "sensor_msgs/JointState input"),
+    ParamSpec(
+        "reset_topic", "/h2o/reset", "std_msgs/Empty output on every reset (episode boundary)"
+    ),
     ParamSpec("base_frame", "base_link", "child frame of /odom, frame of /imu/data"),
     ParamSpec("odom_frame", "odom", "frame of /odom poses"),
 )
@@ -84,6 +87,7 @@ class Topics:
     odom: str = "/odom"
     clock: str = "/clock"
     joint_commands: str = "/joint_commands"
+    reset: str = "/h2o/reset"
 
 
 @dataclass(frozen=True)

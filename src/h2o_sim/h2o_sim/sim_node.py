@@ -37,6 +37,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Empty
 from std_srvs.srv import Trigger
 
 from h2o_robot_bridge.errors import H2OError
@@ -77,6 +78,8 @@ class WheelLeggedSimNode(Node):
         self._joint_pub = self.create_publisher(JointState, topics.joint_states, 10)
         self._imu_pub = self.create_publisher(Imu, topics.imu, 10)
         self._odom_pub = self.create_publisher(Odometry, topics.odom, 10)
+        # Recorders split episodes here: a reset is invisible in the state topics otherwise.
+        self._reset_pub = self.create_publisher(Empty, topics.reset, 10)
         self.create_subscription(
             JointState, topics.joint_commands, self._on_command, qos_profile_sensor_data
         )
@@ -155,6 +158,7 @@ class WheelLeggedSimNode(Node):
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Any:
         tick = self.runner.reset()
+        self._reset_pub.publish(Empty())
         self._publish(tick)
         response.success = True
         response.message = f"robot reset at sim time {tick.stamp:.3f} s"
