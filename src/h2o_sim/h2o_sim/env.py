@@ -1,0 +1,144 @@
+"""Gymnasium env of the wheel-legged robot: contract observation, action, reward, termination.
+
+Everything a learner sees comes from the robot contract: the observation is
+``build_observation`` of the simulated readings, the reward ``task.reward(obs, action,
+next_obs)`` and the termination ``task.terminated(next_obs)``, exactly as for a real log. Time
+limits truncate (``task.max_episode_steps(control_hz)``), never terminate.
+
+The action the env reports (``prev_action`` in the next observation, the reward's action) is the
+clean one the agent chose (clipped to [-1, 1]); what the motors got after joint noise is in
+``info["executed_action"]``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pybullet as p
+from numpy.typing import NDArray
+
+from h2o_robot_bridge.contract import ACTION_DIM, OBS_DIM, Timing, build_observation, get_task
+from h2o_robot_bridge.errors import ConfigError
+from h2o_sim.dynamics import DynamicsProfile, resolve_profile
+from h2o_sim.simulator import DEFAULT_TIMING, SensorReadings, WheelLeggedSim
+
+
+def observation_from_readings(
+    readings: SensorReadings, command: NDArray, prev_action: NDArray
+) -> NDArray[np.float32]:
+    """The contract observation (OBS_DIM,) float32 for simulated readings."""
+    return build_observation(
+        readings.quat_xyzw,
+        readings.ang_vel,
+        readings.joint_pos,
+        readings.joint_vel,
+        command,
+        prev_action,
+    )
+
+
+class WheelLeggedEnv(gym.Env):
+    """The robot in PyBullet as a Gymnasium env.
+
+    Args:
+        task: contract task (``stand``, ``move_straight``).
+        dynamics: profile name, YAML path or :class:`DynamicsProfile`.
+        timing: control and physics rates.
+        overrides: dynamics knobs replacing the profile's (e.g. ``{"latency_steps": 2}``).
+        command: (forward speed [m/s], yaw rate [rad/s]); default: the task's command.
+            ``reset(options={"command": (v, w)})`` changes it for one episode onwards.
+        render_mode: ``None``, ``"human"`` (PyBullet GUI) or ``"rgb_array"``.
+    """
+
+    # "human" (the PyBullet GUI) is offered only where a display exists.
+    metadata = {
+        "render_modes": ["rgb_array", "human"] if os.environ.get("DISPLAY") else ["rgb_array"],
+        "render_fps": 100,
+    }
+
+    def __init__(
+        self,
+        task: str = "stand",
+        dynamics: str | DynamicsProfile = "real",
+        timing: Timing = DEFAULT_TIMING,
+        overrides: dict | None = None,
+        command: tuple[float, float] | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ConfigError(
+                f"render_mode {render_mode!r} not supported; use one of "
+                f"{self.metadata['render_modes']} or None"
+            )
+        self.task = get_task(task)
+        self.timing = timing
+        self.render_mode = render_mode
+        self.command = self._check_command(self.task.command if command is None else command)
+        self.max_episode_steps = self.task.max_episode_steps(timing.control_hz)
+        self.metadata = {**self.metadata, "render_fps": int(round(timing.control_hz))}
+        profile = resolve_profile(dynamics, overrides)
+        self.sim = WheelLeggedSim(profile, timing, gui=render_mode == "human")
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+        self._obs = np.zeros(OBS_DIM, dtype=np.float32)
+        self._steps = 0
+
+    @staticmethod
+    def _check_command(command: Any) -> NDArray[np.float64]:
+        cmd = np.asarray(command, dtype=np.float64)
+        if cmd.shape != (2,) or not np.all(np.isfinite(cmd)):
+            raise ConfigError(f"command must be 2 finite numbers (v [m/s], w [rad/s]): {command}")
+        return cmd
+
+    @property
+    def profile(self) -> DynamicsProfile:
+        """The simulator's current dynamics."""
+        return self.sim.profile
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[NDArray[np.float32], dict[str, Any]]:
+        """Start an episode; the same ``seed`` gives the same episode (for the same actions)."""
+        super().reset(seed=seed)
+        if options and "command" in options:
+            self.command = self._check_command(options["command"])
+        # The simulator's own generator is drawn from the env's, so reset(seed) fixes both.
+        readings = self.sim.reset(seed=int(self.np_random.integers(2**63 - 1)))
+        self._steps = 0
+        self._obs = observation_from_readings(readings, self.command, np.zeros(ACTION_DIM))
+        return self._obs.copy(), {"readings": readings}
+
+    def step(
+        self, action: NDArray
+    ) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
+        """One control tick. Returns ``obs, reward, terminated, truncated, info``."""
+        a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        readings = self.sim.step(a)
+        obs = observation_from_readings(readings, self.command, a)
+        reward = float(self.task.reward(self._obs, a, obs))
+        terminated = bool(self.task.terminated(obs))
+        self._steps += 1
+        truncated = self._steps >= self.max_episode_steps and not terminated
+        self._obs = obs
+        info = {"executed_action": self.sim.last_executed_action.copy(), "readings": readings}
+        return obs.copy(), reward, terminated, truncated, info
+
+    def render(self) -> NDArray[np.uint8] | None:
+        """An RGB frame (H, W, 3) following the robot for ``rgb_array``; the GUI draws itself."""
+        if self.render_mode != "rgb_array":
+            return None
+        target = self.sim.readings.base_pos.tolist()
+        c = self.sim.client_id
+        view = p.computeViewMatrixFromYawPitchRoll(target, 1.2, 45.0, -20.0, 0.0, 2)
+        proj = p.computeProjectionMatrixFOV(60.0, 4.0 / 3.0, 0.05, 20.0)
+        _, _, rgba, _, _ = p.getCameraImage(
+            320, 240, view, proj, renderer=p.ER_TINY_RENDERER, physicsClientId=c
+        )
+        return np.asarray(rgba, dtype=np.uint8).reshape(240, 320, 4)[:, :, :3]
+
+    def close(self) -> None:
+        """Release the PyBullet client."""
+        self.sim.close()

@@ -1,0 +1,498 @@
+"""The PyBullet simulator of the wheel-legged robot, ROS-free and Gymnasium-free.
+
+One :class:`WheelLeggedSim` owns one PyBullet client (``DIRECT`` unless ``gui``); every call
+passes that client id, so several simulators with different dynamics live in one process.
+
+A control tick (:meth:`WheelLeggedSim.step`)::
+
+    clean action (6,) -> + N(0, action_noise_std) -> clip [-1, 1] -> contract action_to_command
+      -> latency queue (latency_steps physics steps)
+      -> timing.decimation physics steps, each: leg PD torque (contract gains, clipped to the
+         contract's max effort, both scaled by motor_strength), wheel torque, minus joint
+         damping, + push force -> stepSimulation
+      -> SensorReadings (with sensor noise)
+
+Default velocity motors are disabled, so every joint is driven by the torques computed here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections import deque
+from typing import NamedTuple
+
+import numpy as np
+import pybullet as p
+from numpy.typing import NDArray
+
+from h2o_robot_bridge.contract import (
+    JOINT_NAMES,
+    NUM_JOINTS,
+    SAFE_ACTION,
+    Timing,
+    action_to_command,
+)
+from h2o_robot_bridge.contract import robot as contract_robot
+from h2o_robot_bridge.errors import ConfigError, H2OError
+from h2o_sim.dynamics import DynamicsProfile, knob_names, resolve_profile
+from h2o_sim.robot_model import RobotGeometry, load_geometry, urdf_file
+
+DEFAULT_TIMING = Timing()
+"""Contract default rates (frozen, so one shared instance is a safe default argument)."""
+
+GRAVITY = 9.81
+"""Nominal gravity [m/s^2]."""
+
+INIT_PITCH_RANGE = 0.05
+"""Initial base pitch is uniform in +-this [rad] (the "small randomised initial state")."""
+INIT_JOINT_RANGE = 0.05
+"""Initial leg joint offsets from the default pose, uniform in +-this [rad]."""
+INIT_VEL_RANGE = 0.05
+"""Initial forward base speed, uniform in +-this [m/s]."""
+
+
+_GAINS = (
+    [j.stiffness for j in contract_robot.JOINTS],
+    [j.damping for j in contract_robot.JOINTS],
+    [j.max_effort for j in contract_robot.JOINTS],
+    [j.kind == "position" for j in contract_robot.JOINTS],
+)
+"""Per joint: PD stiffness, PD damping, torque limit, is-PD-controlled (plain lists: fast)."""
+
+
+class ActionError(H2OError, ValueError):
+    """An action of the wrong shape or with non-finite values."""
+
+
+class SensorReadings(NamedTuple):
+    """What the robot's sensors report at one control tick (noisy if the profile says so).
+
+    Attributes:
+        time: sim time [s].
+        quat_xyzw: (4,) base orientation in world, ROS order x, y, z, w.
+        ang_vel: (3,) base angular velocity in the base frame [rad/s] (gyro).
+        lin_acc: (3,) IMU specific force in the base frame [m/s^2] (+9.81 z at rest), the
+            average over the last control period.
+        joint_pos: (6,) joint positions, contract order [rad].
+        joint_vel: (6,) joint velocities [rad/s].
+        joint_effort: (6,) motor torque applied in the last physics step [N m].
+        base_pos: (3,) base position in world [m] (ground truth, no noise).
+        base_lin_vel: (3,) base linear velocity in the base frame [m/s] (ground truth).
+    """
+
+    time: float
+    quat_xyzw: NDArray[np.float64]
+    ang_vel: NDArray[np.float64]
+    lin_acc: NDArray[np.float64]
+    joint_pos: NDArray[np.float64]
+    joint_vel: NDArray[np.float64]
+    joint_effort: NDArray[np.float64]
+    base_pos: NDArray[np.float64]
+    base_lin_vel: NDArray[np.float64]
+
+
+def _rotation(quat_xyzw: tuple[float, ...]) -> NDArray[np.float64]:
+    """World-from-base rotation matrix (3, 3)."""
+    return np.array(p.getMatrixFromQuaternion(quat_xyzw)).reshape(3, 3)
+
+
+def _quat_mul(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Hamilton product of two x, y, z, w quaternions."""
+    ax, ay, az, aw = a
+    bx, by, bz, bw = b
+    return np.array(
+        [
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+            aw * bw - ax * bx - ay * by - az * bz,
+        ]
+    )
+
+
+def _small_rotation(rotvec: NDArray[np.float64]) -> NDArray[np.float64]:
+    angle = float(np.linalg.norm(rotvec))
+    if angle < 1e-12:
+        return np.array([0.0, 0.0, 0.0, 1.0])
+    axis = rotvec / angle
+    return np.array([*(axis * math.sin(angle / 2)), math.cos(angle / 2)])
+
+
+class WheelLeggedSim:
+    """The simulated robot with a dynamics profile; one control tick per :meth:`step`.
+
+    Attributes:
+        profile: the current dynamics (changed by :meth:`set_param`).
+        timing: control and physics rates.
+        time: sim time [s] since the last reset.
+        last_action: (6,) the clean action of the last tick.
+        last_executed_action: (6,) what was really applied (after noise and clipping).
+        readings: the latest :class:`SensorReadings`.
+    """
+
+    def __init__(
+        self,
+        profile: DynamicsProfile | str = "real",
+        timing: Timing = DEFAULT_TIMING,
+        seed: int | None = None,
+        gui: bool = False,
+        robot: RobotGeometry | str | None = None,
+    ) -> None:
+        self.profile = resolve_profile(profile)
+        self.timing = timing
+        self.geometry = robot if isinstance(robot, RobotGeometry) else load_geometry(robot)
+        self._urdf = str(urdf_file(self.geometry))
+        self._rng = np.random.default_rng(seed)
+        if gui and not os.environ.get("DISPLAY"):
+            # PyBullet's GUI calls exit() when it cannot open a window: refuse before that.
+            raise H2OError("PyBullet GUI requested but no display (DISPLAY is not set)")
+        self._client = -1
+        self._client = p.connect(p.GUI if gui else p.DIRECT)
+        if self._client < 0:
+            raise H2OError("PyBullet could not connect (GUI requested without a display?)")
+        self._gui = gui
+        self.time = 0.0
+        self.last_action = SAFE_ACTION.copy()
+        self.last_executed_action = SAFE_ACTION.copy()
+        self.readings = self.reset(seed)
+
+    # --- world ------------------------------------------------------------------------------
+
+    def _build_world(self) -> None:
+        """(Re)create plane and robot from scratch: a reset is then bitwise reproducible."""
+        c = self._client
+        p.resetSimulation(physicsClientId=c)
+        p.setPhysicsEngineParameter(
+            fixedTimeStep=self.timing.physics_dt,
+            numSubSteps=0,
+            deterministicOverlappingPairs=1,
+            physicsClientId=c,
+        )
+        plane_shape = p.createCollisionShape(p.GEOM_PLANE, physicsClientId=c)
+        self._plane = p.createMultiBody(0, plane_shape, physicsClientId=c)
+        p.changeDynamics(
+            self._plane,
+            -1,
+            lateralFriction=self.geometry.ground_friction,
+            restitution=self.geometry.restitution,
+            physicsClientId=c,
+        )
+        self._body = p.loadURDF(
+            self._urdf,
+            [0.0, 0.0, self.geometry.standing_height],
+            flags=p.URDF_USE_INERTIA_FROM_FILE,
+            physicsClientId=c,
+        )
+        by_name = {}
+        for j in range(p.getNumJoints(self._body, physicsClientId=c)):
+            info = p.getJointInfo(self._body, j, physicsClientId=c)
+            by_name[info[1].decode()] = j
+        missing = [n for n in JOINT_NAMES if n not in by_name]
+        if missing:
+            raise ConfigError(f"robot model lacks contract joints {missing}")
+        self._joints = [by_name[n] for n in JOINT_NAMES]
+        self._links = [-1, *self._joints]  # base + each joint's child link
+        self._wheel_links = [self._joints[i] for i in contract_robot.WHEEL_JOINT_IDS]
+        # Default velocity motors off: they would otherwise brake every joint.
+        p.setJointMotorControlArray(
+            self._body,
+            self._joints,
+            p.VELOCITY_CONTROL,
+            forces=[0.0] * NUM_JOINTS,
+            physicsClientId=c,
+        )
+        for link in self._links:
+            p.changeDynamics(
+                self._body,
+                link,
+                linearDamping=0.0,
+                angularDamping=0.0,
+                jointDamping=0.0,
+                restitution=self.geometry.restitution,
+                physicsClientId=c,
+            )
+        self._nominal = {}
+        for link in self._links:
+            info = p.getDynamicsInfo(self._body, link, physicsClientId=c)
+            self._nominal[link] = (info[0], tuple(info[2]))
+        for link in self._wheel_links:
+            p.changeDynamics(
+                self._body, link, lateralFriction=self.geometry.wheel_friction, physicsClientId=c
+            )
+        for key in ("gravity_scale", "friction_scale", "mass_scale"):
+            self._apply_world_knob(key)
+
+    def _apply_world_knob(self, key: str) -> None:
+        """Push a knob that lives inside PyBullet into the running world."""
+        c, prof = self._client, self.profile
+        if key == "gravity_scale":
+            p.setGravity(0.0, 0.0, -GRAVITY * prof.gravity_scale, physicsClientId=c)
+        elif key == "friction_scale":
+            for link in self._wheel_links:
+                p.changeDynamics(
+                    self._body,
+                    link,
+                    lateralFriction=self.geometry.wheel_friction * prof.friction_scale,
+                    physicsClientId=c,
+                )
+        elif key == "mass_scale":
+            for link, (mass, inertia) in self._nominal.items():
+                p.changeDynamics(
+                    self._body,
+                    link,
+                    mass=mass * prof.mass_scale,
+                    localInertiaDiagonal=[i * prof.mass_scale for i in inertia],
+                    physicsClientId=c,
+                )
+
+    # --- episode ----------------------------------------------------------------------------
+
+    def reset(self, seed: int | None = None) -> SensorReadings:
+        """Rebuild the world and place the robot in a small random pose near upright.
+
+        Args:
+            seed: reseeds this simulator's generator (initial state, noise, pushes); ``None``
+                continues the current stream.
+        """
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        rng, c = self._rng, self._client
+        self._build_world()
+        self.time = 0.0
+        self._tick = 0
+        pitch = rng.uniform(-INIT_PITCH_RANGE, INIT_PITCH_RANGE)
+        q0 = contract_robot.DEFAULT_POSITIONS.copy()
+        # The same offsets on both legs: both wheels touch the ground from the first step.
+        hips, knees = list(contract_robot.HIP_JOINT_IDS), list(contract_robot.KNEE_JOINT_IDS)
+        q0[hips] += rng.uniform(-INIT_JOINT_RANGE, INIT_JOINT_RANGE)
+        q0[knees] += rng.uniform(-INIT_JOINT_RANGE, INIT_JOINT_RANGE)
+        v0 = rng.uniform(-INIT_VEL_RANGE, INIT_VEL_RANGE)
+        quat = p.getQuaternionFromEuler([0.0, pitch, 0.0])
+        p.resetBasePositionAndOrientation(
+            self._body, [0.0, 0.0, self.geometry.standing_height], quat, physicsClientId=c
+        )
+        for j, q in zip(self._joints, q0, strict=True):
+            p.resetJointState(self._body, j, float(q), 0.0, physicsClientId=c)
+        # Put the lowest wheel on the ground (with the random pose the default height is off).
+        wheels = p.getLinkStates(
+            self._body, self._wheel_links, computeForwardKinematics=1, physicsClientId=c
+        )
+        lowest = min(s[0][2] for s in wheels)
+        height = self.geometry.standing_height + contract_robot.WHEEL_RADIUS - lowest + 1e-4
+        p.resetBasePositionAndOrientation(self._body, [0.0, 0.0, height], quat, physicsClientId=c)
+        rot = _rotation(quat)
+        p.resetBaseVelocity(self._body, list(rot @ [v0, 0.0, 0.0]), [0, 0, 0], physicsClientId=c)
+        # Wheels roll with the base so the initial state has no slip.
+        for i in contract_robot.WHEEL_JOINT_IDS:
+            p.resetJointState(
+                self._body,
+                self._joints[i],
+                float(q0[i]),
+                v0 / contract_robot.WHEEL_RADIUS,
+                physicsClientId=c,
+            )
+        self.last_action = SAFE_ACTION.copy()
+        self.last_executed_action = SAFE_ACTION.copy()
+        safe = action_to_command(SAFE_ACTION)
+        self._command = self._command_tuple(safe.position, safe.effort)
+        self._queue: deque = deque([self._command] * (self.profile.latency_steps + 1))
+        self._effort = [0.0] * NUM_JOINTS
+        self._push = (0.0, 0.0)
+        self._push_until = -1.0
+        self._next_push = self.profile.push_interval
+        self._prev_lin_vel = np.array(p.getBaseVelocity(self._body, physicsClientId=c)[0])
+        self.readings = self._read()
+        return self.readings
+
+    @staticmethod
+    def _command_tuple(position: NDArray, effort: NDArray) -> tuple[float, ...]:
+        """Per joint: leg position target or wheel torque, as plain floats (fast in the loop)."""
+        return tuple(
+            float(effort[i]) if i in contract_robot.WHEEL_JOINT_IDS else float(position[i])
+            for i in range(NUM_JOINTS)
+        )
+
+    # --- control tick -----------------------------------------------------------------------
+
+    def step(self, action: NDArray) -> SensorReadings:
+        """Advance one control period with ``action`` (6,) in [-1, 1] (clipped if outside).
+
+        Raises:
+            ActionError: wrong shape or non-finite values.
+        """
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (NUM_JOINTS,):
+            raise ActionError(f"action must have shape ({NUM_JOINTS},), got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ActionError(f"action has non-finite values: {a}")
+        self.last_action = np.clip(a, -1.0, 1.0)
+        executed = a
+        if self.profile.action_noise_std > 0.0:
+            executed = a + self._rng.normal(0.0, self.profile.action_noise_std, NUM_JOINTS)
+        executed = np.clip(executed, -1.0, 1.0)
+        self.last_executed_action = executed
+        cmd = action_to_command(executed)
+        self._command = self._command_tuple(cmd.position, cmd.effort)
+        self._update_push()
+        self._physics_steps(self.timing.decimation)
+        self._tick += 1
+        self.time = self._tick * self.timing.control_dt
+        self.readings = self._read()
+        return self.readings
+
+    def _update_push(self) -> None:
+        """Start a push of random horizontal direction every ``push_interval`` seconds."""
+        prof = self.profile
+        if prof.push_force <= 0.0:
+            self._push = (0.0, 0.0)
+            return
+        if self.time >= self._next_push:
+            angle = self._rng.uniform(0.0, 2.0 * math.pi)
+            self._push = (prof.push_force * math.cos(angle), prof.push_force * math.sin(angle))
+            self._push_until = self.time + prof.push_duration
+            self._next_push = self.time + prof.push_interval
+        elif self.time >= self._push_until:
+            self._push = (0.0, 0.0)
+
+    def _physics_steps(self, n: int) -> None:
+        """``n`` physics steps: PD legs and torque wheels computed here, as plain floats."""
+        c, body, joints = self._client, self._body, self._joints
+        prof = self.profile
+        strength, damping = prof.motor_strength, prof.joint_damping
+        kp, kd, limit, is_leg = _GAINS
+        limit = [lim * strength for lim in limit]
+        queue = self._queue
+        while len(queue) > prof.latency_steps + 1:  # latency lowered at run time
+            queue.popleft()
+        while len(queue) < prof.latency_steps + 1:  # raised: repeat the oldest command
+            queue.appendleft(queue[0])
+        push = self._push
+        torque, effort = [0.0] * NUM_JOINTS, [0.0] * NUM_JOINTS
+        for _ in range(n):
+            queue.append(self._command)
+            command = queue.popleft()
+            states = p.getJointStates(body, joints, physicsClientId=c)
+            for i in range(NUM_JOINTS):
+                q, qd = states[i][0], states[i][1]
+                if is_leg[i]:
+                    u = strength * (kp[i] * (command[i] - q) - kd[i] * qd)
+                else:
+                    u = strength * command[i]
+                u = min(max(u, -limit[i]), limit[i])
+                effort[i] = u
+                torque[i] = u - damping * qd
+            p.setJointMotorControlArray(
+                body, joints, p.TORQUE_CONTROL, forces=torque, physicsClientId=c
+            )
+            if push[0] or push[1]:
+                p.applyExternalForce(
+                    body, -1, [push[0], push[1], 0.0], [0, 0, 0], p.LINK_FRAME, physicsClientId=c
+                )
+            p.stepSimulation(physicsClientId=c)
+        self._effort = effort
+
+    # --- sensors ----------------------------------------------------------------------------
+
+    def _read(self) -> SensorReadings:
+        """Sensor readings now; noise per ``sensor_noise_std``."""
+        c, body = self._client, self._body
+        states = p.getJointStates(body, self._joints, physicsClientId=c)
+        pos, quat = p.getBasePositionAndOrientation(body, physicsClientId=c)
+        lin, ang = p.getBaseVelocity(body, physicsClientId=c)
+        rot = _rotation(quat)
+        lin_w = np.array(lin)
+        acc_w = (lin_w - self._prev_lin_vel) / self.timing.control_dt
+        self._prev_lin_vel = lin_w
+        g = GRAVITY * self.profile.gravity_scale
+        readings = SensorReadings(
+            time=self.time,
+            quat_xyzw=np.array(quat),
+            ang_vel=rot.T @ np.array(ang),
+            lin_acc=rot.T @ (acc_w + [0.0, 0.0, g]),
+            joint_pos=np.array([s[0] for s in states]),
+            joint_vel=np.array([s[1] for s in states]),
+            joint_effort=np.array(self._effort),
+            base_pos=np.array(pos),
+            base_lin_vel=rot.T @ lin_w,
+        )
+        sigma = self.profile.sensor_noise_std
+        return self._add_noise(readings, sigma) if sigma > 0.0 else readings
+
+    def _add_noise(self, r: SensorReadings, sigma: float) -> SensorReadings:
+        rng = self._rng
+        tilt = _small_rotation(rng.normal(0.0, 0.1 * sigma, 3))
+        quat = _quat_mul(r.quat_xyzw, tilt)
+        return r._replace(
+            quat_xyzw=quat / np.linalg.norm(quat),
+            ang_vel=r.ang_vel + rng.normal(0.0, sigma, 3),
+            lin_acc=r.lin_acc + rng.normal(0.0, sigma, 3),
+            joint_pos=r.joint_pos + rng.normal(0.0, 0.1 * sigma, NUM_JOINTS),
+            joint_vel=r.joint_vel + rng.normal(0.0, sigma, NUM_JOINTS),
+        )
+
+    # --- knobs ------------------------------------------------------------------------------
+
+    def set_param(self, name: str, value: float) -> None:
+        """Change one dynamics knob now (see :class:`DynamicsProfile` for names and units).
+
+        Raises:
+            ConfigError: unknown knob or invalid value (the profile is left unchanged).
+        """
+        if name not in knob_names():
+            raise ConfigError(f"unknown dynamics knob {name!r}; known: {list(knob_names())}")
+        self.profile = self.profile.replace(**{name: value})
+        if name in ("gravity_scale", "friction_scale", "mass_scale"):
+            self._apply_world_knob(name)
+        elif name in ("push_interval", "push_force"):
+            self._next_push = self.time + self.profile.push_interval
+
+    # --- introspection ----------------------------------------------------------------------
+
+    @property
+    def client_id(self) -> int:
+        """The PyBullet physics client of this simulator (for cameras, debugging)."""
+        return self._client
+
+    @property
+    def body_id(self) -> int:
+        """The robot's PyBullet body id."""
+        return self._body
+
+    def wheel_contact_speed(self) -> NDArray[np.float64]:
+        """Slip speed of each wheel [m/s]: rim speed minus ground speed of the wheel centre,
+        along the base x axis, (2,), ground truth (for tests and diagnostics)."""
+        c = self._client
+        states = p.getLinkStates(
+            self._body, self._wheel_links, computeLinkVelocity=1, physicsClientId=c
+        )
+        _, quat = p.getBasePositionAndOrientation(self._body, physicsClientId=c)
+        fwd = _rotation(quat)[:, 0]
+        out = []
+        for s in states:
+            lin, ang = np.array(s[6]), np.array(s[7])
+            wheel_rot = _rotation(s[5])
+            axis = wheel_rot[:, 1]
+            # Rim velocity relative to the centre at the contact point: omega x (-R z_world).
+            rim = np.cross(float(ang @ axis) * axis, [0.0, 0.0, -contract_robot.WHEEL_RADIUS])
+            out.append(float((lin + rim) @ fwd))
+        return np.array(out)
+
+    def close(self) -> None:
+        """Disconnect from PyBullet (idempotent)."""
+        if self._client >= 0:
+            with contextlib.suppress(p.error):
+                p.disconnect(physicsClientId=self._client)
+            self._client = -1
+
+    def __enter__(self) -> WheelLeggedSim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # At interpreter shutdown pybullet may already be gone.
+        with contextlib.suppress(Exception):
+            self.close()
