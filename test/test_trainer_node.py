@@ -125,3 +125,31 @@ def test_trainer_node_bad_parameters_exit_before_training(
     assert code == 1, log[-2000:]
     assert "error:" in log and message in log
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_trainer_node_stops_on_sigint_and_resumes(
+    tmp_path: Path, domain_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = small_dataset(tmp_path / "real.h5")
+    run = tmp_path / "run"
+    params = {
+        "config": "smoke_h2o.yaml",
+        "dataset": str(data),
+        "run_dir": str(run),
+        "overrides": [*OVERRIDES, "loop.epochs=1000"],
+    }
+    with node_process("h2o_trainer", tmp_path / "logs", domain_id, params=params) as proc:
+        deadline = time.monotonic() + 180.0
+        while not list(run.glob("checkpoints/*.pt")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        code = proc.stop(timeout=60.0)  # SIGINT: stop at once or after the epoch, exit 0
+    assert code == 0, proc.log()[-2000:]
+    assert "stopped after" in proc.log() and not (run / "stand.onnx").exists()
+    done = max(int(p.stem.split("_")[1]) for p in run.glob("checkpoints/*.pt"))
+    params = {**params, "resume": True, "overrides": [*OVERRIDES, f"loop.epochs={done + 1}"]}
+    with node_process("h2o_trainer", tmp_path / "logs2", domain_id, params=params) as proc:
+        code = proc.wait(timeout=240.0)
+    assert code == 0, proc.log()[-2000:]
+    assert (run / f"checkpoints/epoch_{done + 1:05d}.pt").is_file()
+    assert (run / "stand.onnx").is_file()

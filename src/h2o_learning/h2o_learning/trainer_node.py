@@ -1,7 +1,8 @@
 """ROS 2 node ``h2o_trainer``: parameters -> training config, run the trainer, publish progress.
 
 A job, not a server: it trains, exports the policy, publishes a final status and exits (0 when
-every epoch ran; 1 on bad parameters or input, before any training). Progress goes to
+done or stopped by SIGINT after checkpointing the current epoch; 1 on bad parameters or input,
+before any training). Progress goes to
 ``/diagnostics`` (``diagnostic_msgs/DiagnosticArray``, one status named ``h2o_trainer: <run>``
 whose values are the epoch's metrics), after every epoch.
 
@@ -82,6 +83,8 @@ class TrainerNode(Node):
         self.get_logger().info(f"run folder {self.trainer.folder.root}, hash {self.trainer.hash}")
 
     def publish(self, level: bytes, message: str, values: dict[str, float | str]) -> None:
+        if not self.context.ok():  # shutting down (SIGINT): nothing can be sent any more
+            return
         stamp = self.get_clock().now().to_msg()
         self.pub.publish(status_message(self.status_name, level, message, values, stamp))
 
@@ -90,7 +93,8 @@ class TrainerNode(Node):
         self.publish(DiagnosticStatus.OK, f"epoch {epoch}/{total}", {"epoch": epoch, **metrics})
 
     def train(self) -> bool:
-        """Run to the end (or until ROS shuts down); True when every epoch ran."""
+        """Run to the end, or until ROS shuts down (SIGINT: the epoch in progress finishes and
+        is checkpointed, so ``resume:=true`` continues). True when every epoch ran."""
         self.publish(DiagnosticStatus.OK, "starting", {"run_dir": str(self.trainer.folder.root)})
         result = self.trainer.run(
             on_epoch=self.on_epoch,
@@ -102,7 +106,11 @@ class TrainerNode(Node):
             values["policy"] = str(result.policy_path)
         message = "finished" if result.finished else "stopped"
         self.publish(DiagnosticStatus.OK, message, values)
-        self.get_logger().info(f"{message} after {result.epochs} epochs: {values}")
+        text = f"{message} after {result.epochs} epochs: {values}"
+        if self.context.ok():
+            self.get_logger().info(text)
+        else:  # /rosout is gone after SIGINT
+            print(f"h2o_trainer: {text}", file=sys.stderr, flush=True)
         return result.finished
 
 
@@ -116,12 +124,14 @@ def main(args: list[str] | None = None) -> None:
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin_once(timeout_sec=0.1)  # answer discovery/parameter requests once
-        code = 0 if node.train() else 1
+        node.train()
     except H2OError as err:
         print(f"h2o_trainer: error: {err}", file=sys.stderr, flush=True)
         code = 1
     except (KeyboardInterrupt, ExternalShutdownException):
-        code = 130
+        # Checkpoints are written atomically at epoch ends, so the run stays resumable.
+        where = node.trainer.folder.checkpoints if node is not None else "the run folder"
+        print(f"h2o_trainer: stopped after SIGINT; resume from {where}", file=sys.stderr)
     finally:
         if node is not None:
             node.trainer.close()

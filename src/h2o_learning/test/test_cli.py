@@ -7,6 +7,7 @@ torch's import per run); one run of each installed script checks the wiring.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from h2o_learning.cli import eval_main, export_main, train_main
+from h2o_learning.metrics_log import read_metrics
 from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy
 
 BIN = Path(sys.executable).parent
@@ -49,6 +51,10 @@ def test_train_each_baseline(algorithm: str, real_dataset: Path, tmp_path: Path,
     out = capsys.readouterr().out
     assert "done: 1 epochs" in out and "eval_real/return_mean" in out
     assert (run / "checkpoints/epoch_00001.pt").is_file() and not (run / "stand.onnx").exists()
+    row = read_metrics(run / "metrics.csv")[-1]
+    assert row["train/updates"] == 5 and math.isfinite(row["train/critic_loss"])
+    # Only algorithms that use the sim step it (CQL is offline).
+    assert row["progress/env_steps"] == (0 if algorithm == "cql" else 40)
 
 
 def test_train_export_eval_h2o(real_dataset: Path, tmp_path: Path, capsys) -> None:
