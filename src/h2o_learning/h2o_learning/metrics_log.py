@@ -18,6 +18,13 @@ from typing import Any
 EPOCH = "epoch"
 REAL_RETURN = "eval_real/return_mean"
 SIM_RETURN = "eval_sim/return_mean"
+DIAGNOSTICS = (
+    "train/disc_sas_acc",
+    "train/weight_mean",
+    "train/u_mean",
+)
+"""Plotted (all on a 0..1-ish scale) in a third panel when the algorithm reports them (H2O,
+DARC); Q on real vs sim data and the rest are in metrics.csv and TensorBoard."""
 
 
 class MetricsLog:
@@ -87,7 +94,8 @@ def _text(value: float) -> str:
 
 
 def plot_curves(rows: list[dict[str, float]], path: Path, title: str = "") -> Path | None:
-    """Learning curves PNG: evaluation return (real vs sim) and training losses per epoch.
+    """Learning curves PNG: evaluation return (real vs sim), training losses and, for DARC/H2O,
+    the dynamics-gap diagnostics per epoch.
 
     Returns the path, or None when there is nothing to plot yet.
     """
@@ -98,7 +106,9 @@ def plot_curves(rows: list[dict[str, float]], path: Path, title: str = "") -> Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    fig, (ax_eval, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
+    diag = [k for k in DIAGNOSTICS if any(k in r for r in rows)]
+    fig, axes = plt.subplots(1, 3 if diag else 2, figsize=(16 if diag else 11, 4))
+    ax_eval, ax_loss = axes[0], axes[1]
     for key, label in ((REAL_RETURN, "real (eval)"), (SIM_RETURN, "sim (eval)")):
         xs, ys = _series(rows, key)
         if xs:
@@ -111,6 +121,12 @@ def plot_curves(rows: list[dict[str, float]], path: Path, title: str = "") -> Pa
     ax_loss.set(xlabel="epoch", title="training losses (epoch mean)", yscale="symlog")
     if ax_loss.lines:
         ax_loss.legend(loc="best", fontsize="small")
+    if diag:
+        for key in diag:
+            xs, ys = _series(rows, key)
+            axes[2].plot(xs, ys, label=key.removeprefix("train/"))
+        axes[2].set(xlabel="epoch", title="dynamics-gap diagnostics (epoch mean)")
+        axes[2].legend(loc="best", fontsize="small")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
