@@ -297,8 +297,10 @@ class WheelLeggedSim:
         self.last_executed_action = SAFE_ACTION.copy()
         safe = action_to_command(SAFE_ACTION)
         self._command = self._command_tuple(safe.position, safe.effort)
-        self._queue: deque = deque([self._command] * (self.profile.latency_steps + 1))
+        # Commands waiting to act, oldest first: always latency_steps long between physics steps.
+        self._queue: deque = deque([self._command] * self.profile.latency_steps)
         self._effort = [0.0] * NUM_JOINTS
+        self._applied = self._command  # the command acting in the last physics step
         self._push = (0.0, 0.0)
         self._push_until = -1.0
         self._next_push = self.profile.push_interval
@@ -364,15 +366,15 @@ class WheelLeggedSim:
         kp, kd, limit, is_leg = _GAINS
         limit = [lim * strength for lim in limit]
         queue = self._queue
-        while len(queue) > prof.latency_steps + 1:  # latency lowered at run time
+        while len(queue) > prof.latency_steps:  # latency lowered at run time: drop the oldest
             queue.popleft()
-        while len(queue) < prof.latency_steps + 1:  # raised: repeat the oldest command
-            queue.appendleft(queue[0])
+        while len(queue) < prof.latency_steps:  # raised: hold the oldest command longer
+            queue.appendleft(queue[0] if queue else self._applied)
         push = self._push
         torque, effort = [0.0] * NUM_JOINTS, [0.0] * NUM_JOINTS
         for _ in range(n):
             queue.append(self._command)
-            command = queue.popleft()
+            command = queue.popleft()  # the command of `latency_steps` physics steps ago
             states = p.getJointStates(body, joints, physicsClientId=c)
             for i in range(NUM_JOINTS):
                 q, qd = states[i][0], states[i][1]
@@ -392,6 +394,7 @@ class WheelLeggedSim:
                 )
             p.stepSimulation(physicsClientId=c)
         self._effort = effort
+        self._applied = command
 
     # --- sensors ----------------------------------------------------------------------------
 

@@ -10,8 +10,15 @@ Control law (every tick, from the observation only)::
     e_x             += (v - v_c) dt, clipped to +-max_pos_error          (position drift)
     pitch_ref        = clip(pitch_offset - k_vel (v - v_c) - k_pos e_x, +-max_pitch_ref)
     tau              = k_pitch (pitch - pitch_ref) + k_pitch_rate pitch_rate   (both wheels)
-    tau_left/right   = tau / 2 -+ k_yaw (w_c - w) / 2
-    legs             = default pose (action 0); wheels = tau_side / max_effort
+    e_yaw           += (w_c - w) dt, clipped to +-max_heading_error    (heading drift)
+    tau_left/right   = tau / 2 -+ (k_yaw (w_c - w) + k_yaw_i e_yaw) / 2
+    wheels           = tau_side / max_effort
+    e_leg            = default - q_leg; i_leg += e_leg dt (clipped to +-max_leg_correction)
+    leg targets      = default + clip(k_leg_p e_leg + k_leg_i i_leg, +-max_leg_correction)
+
+The leg loop holds the default pose despite the PD joints' compliance. Without it, the
+differential wheel traction of a turn bends the two legs opposite ways, the wheels stop being
+coaxial, and turning then needs the wheels to scrub sideways (the robot cannot turn on the spot).
 
 Why the signs: leaning forward (pitch > 0) is caught by driving the wheels forward (positive
 torque). To speed up, the robot must first lean forward, so a speed deficit *raises* the pitch
@@ -31,6 +38,7 @@ from numpy.typing import NDArray
 from h2o_robot_bridge import paths
 from h2o_robot_bridge.contract import (
     ACTION_DIM,
+    ACTION_SCALE,
     OBS_DIM,
     OBS_SLICES,
     get_task,
@@ -56,6 +64,11 @@ class ClassicalGains:
         k_yaw: differential wheel torque per yaw-rate error [N m s/rad].
         pitch_offset: pitch at which the robot balances with the legs at default [rad].
         vel_filter: time constant of the first-order filter on the forward speed [s] (0: none).
+        k_yaw_i: differential wheel torque per integrated yaw-rate error [N m/rad].
+        max_heading_error: limit of the integrated yaw-rate error [rad] (anti-windup).
+        k_leg_p: extra leg target per leg position error (stiffens the legs' PD) [rad/rad].
+        k_leg_i: leg target per integrated leg position error [1/s].
+        max_leg_correction: limit of the leg target correction and its integral [rad].
     """
 
     k_pitch: float = 16.0
@@ -67,6 +80,11 @@ class ClassicalGains:
     k_yaw: float = 1.0
     pitch_offset: float = 0.0
     vel_filter: float = 0.0
+    k_yaw_i: float = 0.5
+    max_heading_error: float = 0.5
+    k_leg_p: float = 0.0
+    k_leg_i: float = 2.0
+    max_leg_correction: float = 0.3
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -118,6 +136,8 @@ class ClassicalController:
         self._wheels = list(contract_robot.WHEEL_JOINT_IDS)
         self._wheel_max = contract_robot.MAX_EFFORT[self._wheels]
         self._side = np.array([-1.0, 1.0])  # left, right: + yaw rate needs the right wheel ahead
+        self._legs = list(contract_robot.LEG_JOINT_IDS)
+        self._leg_scale = ACTION_SCALE[self._legs]
         self.reset()
 
     @classmethod
@@ -128,9 +148,11 @@ class ClassicalController:
         return cls(load_gains(path), task=task, control_hz=control_hz)
 
     def reset(self) -> None:
-        """Forget the integrated position drift and the speed filter state."""
+        """Forget the integrated position drift, leg errors and the speed filter state."""
         self._pos_error = 0.0
         self._vel = None
+        self._heading_error = 0.0
+        self._leg_error = np.zeros(len(contract_robot.LEG_JOINT_IDS))
 
     def act(self, obs: NDArray[np.float32]) -> NDArray[np.float32]:
         """Action (ACTION_DIM,) in [-1, 1] from one observation (OBS_DIM,).
@@ -163,10 +185,28 @@ class ClassicalController:
             g.max_pitch_ref,
         )
         tau = g.k_pitch * (pitch - pitch_ref) + g.k_pitch_rate * ang[1]
-        tau_wheels = 0.5 * tau + 0.5 * g.k_yaw * (w_cmd - ang[2]) * self._side
+        yaw_err = w_cmd - ang[2]
+        self._heading_error = float(
+            np.clip(
+                self._heading_error + yaw_err * self._dt,
+                -g.max_heading_error,
+                g.max_heading_error,
+            )
+        )
+        tau_yaw = g.k_yaw * yaw_err + g.k_yaw_i * self._heading_error
+        tau_wheels = 0.5 * tau + 0.5 * tau_yaw * self._side
         action = np.zeros(ACTION_DIM)
         action[self._wheels] = tau_wheels / self._wheel_max
+        action[self._legs] = self._leg_correction(o[OBS_SLICES["leg_pos"]]) / self._leg_scale
         return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+    def _leg_correction(self, leg_pos: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Leg target offsets [rad] from the legs' deviation from default (obs ``leg_pos``)."""
+        g = self.gains
+        err = -leg_pos
+        lim = g.max_leg_correction
+        self._leg_error = np.clip(self._leg_error + err * self._dt, -lim, lim)
+        return np.clip(g.k_leg_p * err + g.k_leg_i * self._leg_error, -lim, lim)
 
 
 def load_gains(path: str | Path | None = None) -> ClassicalGains:

@@ -1,0 +1,140 @@
+"""The Gymnasium env: API compliance, contract reward/termination, seeding, vector envs."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env, env_render_passive_checker
+
+import h2o_sim
+from h2o_robot_bridge.contract import OBS_DIM, OBS_SLICES, Timing, get_task
+from h2o_robot_bridge.controllers import ClassicalController
+from h2o_robot_bridge.errors import ConfigError
+from h2o_sim.env import WheelLeggedEnv
+
+STAND, MOVE = "h2o/WheelLeggedStand-v0", "h2o/WheelLeggedMoveStraight-v0"
+
+
+@pytest.mark.filterwarnings("ignore:.*infinity")  # the contract observation is unbounded
+@pytest.mark.parametrize("env_id", [STAND, MOVE])
+def test_registered_envs_pass_the_gymnasium_checker(env_id: str) -> None:
+    assert env_id in h2o_sim.ENV_IDS
+    env = gym.make(env_id)
+    # The GUI render mode is not exercised here (it opens a window); rgb_array is, below.
+    check_env(env.unwrapped, skip_render_check=True)
+    env.close()
+
+
+def test_rgb_array_render() -> None:
+    env = WheelLeggedEnv(render_mode="rgb_array")
+    env.reset(seed=0)
+    env_render_passive_checker(env)
+    frame = env.render()
+    assert frame.shape == (240, 320, 3) and frame.dtype == np.uint8 and frame.std() > 0
+    env.close()
+
+
+def test_task_and_command_reach_the_observation() -> None:
+    env = gym.make(MOVE)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (OBS_DIM,) and obs.dtype == np.float32
+    np.testing.assert_allclose(obs[OBS_SLICES["command"]], get_task("move_straight").command)
+    obs, _ = env.reset(seed=0, options={"command": (0.2, 0.1)})
+    np.testing.assert_allclose(obs[OBS_SLICES["command"]], (0.2, 0.1))
+    env.close()
+    with pytest.raises(ConfigError):
+        WheelLeggedEnv(command=(1.0,))
+    with pytest.raises(ConfigError, match="unknown task"):
+        WheelLeggedEnv(task="dance")
+    with pytest.raises(ConfigError, match="unknown dynamics profile"):
+        WheelLeggedEnv(dynamics="moon")
+    with pytest.raises(ConfigError, match="unknown dynamics keys"):
+        gym.make(STAND, overrides={"gravity": 3.0})
+
+
+def test_reward_and_termination_come_from_the_contract_task() -> None:
+    env = WheelLeggedEnv(task="stand")
+    task = get_task("stand")
+    obs, _ = env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    terminated = False
+    for _ in range(300):
+        action = rng.uniform(-0.2, 0.2, 6).astype(np.float32)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        assert reward == pytest.approx(float(task.reward(obs, action, next_obs)))
+        assert terminated == bool(task.terminated(next_obs))
+        np.testing.assert_allclose(next_obs[OBS_SLICES["prev_action"]], action, atol=1e-7)
+        assert set(info) >= {"executed_action", "readings"}
+        obs = next_obs
+        if terminated:
+            break
+    assert terminated, "random small actions should let the robot fall"
+    env.close()
+
+
+def test_joint_noise_env_records_the_clean_action() -> None:
+    env = WheelLeggedEnv(dynamics="joint_noise")
+    env.reset(seed=0)
+    action = np.full(6, 0.1, dtype=np.float32)
+    obs, *_, info = env.step(action)
+    np.testing.assert_allclose(obs[OBS_SLICES["prev_action"]], action)
+    assert not np.allclose(info["executed_action"], action)
+    env.close()
+
+
+def test_classical_controller_runs_to_truncation() -> None:
+    env = WheelLeggedEnv(task="stand", timing=Timing(control_hz=50.0, physics_hz=1000.0))
+    controller = ClassicalController(task="stand", control_hz=50.0)
+    obs, _ = env.reset(seed=1)
+    steps, total = 0, 0.0
+    while True:
+        obs, reward, terminated, truncated, _ = env.step(controller.act(obs))
+        steps += 1
+        total += reward
+        if terminated or truncated:
+            break
+    assert truncated and not terminated
+    assert steps == get_task("stand").max_episode_steps(50.0) == env.max_episode_steps
+    assert total / steps > 1.0  # alive bonus + tracking, small penalties
+    env.close()
+
+
+def test_reset_with_seed_is_reproducible() -> None:
+    env = WheelLeggedEnv(dynamics="joint_noise", overrides={"sensor_noise_std": 0.01})
+    actions = np.random.default_rng(1).uniform(-0.3, 0.3, (20, 6))
+
+    def run(seed: int) -> np.ndarray:
+        obs, _ = env.reset(seed=seed)
+        out = [obs]
+        for a in actions:
+            out.append(env.step(a)[0])
+        return np.array(out)
+
+    first = run(11)
+    np.testing.assert_array_equal(first, run(11))
+    assert not np.array_equal(first, run(12))
+    env.close()
+
+
+def test_sync_vector_env_autoresets() -> None:
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make(STAND) for _ in range(2)])
+    obs, _ = envs.reset(seed=[0, 1])
+    assert obs.shape == (2, OBS_DIM)
+    assert not np.array_equal(obs[0], obs[1])
+    done_seen = False
+    for _ in range(150):  # zero actions: both fall well within 1.5 s
+        obs, rewards, terminated, truncated, _ = envs.step(np.zeros((2, 6), dtype=np.float32))
+        assert obs.shape == (2, OBS_DIM) and rewards.shape == (2,)
+        done_seen |= bool(terminated.any())
+    assert done_seen
+    envs.close()
+
+
+def test_gym_make_passes_dynamics_and_timing() -> None:
+    env = gym.make(STAND, dynamics="gravity_x2", overrides={"latency_steps": 2},
+                   timing=Timing(control_hz=200.0, physics_hz=1000.0))  # fmt: skip
+    base = env.unwrapped
+    assert base.profile.gravity_scale == 2.0 and base.profile.latency_steps == 2
+    assert base.max_episode_steps == get_task("stand").max_episode_steps(200.0)
+    env.close()
