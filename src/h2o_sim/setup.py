@@ -7,7 +7,7 @@ from setuptools import find_packages, setup
 
 PACKAGE = "h2o_sim"
 ROOT = os.path.join("..", "..")  # the colcon workspace root holds the shared launch/ and config/
-LAUNCH_FILES: list[str] = []  # file names in ROOT/launch that this package owns
+LAUNCH_FILES: list[str] = ["wheel_legged.launch.py"]  # files in ROOT/launch it owns
 CONFIG_DIRS = ["robot", "dynamics", "sim"]  # ROOT/config folders needed at run time
 
 
@@ -38,5 +38,10 @@ setup(
     description="PyBullet wheel-legged robot with adjustable dynamics; Gymnasium env, ROS node.",
     license="Apache-2.0",
     extras_require={"test": ["pytest"]},
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "wheel_legged_sim = h2o_sim.sim_node:main",
+            "h2o-collect = h2o_sim.collect:main",
+        ]
+    },
 )

@@ -1,0 +1,377 @@
+"""The ``wheel_legged_sim`` node as a real separate process over DDS (private ROS domain).
+
+The test process runs a small rclpy probe (its own Context and executor) that records what the
+node publishes, sends ``/joint_commands`` and calls the node's services, like any other node.
+The node is started with ``h2o_robot_bridge.processes`` and the shipped YAML, as the launch
+file would start it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rclpy
+from nav_msgs.msg import Odometry
+from rcl_interfaces.srv import GetParameters, SetParameters
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter, parameter_value_to_python
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Imu, JointState
+from std_srvs.srv import Trigger
+
+from h2o_robot_bridge.contract import (
+    JOINT_NAMES,
+    LEG_JOINT_IDS,
+    WHEEL_JOINT_IDS,
+    action_to_command,
+    build_observation,
+    pitch_from_projected_gravity,
+    projected_gravity_from_quaternion,
+)
+from h2o_robot_bridge.controllers.classical import ClassicalController
+from h2o_robot_bridge.messages import imu_to_reading, joint_state_to_reading, stamp_to_sec
+from h2o_robot_bridge.paths import config_file
+from h2o_robot_bridge.processes import NodeProcess, node_process, ros_env
+from h2o_robot_bridge.ros_messages import joint_command_msg
+
+NODE = "wheel_legged_sim"
+PARAMS_FILE = config_file("h2o_sim", "sim/wheel_legged_sim.yaml")
+TOPICS = {"/joint_states": JointState, "/imu/data": Imu, "/odom": Odometry, "/clock": Clock}
+CONTROL_HZ = 100.0
+STARTUP_TIMEOUT = 30.0  # s: imports + PyBullet + discovery on a loaded 2-core machine
+_probes = itertools.count()
+
+
+class Probe:
+    """An rclpy node in the test process: records topics, sends commands, calls services."""
+
+    def __init__(self, domain_id: int, topics: tuple[str, ...] = tuple(TOPICS)) -> None:
+        self.context = rclpy.Context()
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in ros_env(domain_id, {}).items():
+                mp.setenv(key, value)
+            rclpy.init(context=self.context, domain_id=domain_id)
+            self.node = rclpy.create_node(f"sim_probe_{next(_probes)}", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.got: dict[str, list[tuple[float, Any]]] = {t: [] for t in topics}
+        for topic in topics:
+            self.node.create_subscription(TOPICS[topic], topic, self._recorder(topic), 100)
+        self.commands = self.node.create_publisher(JointState, "/joint_commands", 10)
+        self.reset_client = self.node.create_client(Trigger, f"/{NODE}/reset")
+        self.set_client = self.node.create_client(SetParameters, f"/{NODE}/set_parameters")
+        self.get_client = self.node.create_client(GetParameters, f"/{NODE}/get_parameters")
+        self.controller: ClassicalController | None = None
+        self.task_command = np.zeros(2)
+        self.prev_action = np.zeros(6)
+        if "/imu/data" in topics:
+            self.node.create_subscription(Imu, "/imu/data", self._control, 100)
+
+    def _control(self, imu: Imu) -> None:
+        """Closed loop like a policy runner: on each IMU sample (published after the joint
+        state of the same tick), act on the observation and publish the command."""
+        if self.controller is None or not self.got["/joint_states"]:
+            return
+        joints = joint_state_to_reading(self.latest("/joint_states"))
+        reading = imu_to_reading(imu)
+        obs = build_observation(
+            reading.quat_xyzw,
+            reading.ang_vel,
+            joints.position,
+            joints.velocity,
+            self.task_command,
+            self.prev_action,
+        )
+        self.prev_action = np.asarray(self.controller.act(obs), dtype=np.float64)
+        self.send(self.prev_action)
+
+    def _recorder(self, topic: str) -> Callable[[Any], None]:
+        def record(msg: Any) -> None:
+            self.got[topic].append((time.monotonic(), msg))
+
+        return record
+
+    def spin_for(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=min(0.01, max(end - time.monotonic(), 0.0)))
+
+    def spin_until(self, done: Callable[[], bool], timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while not done() and time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.02)
+        return done()
+
+    def latest(self, topic: str) -> Any:
+        return self.got[topic][-1][1]
+
+    def since(self, topic: str, t0: float) -> list[Any]:
+        return [m for t, m in self.got[topic] if t >= t0]
+
+    def call(self, client: Any, request: Any, timeout: float = 10.0) -> Any:
+        assert client.wait_for_service(timeout_sec=timeout), f"{client.srv_name} not available"
+        future = client.call_async(request)
+        self.executor.spin_until_future_complete(future, timeout_sec=timeout)
+        assert future.done(), f"{client.srv_name} did not answer in {timeout} s"
+        return future.result()
+
+    def reset(self) -> Trigger.Response:
+        response = self.call(self.reset_client, Trigger.Request())
+        t0 = time.monotonic()
+        self.spin_until(lambda: len(self.since("/odom", t0)) > 0, 5.0)
+        return response
+
+    def set_param(self, name: str, value: Any) -> Any:
+        request = SetParameters.Request(
+            parameters=[Parameter(name, value=value).to_parameter_msg()]
+        )
+        return self.call(self.set_client, request).results[0]
+
+    def get_param(self, name: str) -> Any:
+        response = self.call(self.get_client, GetParameters.Request(names=[name]))
+        return parameter_value_to_python(response.values[0])
+
+    def send(self, action: np.ndarray) -> None:
+        self.commands.publish(joint_command_msg(0.0, action_to_command(action)))
+
+    def stream(self, action: np.ndarray, seconds: float, hz: float = CONTROL_HZ) -> None:
+        """Publish ``action`` at ``hz`` for ``seconds`` while spinning."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.send(action)
+            self.spin_for(1.0 / hz)
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+def start_node(tmp_path: Path, domain_id: int, **params: Any) -> NodeProcess:
+    return node_process(NODE, tmp_path, domain_id, params_files=[PARAMS_FILE], params=params)
+
+
+def wait_first(probe: Probe, proc: NodeProcess, topic: str = "/joint_states") -> None:
+    ok = probe.spin_until(lambda: bool(probe.got[topic]) or not proc.alive(), STARTUP_TIMEOUT)
+    assert ok and proc.alive(), f"no {topic} from the node:\n{proc.log()[-3000:]}"
+
+
+def wheel_action(torque_fraction: float) -> np.ndarray:
+    action = np.zeros(6)
+    action[list(WHEEL_JOINT_IDS)] = torque_fraction
+    return action
+
+
+# --- nodes of their own (first: the shared node below would compete for the CPU) -----------
+
+
+def test_as_fast_as_possible_runs_faster_than_real_time_and_obeys(
+    tmp_path: Path, domain_id: int
+) -> None:
+    probe = Probe(domain_id, topics=("/joint_states", "/clock"))
+    proc = start_node(tmp_path, domain_id, real_time_factor=0.0).start()
+    try:
+        wait_first(probe, proc, "/clock")
+        t0 = time.monotonic()
+        probe.spin_for(2.0)
+        clocks = [stamp_to_sec(m.clock) for m in probe.since("/clock", t0)]
+        achieved = (clocks[-1] - clocks[0]) / (time.monotonic() - t0)
+        print(f"\nwheel_legged_sim as-fast real-time factor: {achieved:.1f}")
+        assert achieved > 2.0, f"as-fast mode ran at only {achieved:.2f}x real time"
+        # Wall-clock stamps without use_sim_time.
+        assert abs(stamp_to_sec(probe.latest("/joint_states").header.stamp) - time.time()) < 2.0
+        # Commands still get through: the left hip tracks a new target.
+        action = np.zeros(6)
+        action[LEG_JOINT_IDS[0]] = 0.6
+        target = action_to_command(action).position[LEG_JOINT_IDS[0]]
+        probe.stream(action, 0.5)
+        hip = joint_state_to_reading(probe.latest("/joint_states")).position[LEG_JOINT_IDS[0]]
+        assert abs(hip - target) < 0.1, (hip, target)
+    finally:
+        code = proc.stop(timeout=10.0)
+        probe.close()
+    assert code == 0, proc.log()[-3000:]
+    assert "achieved real-time factor" in proc.log()
+
+
+BAD = {
+    "unknown_profile": ({"dynamics": "no_such_profile"}, "unknown dynamics profile"),
+    "negative_rate": ({"control_hz": -100.0}, "control_hz must be > 0"),
+    "not_a_multiple": ({"physics_hz": 1050.0}, "integer multiple"),
+}
+
+
+def test_bad_parameters_exit_non_zero_before_publishing(tmp_path: Path, domain_id: int) -> None:
+    probe = Probe(domain_id)
+    procs = {
+        name: node_process(
+            NODE, tmp_path, domain_id, [PARAMS_FILE], params, name=name
+        ).start()
+        for name, (params, _) in BAD.items()
+    }  # fmt: skip
+    try:
+        probe.spin_until(lambda: not any(p.alive() for p in procs.values()), STARTUP_TIMEOUT)
+        probe.spin_for(0.5)
+        for name, proc in procs.items():
+            code = proc.wait(timeout=5.0)
+            assert code == 2, f"{name}: exit code {code}\n{proc.log()}"
+            assert BAD[name][1] in proc.log(), proc.log()
+        assert all(not msgs for msgs in probe.got.values()), "a bad node published"
+    finally:
+        for proc in procs.values():
+            proc.stop()
+        probe.close()
+
+
+# --- one real-time node shared by the tests below -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Probe, NodeProcess]]:
+    domain_id = 1 + (os.getpid() * 7 + 53) % 100
+    log_dir = tmp_path_factory.mktemp("sim_node")
+    probe = Probe(domain_id)
+    proc = start_node(log_dir, domain_id, use_sim_time=True).start()
+    try:
+        wait_first(probe, proc)
+        yield probe, proc
+    finally:
+        code = proc.stop(timeout=10.0)
+        probe.close()
+    assert code == 0, f"node exit code {code}:\n{proc.log()[-3000:]}"
+
+
+def test_publishes_every_topic_at_the_control_rate(sim: tuple[Probe, NodeProcess]) -> None:
+    probe, proc = sim
+    probe.spin_for(0.3)
+    t0 = time.monotonic()
+    probe.spin_for(2.0)
+    wall = time.monotonic() - t0
+    rates = {topic: len(probe.since(topic, t0)) / wall for topic in TOPICS}
+    for topic, rate in rates.items():
+        # Margins for a loaded 2-core machine; the pacer keeps a fixed grid, so no bursts.
+        assert 0.6 * CONTROL_HZ <= rate <= 1.15 * CONTROL_HZ, (topic, rates)
+    clocks = [stamp_to_sec(m.clock) for m in probe.since("/clock", t0)]
+    achieved = (clocks[-1] - clocks[0]) / wall
+    assert 0.6 <= achieved <= 1.15, f"real-time factor {achieved:.2f} (asked 1.0)"
+    # use_sim_time: stamps are the sim clock, one control period apart.
+    states = probe.since("/joint_states", t0)
+    stamps = np.array([stamp_to_sec(m.header.stamp) for m in states])
+    steps = np.diff(stamps) * CONTROL_HZ
+    assert np.all(steps > 0.5) and np.mean(np.isclose(steps, 1.0, atol=1e-3)) > 0.95
+    assert set(np.round(stamps, 6)) <= set(np.round(clocks, 6)) | {round(stamps[0], 6)}
+    msg = states[-1]
+    assert tuple(msg.name) == JOINT_NAMES
+    for values in (msg.position, msg.velocity, msg.effort):
+        assert len(values) == len(JOINT_NAMES) and np.all(np.isfinite(values))
+    imu = probe.latest("/imu/data")
+    q = imu.orientation
+    assert math.isclose(q.x**2 + q.y**2 + q.z**2 + q.w**2, 1.0, rel_tol=1e-6)
+    odom = probe.latest("/odom")
+    assert odom.header.frame_id == "odom" and odom.child_frame_id == "base_link"
+
+
+def _at_rest(probe: Probe) -> bool:
+    recent = probe.got["/odom"][-30:]
+    return len(recent) == 30 and all(
+        math.hypot(m.twist.twist.linear.x, m.twist.twist.linear.z) < 0.02
+        and abs(m.twist.twist.angular.y) < 0.05
+        for _, m in recent
+    )
+
+
+def _specific_force(probe: Probe, seconds: float) -> float:
+    t0 = time.monotonic()
+    probe.spin_for(seconds)
+    acc = [m.linear_acceleration for m in probe.since("/imu/data", t0)]
+    return float(np.median([math.sqrt(a.x**2 + a.y**2 + a.z**2) for a in acc]))
+
+
+def test_runtime_gravity_change_is_accepted_and_felt(sim: tuple[Probe, NodeProcess]) -> None:
+    probe, proc = sim
+    # With no command the robot falls and comes to rest; then the accelerometer reads g.
+    assert probe.spin_until(lambda: _at_rest(probe), 10.0), "robot never came to rest"
+    g1 = _specific_force(probe, 0.4)
+    result = probe.set_param("gravity_scale", 2.0)
+    try:
+        assert result.successful, result.reason
+        assert probe.get_param("gravity_scale") == 2.0
+        probe.spin_for(0.3)
+        g2 = _specific_force(probe, 0.4)
+    finally:
+        assert probe.set_param("gravity_scale", 1.0).successful
+    assert 8.5 < g1 < 11.0, g1
+    assert 1.8 < g2 / g1 < 2.2, (g1, g2)
+    assert "parameter gravity_scale set to 2.0" in proc.log()
+
+
+def test_parameter_changes_that_physics_forbids_are_refused(
+    sim: tuple[Probe, NodeProcess],
+) -> None:
+    probe, _ = sim
+    fixed = probe.set_param("control_hz", 50.0)
+    assert not fixed.successful and "restart" in fixed.reason
+    negative = probe.set_param("gravity_scale", -1.0)
+    assert not negative.successful and "gravity_scale" in negative.reason
+    assert probe.get_param("gravity_scale") == 1.0
+    assert probe.get_param("control_hz") == 100.0
+    assert probe.set_param("command_timeout", 0.5).successful
+
+
+def _pitch(probe: Probe) -> float:
+    gravity = projected_gravity_from_quaternion(imu_to_reading(probe.latest("/imu/data"))[0])
+    return float(pitch_from_projected_gravity(gravity))
+
+
+def test_moves_when_commanded_and_reset_returns_it(sim: tuple[Probe, NodeProcess]) -> None:
+    """A balancing controller in this process closes the loop over DDS (one tick of delay,
+    as for a real policy runner); its wheel torques drive the robot along /odom."""
+    probe, _ = sim
+    displacement = {}
+    for speed in (0.5, -0.5):
+        response = probe.reset()
+        assert response.success and "reset" in response.message, response.message
+        x0 = probe.latest("/odom").pose.pose.position.x
+        assert abs(x0) < 0.05, f"reset left the robot at x={x0}"
+        probe.controller = ClassicalController(task="move_straight")
+        probe.task_command = np.array([speed, 0.0])
+        try:
+            probe.spin_for(2.0)
+        finally:
+            probe.controller = None
+        displacement[speed] = probe.latest("/odom").pose.pose.position.x - x0
+        assert abs(_pitch(probe)) < 0.5, f"fell while driving at {speed} m/s"
+    # 2 s at 0.5 m/s minus the time to accelerate (about 1 m without DDS in the loop).
+    assert displacement[0.5] > 0.3 and displacement[-0.5] < -0.3, displacement
+    probe.reset()
+    assert abs(probe.latest("/odom").pose.pose.position.x) < 0.05
+
+
+def test_bad_commands_hold_the_safe_action(sim: tuple[Probe, NodeProcess]) -> None:
+    probe, proc = sim
+    wheels = list(WHEEL_JOINT_IDS)
+    probe.stream(wheel_action(0.25), 0.2)  # 1 N m per wheel
+    effort = joint_state_to_reading(probe.latest("/joint_states")).effort
+    np.testing.assert_allclose(effort[wheels], 0.25 * 4.0, atol=1e-6)
+    bad = joint_command_msg(0.0, action_to_command(wheel_action(0.25)))
+    bad.effort[wheels[0]] = float("nan")
+    for _ in range(20):
+        probe.commands.publish(bad)
+        probe.spin_for(0.01)
+    effort = joint_state_to_reading(probe.latest("/joint_states")).effort
+    np.testing.assert_array_equal(effort[wheels], 0.0)
+    missing = joint_command_msg(0.0, action_to_command(wheel_action(0.25)))
+    missing.name = missing.name[:-1]
+    probe.commands.publish(missing)
+    probe.spin_for(0.3)
+    log = proc.log()
+    assert "non-finite or missing joint command" in log and "holding the safe action" in log
+    assert "malformed joint command" in log
