@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -80,7 +81,10 @@ class Probe:
         state of the same tick), act on the observation and publish the command."""
         if self.controller is None or not self.got["/joint_states"]:
             return
-        joints = joint_state_to_reading(self.latest("/joint_states"))
+        state = self.latest("/joint_states")
+        if stamp_to_sec(state.header.stamp) != stamp_to_sec(imu.header.stamp):
+            return  # not the same tick (a backlog under load): keep the held command
+        joints = joint_state_to_reading(state)
         reading = imu_to_reading(imu)
         obs = build_observation(
             reading.quat_xyzw,
@@ -123,11 +127,24 @@ class Probe:
         assert future.done(), f"{client.srv_name} did not answer in {timeout} s"
         return future.result()
 
-    def reset(self) -> Trigger.Response:
+    def stamp_of(self, topic: str) -> float:
+        """Stamp of the newest message on ``topic`` [s] (-inf if none)."""
+        return stamp_to_sec(self.latest(topic).header.stamp) if self.got[topic] else -math.inf
+
+    def wait_stamp(self, topic: str, t: float, timeout: float = 10.0) -> Any:
+        """Spin until a ``topic`` message stamped at or after ``t`` [s] arrived; return it."""
+        ok = self.spin_until(lambda: self.stamp_of(topic) >= t - 1e-9, timeout)
+        assert ok, f"no {topic} stamped >= {t} within {timeout} s"
+        return self.latest(topic)
+
+    def reset(self) -> tuple[Trigger.Response, float]:
+        """Call ~/reset; returns the response and the reset's sim time (from its message)."""
         response = self.call(self.reset_client, Trigger.Request())
-        t0 = time.monotonic()
-        self.spin_until(lambda: len(self.since("/odom", t0)) > 0, 5.0)
-        return response
+        found = re.search(r"sim time ([0-9.]+) s", response.message)
+        assert response.success and found, response.message
+        t_reset = float(found.group(1))
+        self.wait_stamp("/odom", t_reset)
+        return response, t_reset
 
     def set_param(self, name: str, value: Any) -> Any:
         request = SetParameters.Request(
@@ -148,6 +165,16 @@ class Probe:
         while time.monotonic() < end:
             self.send(action)
             self.spin_for(1.0 / hz)
+
+    def stream_until(
+        self, msg: JointState, done: Callable[[], bool], timeout: float = 5.0
+    ) -> bool:
+        """Publish ``msg`` at the control rate until ``done()`` (or ``timeout`` wall s)."""
+        end = time.monotonic() + timeout
+        while not done() and time.monotonic() < end:
+            self.commands.publish(msg)
+            self.spin_for(1.0 / CONTROL_HZ)
+        return done()
 
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=1.0)
@@ -177,7 +204,8 @@ def test_as_fast_as_possible_runs_faster_than_real_time_and_obeys(
     tmp_path: Path, domain_id: int
 ) -> None:
     probe = Probe(domain_id, topics=("/joint_states", "/clock"))
-    proc = start_node(tmp_path, domain_id, real_time_factor=0.0).start()
+    # command_timeout counts sim seconds, which race past this wall-clock commander: off.
+    proc = start_node(tmp_path, domain_id, real_time_factor=0.0, command_timeout=0.0).start()
     try:
         wait_first(probe, proc, "/clock")
         t0 = time.monotonic()
@@ -192,9 +220,16 @@ def test_as_fast_as_possible_runs_faster_than_real_time_and_obeys(
         action = np.zeros(6)
         action[LEG_JOINT_IDS[0]] = 0.6
         target = action_to_command(action).position[LEG_JOINT_IDS[0]]
-        probe.stream(action, 0.5)
-        hip = joint_state_to_reading(probe.latest("/joint_states")).position[LEG_JOINT_IDS[0]]
-        assert abs(hip - target) < 0.1, (hip, target)
+
+        def hip() -> float:
+            reading = joint_state_to_reading(probe.latest("/joint_states"))
+            return float(reading.position[LEG_JOINT_IDS[0]])
+
+        # Within 0.1 rad: the PD law has a steady-state error while the leg carries weight.
+        start = hip()
+        command = joint_command_msg(0.0, action_to_command(action))
+        assert probe.stream_until(command, lambda: abs(hip() - target) < 0.1), (hip(), target)
+        assert abs(start - target) > 0.2, "the hip was at the target before the command"
     finally:
         code = proc.stop(timeout=10.0)
         probe.close()
@@ -257,17 +292,19 @@ def test_publishes_every_topic_at_the_control_rate(sim: tuple[Probe, NodeProcess
     wall = time.monotonic() - t0
     rates = {topic: len(probe.since(topic, t0)) / wall for topic in TOPICS}
     for topic, rate in rates.items():
-        # Margins for a loaded 2-core machine; the pacer keeps a fixed grid, so no bursts.
-        assert 0.6 * CONTROL_HZ <= rate <= 1.15 * CONTROL_HZ, (topic, rates)
+        # Wide margins for a loaded 2-core machine (the node and this probe compete for the
+        # CPU); the pacer keeps a fixed grid, so there are no bursts above the rate.
+        assert 0.5 * CONTROL_HZ <= rate <= 1.15 * CONTROL_HZ, (topic, rates)
     clocks = [stamp_to_sec(m.clock) for m in probe.since("/clock", t0)]
     achieved = (clocks[-1] - clocks[0]) / wall
-    assert 0.6 <= achieved <= 1.15, f"real-time factor {achieved:.2f} (asked 1.0)"
+    assert 0.5 <= achieved <= 1.15, f"real-time factor {achieved:.2f} (asked 1.0)"
     # use_sim_time: stamps are the sim clock, one control period apart.
     states = probe.since("/joint_states", t0)
     stamps = np.array([stamp_to_sec(m.header.stamp) for m in states])
     steps = np.diff(stamps) * CONTROL_HZ
     assert np.all(steps > 0.5) and np.mean(np.isclose(steps, 1.0, atol=1e-3)) > 0.95
-    assert set(np.round(stamps, 6)) <= set(np.round(clocks, 6)) | {round(stamps[0], 6)}
+    all_clocks = np.round([stamp_to_sec(m.clock) for _, m in probe.got["/clock"]], 6)
+    assert np.mean(np.isin(np.round(stamps, 6), all_clocks)) > 0.9  # the same sim time
     msg = states[-1]
     assert tuple(msg.name) == JOINT_NAMES
     for values in (msg.position, msg.velocity, msg.effort):
@@ -288,10 +325,9 @@ def _at_rest(probe: Probe) -> bool:
     )
 
 
-def _specific_force(probe: Probe, seconds: float) -> float:
-    t0 = time.monotonic()
-    probe.spin_for(seconds)
-    acc = [m.linear_acceleration for m in probe.since("/imu/data", t0)]
+def _specific_force(probe: Probe, n: int = 30) -> float:
+    """Median |IMU specific force| [m/s^2] over the last ``n`` samples received."""
+    acc = [m.linear_acceleration for _, m in probe.got["/imu/data"][-n:]]
     return float(np.median([math.sqrt(a.x**2 + a.y**2 + a.z**2) for a in acc]))
 
 
@@ -299,18 +335,20 @@ def test_runtime_gravity_change_is_accepted_and_felt(sim: tuple[Probe, NodeProce
     probe, proc = sim
     # With no command the robot falls and comes to rest; then the accelerometer reads g.
     assert probe.spin_until(lambda: _at_rest(probe), 10.0), "robot never came to rest"
-    g1 = _specific_force(probe, 0.4)
+    g1 = _specific_force(probe)
+    assert 8.5 < g1 < 11.0, g1
     result = probe.set_param("gravity_scale", 2.0)
     try:
         assert result.successful, result.reason
         assert probe.get_param("gravity_scale") == 2.0
-        probe.spin_for(0.3)
-        g2 = _specific_force(probe, 0.4)
+        # Eventually (this probe may lag behind the node on a busy machine) the robot, still
+        # lying on the ground, feels twice the gravity.
+        felt = probe.spin_until(lambda: _specific_force(probe) > 1.8 * g1, 10.0)
+        g2 = _specific_force(probe)
     finally:
         assert probe.set_param("gravity_scale", 1.0).successful
-    assert 8.5 < g1 < 11.0, g1
-    assert 1.8 < g2 / g1 < 2.2, (g1, g2)
-    assert "parameter gravity_scale set to 2.0" in proc.log()
+    assert felt and 1.8 < g2 / g1 < 2.2, (g1, g2)
+    assert "parameter gravity_scale set to 2.0 at sim time" in proc.log()
 
 
 def test_parameter_changes_that_physics_forbids_are_refused(
@@ -333,45 +371,52 @@ def _pitch(probe: Probe) -> float:
 
 def test_moves_when_commanded_and_reset_returns_it(sim: tuple[Probe, NodeProcess]) -> None:
     """A balancing controller in this process closes the loop over DDS (one tick of delay,
-    as for a real policy runner); its wheel torques drive the robot along /odom."""
-    probe, _ = sim
+    as for a real policy runner); its wheel torques drive the robot along /odom.
+
+    The sim runs at half real time meanwhile (a run-time ``real_time_factor`` change): the
+    loop then keeps up even when this machine is busy."""
+    probe, proc = sim
+    assert probe.set_param("real_time_factor", 0.5).successful
     displacement = {}
-    for speed in (0.5, -0.5):
-        response = probe.reset()
-        assert response.success and "reset" in response.message, response.message
-        x0 = probe.latest("/odom").pose.pose.position.x
-        assert abs(x0) < 0.05, f"reset left the robot at x={x0}"
-        probe.controller = ClassicalController(task="move_straight")
-        probe.task_command = np.array([speed, 0.0])
-        try:
-            probe.spin_for(2.0)
-        finally:
-            probe.controller = None
-        displacement[speed] = probe.latest("/odom").pose.pose.position.x - x0
-        assert abs(_pitch(probe)) < 0.5, f"fell while driving at {speed} m/s"
-    # 2 s at 0.5 m/s minus the time to accelerate (about 1 m without DDS in the loop).
+    try:
+        for speed in (0.5, -0.5):
+            _, t_reset = probe.reset()
+            x0 = probe.latest("/odom").pose.pose.position.x
+            assert abs(x0) < 0.05, f"reset left the robot at x={x0}"
+            probe.controller = ClassicalController(task="move_straight")
+            probe.task_command = np.array([speed, 0.0])
+            try:
+                probe.wait_stamp("/odom", t_reset + 2.0, timeout=20.0)  # 2 s of sim time
+            finally:
+                probe.controller = None
+            displacement[speed] = probe.latest("/odom").pose.pose.position.x - x0
+            assert abs(_pitch(probe)) < 0.5, f"fell while driving at {speed} m/s"
+    finally:
+        assert probe.set_param("real_time_factor", 1.0).successful
+    # 2 s at 0.5 m/s minus the time to accelerate (about 0.7 m without DDS in the loop).
     assert displacement[0.5] > 0.3 and displacement[-0.5] < -0.3, displacement
     probe.reset()
     assert abs(probe.latest("/odom").pose.pose.position.x) < 0.05
+    assert "parameter real_time_factor set to 0.5" in proc.log()
 
 
 def test_bad_commands_hold_the_safe_action(sim: tuple[Probe, NodeProcess]) -> None:
     probe, proc = sim
     wheels = list(WHEEL_JOINT_IDS)
-    probe.stream(wheel_action(0.25), 0.2)  # 1 N m per wheel
-    effort = joint_state_to_reading(probe.latest("/joint_states")).effort
-    np.testing.assert_allclose(effort[wheels], 0.25 * 4.0, atol=1e-6)
+
+    def wheel_effort() -> np.ndarray:
+        return joint_state_to_reading(probe.latest("/joint_states")).effort[wheels]
+
+    good = joint_command_msg(0.0, action_to_command(wheel_action(0.25)))  # 1 N m per wheel
+    assert probe.stream_until(good, lambda: np.allclose(wheel_effort(), 1.0)), wheel_effort()
     bad = joint_command_msg(0.0, action_to_command(wheel_action(0.25)))
     bad.effort[wheels[0]] = float("nan")
-    for _ in range(20):
-        probe.commands.publish(bad)
-        probe.spin_for(0.01)
-    effort = joint_state_to_reading(probe.latest("/joint_states")).effort
-    np.testing.assert_array_equal(effort[wheels], 0.0)
+    assert probe.stream_until(bad, lambda: np.all(wheel_effort() == 0.0)), wheel_effort()
+    assert probe.stream_until(good, lambda: np.allclose(wheel_effort(), 1.0)), wheel_effort()
     missing = joint_command_msg(0.0, action_to_command(wheel_action(0.25)))
     missing.name = missing.name[:-1]
-    probe.commands.publish(missing)
-    probe.spin_for(0.3)
+    assert probe.stream_until(missing, lambda: np.all(wheel_effort() == 0.0)), wheel_effort()
+    assert probe.spin_until(lambda: "malformed joint command" in proc.log(), 5.0), proc.log()
     log = proc.log()
-    assert "non-finite or missing joint command" in log and "holding the safe action" in log
-    assert "malformed joint command" in log
+    assert "non-finite or missing joint command for ['left_wheel']" in log
+    assert "holding the safe action" in log

@@ -38,9 +38,10 @@ class ConstantPolicy:
         self.action = np.asarray(action, dtype=np.float32)
         self.raises = raises
         self.seen: list[np.ndarray] = []
+        self.resets = 0
 
     def reset(self) -> None:
-        self.seen.clear()
+        self.resets += 1
 
     def act(self, obs):
         self.seen.append(np.array(obs))
@@ -103,7 +104,7 @@ def test_waiting_for_inputs_is_safe() -> None:
 
 @pytest.mark.parametrize("which", ["imu", "joint_states"])
 def test_stale_input_watchdog(which: str) -> None:
-    runner, _ = _runner(imu_max_age=0.05, joint_state_max_age=0.05)
+    runner, policy = _runner(imu_max_age=0.05, joint_state_max_age=0.05)
     _feed(runner, 0.0)
     assert not runner.tick(0.05).safe  # exactly at the max age: still fresh
     if which == "imu":
@@ -117,9 +118,13 @@ def test_stale_input_watchdog(which: str) -> None:
     assert _is_safe_command(result.command)
     np.testing.assert_array_equal(result.action, SAFE_ACTION)
     assert runner.safety.trips[f"stale_{which}"] == 1
-    # Not latched: fresh data resumes the policy.
+    # Not latched: fresh data resumes the policy, reset first (integrators start afresh).
+    resets = policy.resets
     _feed(runner, 0.07)
     assert not runner.tick(0.071).safe
+    assert policy.resets == resets + 1
+    runner.tick(0.072)
+    assert policy.resets == resets + 1
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -173,23 +178,28 @@ def test_rate_limit() -> None:
     np.testing.assert_allclose(np.abs(runner2.tick(0.5).action), 0.2, atol=1e-7)
 
 
-def test_soft_start_fades_in_and_restarts_after_a_fault() -> None:
-    runner, _ = _runner(soft_start=0.5)
-    fractions = []
+@pytest.mark.parametrize("wheels", [False, True])
+def test_soft_start_fades_in_and_restarts_after_a_fault(wheels: bool) -> None:
+    runner, _ = _runner(soft_start=0.5, soft_start_wheels=wheels)
+    fractions, wheel = [], []
     for k in range(60):
         t = k * DT
         _feed(runner, t)
-        fractions.append(runner.tick(t).action[2] / ACTION[2])
+        action = runner.tick(t).action
+        fractions.append(action[0] / ACTION[0])
+        wheel.append(action[2] / ACTION[2])
     np.testing.assert_allclose(fractions[:51], np.linspace(0.0, 1.0, 51), atol=1e-9)
     assert fractions[-1] == pytest.approx(1.0)
+    # Wheels: full balance torque at once unless asked to fade too.
+    np.testing.assert_allclose(wheel[:51], np.linspace(0.0, 1.0, 51) if wheels else 1.0)
     # A watchdog trip, then recovery: fades in again from the safe action.
     t = 0.8
     runner.on_joint_state(JointReading(robot.DEFAULT_POSITIONS, np.zeros(6), np.zeros(6)), t)
     assert runner.tick(t).safe  # imu stale
     _feed(runner, t + DT)
-    assert runner.tick(t + DT).action[2] == pytest.approx(0.0)
+    assert runner.tick(t + DT).action[0] == pytest.approx(0.0)
     _feed(runner, t + 0.26)
-    assert runner.tick(t + 0.26).action[2] / ACTION[2] == pytest.approx(0.5, abs=0.03)
+    assert runner.tick(t + 0.26).action[0] / ACTION[0] == pytest.approx(0.5, abs=0.03)
 
 
 def test_tilt_cutoff_latches_until_released_upright() -> None:
@@ -291,8 +301,11 @@ def test_loop_stats() -> None:
 
 
 def test_deploy_config(tmp_path) -> None:
-    cfg = DeployConfig.from_params({"policy": "classical", "imu_max_age": 0.1, "shadow": True})
+    cfg = DeployConfig.from_params(
+        {"policy": "classical", "imu_max_age": 0.1, "shadow": True, "soft_start_wheels": True}
+    )
     assert cfg.runner.safety.imu_max_age == 0.1 and cfg.shadow
+    assert cfg.runner.safety.soft_start_wheels is True
     assert cfg.with_rate(500.0).runner.safety.control_hz == 500.0
     for bad, match in [
         ({"policy": ""}, "policy"),

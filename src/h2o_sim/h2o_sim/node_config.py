@@ -178,8 +178,6 @@ def make_config(
     if errors:
         raise ConfigError("invalid wheel_legged_sim parameters:\n  " + "\n  ".join(errors))
     timing = Timing(control_hz=control_hz, physics_hz=physics_hz)
-    _check_rtf(rtf)
-    _check_timeout(timeout)
     overrides = {k: merged[k] for k in known_knobs if k in merged}
     resolved = load_profile(merged["dynamics"].strip(), overrides or None)
     return SimNodeConfig(
@@ -191,13 +189,16 @@ def make_config(
         gui=merged["gui"],
         command_timeout=timeout,
         use_sim_time=merged["use_sim_time"],
-        topics=Topics(*(merged[n].strip() for n in _TOPIC_PARAMS)),
+        topics=Topics(**{n.removesuffix("_topic"): merged[n].strip() for n in _TOPIC_PARAMS}),
         base_frame=merged["base_frame"].strip(),
         odom_frame=merged["odom_frame"].strip(),
     )
 
 
-def _number(values: Mapping[str, Any], name: str, errors: list[str], positive: bool = False):
+def _number(
+    values: Mapping[str, Any], name: str, errors: list[str], positive: bool = False
+) -> float:
+    """``values[name]`` as a float; appends to ``errors`` (and returns NaN) when invalid."""
     value = values[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         errors.append(f"{name} must be a finite number, got {value!r}")
@@ -257,3 +258,27 @@ def runtime_change_error(name: str, knobs: Mapping[str, Any]) -> str | None:
     if name in _SPECS:
         return f"parameter {name!r} is fixed at start-up; restart the node with the new value"
     return f"unknown parameter {name!r}"
+
+
+def runtime_changes_error(changes: Mapping[str, Any], profile: DynamicsProfile) -> str | None:
+    """Why a set of parameter changes must be refused as a whole, or ``None`` to accept it.
+
+    Everything is checked before anything is applied, so a refused
+    ``ros2 param set``/``set_parameters_atomically`` leaves the simulator untouched.
+
+    Args:
+        changes: parameter name -> new value.
+        profile: the simulator's current dynamics (knob values are validated against it).
+    """
+    knobs = profile_knobs(profile)
+    try:
+        for name, value in changes.items():
+            reason = runtime_change_error(name, knobs)
+            if reason is not None:
+                return reason
+            if name not in knobs:
+                runtime_number(name, value)
+        profile.replace(**{k: v for k, v in changes.items() if k in knobs})
+    except ConfigError as err:
+        return str(err)
+    return None

@@ -39,7 +39,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Imu, JointState
 from std_srvs.srv import Trigger
 
-from h2o_robot_bridge.errors import ConfigError, H2OError
+from h2o_robot_bridge.errors import H2OError
 from h2o_robot_bridge.ros_messages import imu_msg, joint_state_msg, odometry_msg, stamp
 from h2o_sim.node_config import (
     NODE_PARAMETERS,
@@ -49,7 +49,7 @@ from h2o_sim.node_config import (
     make_config,
     profile_from_parameter,
     profile_knobs,
-    runtime_change_error,
+    runtime_changes_error,
     runtime_number,
 )
 from h2o_sim.pacing import Pacer, RealTimeFactorMeter
@@ -162,25 +162,28 @@ class WheelLeggedSimNode(Node):
         return response
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        for p in params:
-            reason = runtime_change_error(p.name, self._knobs)
-            if reason is not None:
-                return SetParametersResult(successful=False, reason=reason)
+        changes = {p.name: p.value for p in params}
+        reason = runtime_changes_error(changes, self.runner.sim.profile)
+        if reason is not None:
+            return SetParametersResult(successful=False, reason=reason)
         try:
-            for p in params:
-                self._apply_parameter(p.name, p.value)
-        except ConfigError as err:
+            for name, value in changes.items():
+                self._apply_parameter(name, value)
+        except H2OError as err:  # checked above; a simulator-specific refusal still lands here
             return SetParametersResult(successful=False, reason=str(err))
         return SetParametersResult(successful=True)
 
     def _apply_parameter(self, name: str, value: Any) -> None:
         if name == "real_time_factor":
             self.pacer.set_real_time_factor(runtime_number(name, value), time.monotonic())
+            self.meter.start(self.runner.clock, time.monotonic())  # report the new pace
         elif name == "command_timeout":
             self.runner.command_timeout = runtime_number(name, value)
         else:
             self.runner.set_param(name, value)
-        self.get_logger().info(f"parameter {name} set to {value}")
+        self.get_logger().info(
+            f"parameter {name} set to {value} at sim time {self.runner.clock:.3f} s"
+        )
 
     def close(self) -> None:
         """Log the achieved pace and release the simulator."""

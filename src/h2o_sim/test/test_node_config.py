@@ -25,6 +25,7 @@ from h2o_sim.node_config import (
     make_config,
     profile_knobs,
     runtime_change_error,
+    runtime_changes_error,
     runtime_number,
 )
 from h2o_sim.pacing import Pacer, RealTimeFactorMeter
@@ -66,6 +67,12 @@ def test_profile_by_name_and_knob_overrides() -> None:
     knobs = profile_knobs(cfg.profile)
     assert {"gravity_scale", "friction_scale", "latency_steps", "sensor_noise_std"} <= set(knobs)
     assert "name" not in knobs and "description" not in knobs
+
+
+def test_topic_parameters_map_to_their_topics() -> None:
+    names = ("joint_states", "imu", "odom", "clock", "joint_commands")
+    cfg = make_config({f"{n}_topic": f"/robot/{n}" for n in names}, NO_DISPLAY)
+    assert [getattr(cfg.topics, n) for n in names] == [f"/robot/{n}" for n in names]
 
 
 def test_ints_are_accepted_for_float_parameters() -> None:
@@ -143,6 +150,19 @@ def test_runtime_changes() -> None:
         runtime_number("real_time_factor", -0.5)
     with pytest.raises(ConfigError, match="must be a number"):
         runtime_number("command_timeout", "soon")
+
+
+def test_runtime_changes_are_checked_as_a_whole() -> None:
+    profile = make_config({}, NO_DISPLAY).profile
+    assert runtime_changes_error({"gravity_scale": 2.0, "real_time_factor": 0}, profile) is None
+    assert runtime_changes_error({"latency_steps": 3, "command_timeout": 1}, profile) is None
+    # One bad member refuses the whole set (nothing is applied before everything is checked).
+    assert "gravity_scale" in runtime_changes_error(
+        {"friction_scale": 0.5, "gravity_scale": -1.0}, profile
+    )
+    assert "latency_steps" in runtime_changes_error({"latency_steps": 2.5}, profile)
+    assert "restart" in runtime_changes_error({"gravity_scale": 2.0, "seed": 3}, profile)
+    assert "real_time_factor" in runtime_changes_error({"real_time_factor": -1.0}, profile)
 
 
 # --- pacing -------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from h2o_robot_bridge.errors import ConfigError, PolicyLoadError
 from h2o_robot_bridge.policy import Policy
 
 CLASSICAL = "classical"
-TRIGGERS = ("timer", "joint_states")
+TRIGGERS = ("timer", "joint_states", "imu")
 EXECUTORS = ("events", "single")
 
 
@@ -34,9 +34,10 @@ class DeployConfig:
         task: required task ("" = the policy's own).
         control_hz: tick rate [Hz]; 0 = the rate stored in the policy (ONNX) or 100 Hz
             (classical). An ONNX policy made for another rate is refused.
-        trigger: ``timer`` (tick on a wall-clock timer) or ``joint_states`` (tick on each joint
-            state message, lowest latency; a timer at the control rate still runs the watchdog
-            when messages stop).
+        trigger: ``timer`` (tick on a wall-clock timer), ``joint_states`` or ``imu`` (tick on
+            each message of that topic: lowest latency; pick the one the robot publishes last
+            in a cycle, e.g. ``imu`` for the simulator, so the other is fresh; a timer at the
+            control rate still runs the watchdog when messages stop).
         executor: ``events`` (rclpy EventsExecutor) or ``single`` (SingleThreadedExecutor).
         shadow: compute and publish on ``shadow_topic`` only; never command the robot.
         classical_config: gains YAML for the classical controller ("" = the shipped one).
@@ -94,11 +95,13 @@ class DeployConfig:
         """Build from a flat dict (ROS parameter names); unknown names -> ConfigError.
 
         Guard names (``joint_state_max_age``, ``imu_max_age``, ``tilt_limit``, ``soft_start``,
-        ``max_action_rate``) and ``command_max_age`` are flat keys as well.
+        ``soft_start_wheels``, ``max_action_rate``) and ``command_max_age`` are flat keys as well.
         """
         params = dict(params)
         safety_keys = {f.name for f in fields(SafetyConfig)} - {"control_hz"}
-        safety = {k: float(params.pop(k)) for k in list(params) if k in safety_keys}
+        safety: dict[str, Any] = {k: params.pop(k) for k in list(params) if k in safety_keys}
+        for key, value in safety.items():
+            safety[key] = bool(value) if key == "soft_start_wheels" else float(value)
         runner = {}
         if "command_max_age" in params:
             runner["command_max_age"] = float(params.pop("command_max_age"))
@@ -150,12 +153,9 @@ def load_policy(config: DeployConfig) -> Policy:
             ClassicalController,
         )
 
-        controller = ClassicalController.from_yaml(config.classical_config or None)
-        if task is not None or hz is not None:
-            controller = ClassicalController(
-                controller.gains, task=task or controller.task, control_hz=hz or 100.0
-            )
-        return controller
+        return ClassicalController.from_yaml(
+            config.classical_config or None, task=task or "stand", control_hz=hz or 100.0
+        )
     from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy  # noqa: PLC0415
 
     return OnnxPolicy(resolve_policy_path(config.policy, config.policies_dir), task, hz)

@@ -62,7 +62,7 @@ class LoopStats:
         deadline_factor: a period above ``deadline_factor / control_hz`` counts as a miss.
     """
 
-    def __init__(self, control_hz: float, window: int = 1000, deadline_factor: float = 1.5):
+    def __init__(self, control_hz: float, window: int = 10000, deadline_factor: float = 1.5):
         self.period_nominal = 1.0 / control_hz
         self.deadline = deadline_factor * self.period_nominal
         self._periods = _Ring(window)

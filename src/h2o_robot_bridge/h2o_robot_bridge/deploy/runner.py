@@ -71,6 +71,7 @@ class TickResult(NamedTuple):
         action: the emitted action (ACTION_DIM,) in [-1, 1].
         safe: True when the safe action is out.
         reason: why the safe action is out ("" when the policy commands).
+        guard: the guard behind ``reason`` (e.g. ``stale_imu``, ``tilt``; "" when none).
         sensor_receipt: receive time of the newest sensor reading used [s] (None: none yet).
     """
 
@@ -78,6 +79,7 @@ class TickResult(NamedTuple):
     action: NDArray[np.float64]
     safe: bool
     reason: str
+    guard: str
     sensor_receipt: float | None
 
 
@@ -153,15 +155,10 @@ class PolicyRunner:
         try:
             check_command(command)
         except UnsafeCommandError as err:  # unreachable by construction; never forwarded
-            reason, emitted, command = f"internal: {err}", self.safety.safe(now, "internal"), None
+            reason, guard = f"internal: {err}", "internal"
+            emitted, command = self.safety.safe(now, guard), SAFE_COMMAND
         self.last_reason = reason
-        return TickResult(
-            command if command is not None else SAFE_COMMAND,
-            emitted.copy(),
-            bool(reason),
-            reason,
-            receipt,
-        )
+        return TickResult(command, emitted.copy(), bool(reason), reason, guard, receipt)
 
     def _newest_receipt(self) -> float | None:
         times = [x.time for x in (self._joints, self._imu) if x is not None]
@@ -204,17 +201,19 @@ class PolicyRunner:
 
     def _evaluate(self, obs: NDArray[np.float32]) -> tuple[str, str, NDArray[np.float64] | None]:
         """(reason, guard, action): a fault reason or the policy's finite action."""
-        if not np.all(np.isfinite(obs)):
+        if not np.isfinite(obs).all():
             bad = [k for k, s in OBS_SLICES.items() if not np.all(np.isfinite(obs[s]))]
             return f"non-finite observation in {bad}", "nonfinite_obs", None
         tilt = float(tilt_from_projected_gravity(obs[OBS_SLICES["projected_gravity"]]))
         if tilt > self.config.safety.tilt_limit:
             return self.safety.latch_tilt(tilt), "tilt", None
         try:
+            if self.safety.is_safe:  # resuming: integrators and filters start afresh
+                self.policy.reset()
             action = np.asarray(self.policy.act(obs), dtype=np.float64).reshape(ACTION_DIM)
         except Exception as err:  # a policy bug must not stop the safety layer
             return f"policy error: {err!r}", "policy_error", None
-        if not np.all(np.isfinite(action)):
+        if not np.isfinite(action).all():
             return "non-finite policy action", "nonfinite_action", None
         return "", "", action
 

@@ -13,8 +13,10 @@ rate limiting or fading, whenever the runner cannot trust its inputs or outputs:
 
 Otherwise the policy action is clipped to [-1, 1], faded in from the safe action over
 ``soft_start`` seconds after every safe period (start-up included), and rate limited to
-``max_action_rate`` action units per second. :func:`check_command` is the last gate: every
-command the runner emits is finite and within the joint limits.
+``max_action_rate`` action units per second. The fade applies to the leg joints only unless
+``soft_start_wheels`` is set (fading in the balance torque of a wheel-legged robot drops it).
+:func:`check_command` is the last gate: every command the runner emits is finite and within the
+joint limits.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class SafetyConfig:
         imu_max_age: oldest usable ``/imu/data`` reading [s].
         tilt_limit: base tilt that latches the safe action [rad].
         soft_start: fade-in time from the safe action to the policy action [s]; 0 = none.
+        soft_start_wheels: fade the wheel torques in too. Off by default: a balancing robot
+            needs its full balance torque at once (fading it in lets it fall); the legs' PD
+            targets are what must not jump.
         max_action_rate: largest change of any action element per second [1/s]; 0 = no limit.
     """
 
@@ -51,6 +56,7 @@ class SafetyConfig:
     imu_max_age: float = 0.05
     tilt_limit: float = 0.5
     soft_start: float = 1.0
+    soft_start_wheels: bool = False
     max_action_rate: float = 50.0
 
     def __post_init__(self) -> None:
@@ -67,23 +73,32 @@ class SafetyConfig:
             raise ConfigError(f"safety: tilt_limit {self.tilt_limit} rad is not a cut-off")
 
 
+_LEGS = np.array(robot.LEG_JOINT_IDS)
+_WHEELS = np.array(robot.WHEEL_JOINT_IDS)
+_LEG_LOWER, _LEG_UPPER = robot.LOWER[_LEGS], robot.UPPER[_LEGS]
+_WHEEL_MAX = robot.MAX_EFFORT[_WHEELS]
+
+
 def check_command(command: JointCommand) -> None:
     """Raise :class:`UnsafeCommandError` unless ``command`` is finite and within limits.
 
     Leg positions must lie in [lower, upper], wheel efforts in [-max_effort, max_effort]; the
     fields that do not apply (wheel position, leg effort) must be NaN, as on ``/joint_commands``.
+    Runs every tick, so the common (valid) case is a few vectorised comparisons: NaN and inf
+    fail the range tests because the limits are finite.
     """
-    legs, wheels = list(robot.LEG_JOINT_IDS), list(robot.WHEEL_JOINT_IDS)
     pos, eff = np.asarray(command.position), np.asarray(command.effort)
-    leg_pos, wheel_eff = pos[legs], eff[wheels]
-    if not (np.all(np.isfinite(leg_pos)) and np.all(np.isfinite(wheel_eff))):
+    leg_pos, wheel_eff = pos[_LEGS], eff[_WHEELS]
+    in_range = ((leg_pos >= _LEG_LOWER) & (leg_pos <= _LEG_UPPER)).all() and (
+        np.abs(wheel_eff) <= _WHEEL_MAX
+    ).all()
+    if in_range and np.isnan(pos[_WHEELS]).all() and np.isnan(eff[_LEGS]).all():
+        return
+    if not (np.isfinite(leg_pos).all() and np.isfinite(wheel_eff).all()):
         raise UnsafeCommandError(f"non-finite command: position {pos}, effort {eff}")
-    if np.any(leg_pos < robot.LOWER[legs]) or np.any(leg_pos > robot.UPPER[legs]):
-        raise UnsafeCommandError(f"leg target {leg_pos} outside limits")
-    if np.any(np.abs(wheel_eff) > robot.MAX_EFFORT[wheels]):
-        raise UnsafeCommandError(f"wheel effort {wheel_eff} outside limits")
-    if not (np.all(np.isnan(pos[wheels])) and np.all(np.isnan(eff[legs]))):
-        raise UnsafeCommandError("fields that do not apply must be NaN")
+    if not in_range:
+        raise UnsafeCommandError(f"command outside limits: legs {leg_pos}, wheels {wheel_eff}")
+    raise UnsafeCommandError("fields that do not apply must be NaN")
 
 
 SAFE_COMMAND = action_to_command(SAFE_ACTION)
@@ -98,6 +113,9 @@ class SafetyLayer:
 
     def __init__(self, config: SafetyConfig) -> None:
         self.config = config
+        self._fade_mask = np.ones(len(SAFE_ACTION), dtype=bool)
+        if not config.soft_start_wheels:
+            self._fade_mask[list(robot.WHEEL_JOINT_IDS)] = False
         self.trips: Counter[str] = Counter()
         """How often each guard put the runner into the safe action (counted on change)."""
         self.latched: str | None = None
@@ -111,6 +129,11 @@ class SafetyLayer:
     def last_output(self) -> NDArray[np.float64]:
         """The action (ACTION_DIM,) emitted at the last tick (the safe action before any)."""
         return self._last_output
+
+    @property
+    def is_safe(self) -> bool:
+        """True while the safe action is out (also before the first policy action)."""
+        return self._active_since is None
 
     def set_estop(self, asserted: bool) -> None:
         """Apply an ``/h2o/estop`` message: true latches, false only allows a later release."""
@@ -161,7 +184,8 @@ class SafetyLayer:
             self._safe_guard = None
         if cfg.soft_start > 0:
             fade = min(1.0, max(0.0, (now - self._active_since) / cfg.soft_start))
-            target = SAFE_ACTION + fade * (target - SAFE_ACTION)
+            faded = SAFE_ACTION + fade * (target - SAFE_ACTION)
+            target = np.where(self._fade_mask, faded, target)
         if cfg.max_action_rate > 0:
             # Late ticks may move further, but never more than two nominal periods' worth; the
             # very first tick has no elapsed time and stays at the safe action.
