@@ -20,7 +20,14 @@ import numpy as np
 import pybullet as p
 from numpy.typing import NDArray
 
-from h2o_robot_bridge.contract import ACTION_DIM, OBS_DIM, Timing, build_observation, get_task
+from h2o_robot_bridge.contract import (
+    ACTION_DIM,
+    OBS_DIM,
+    Timing,
+    build_observation,
+    clip_action,
+    get_task,
+)
 from h2o_robot_bridge.errors import ConfigError
 from h2o_sim.dynamics import DynamicsProfile, resolve_profile
 from h2o_sim.simulator import DEFAULT_TIMING, SensorReadings, WheelLeggedSim
@@ -115,7 +122,7 @@ class WheelLeggedEnv(gym.Env):
         self, action: NDArray
     ) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         """One control tick. Returns ``obs, reward, terminated, truncated, info``."""
-        a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        a = clip_action(action)  # a fresh float64 copy: the caller may reuse its buffer
         readings = self.sim.step(a)
         obs = observation_from_readings(readings, self.command, a)
         reward = float(self.task.reward(self._obs, a, obs))

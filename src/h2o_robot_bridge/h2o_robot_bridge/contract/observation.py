@@ -46,6 +46,7 @@ def _slices() -> dict[str, slice]:
 OBS_SLICES: dict[str, slice] = _slices()
 _LEGS = np.array(robot.LEG_JOINT_IDS)
 _LEG_DEFAULTS = robot.DEFAULT_POSITIONS[_LEGS]
+_LEG_DEFAULTS_LIST = _LEG_DEFAULTS.tolist()
 OBS_DIM: int = sum(size for _, size in OBS_FIELDS)
 
 
@@ -143,6 +144,9 @@ def build_observation(
     ang = np.asarray(ang_vel, dtype=np.float64)
     qpos = np.asarray(joint_pos, dtype=np.float64)
     qvel = np.asarray(joint_vel, dtype=np.float64)
+    inputs = (quat_xyzw, command, prev_action)
+    if ang.ndim == qpos.ndim == qvel.ndim == 1 and all(np.ndim(x) == 1 for x in inputs):
+        return _build_one(quat_xyzw, ang, qpos, qvel, command, prev_action)
     legs = _LEGS
     parts = [
         projected_gravity_from_quaternion(quat_xyzw),
@@ -153,11 +157,35 @@ def build_observation(
         np.asarray(command, dtype=np.float64),
         np.asarray(prev_action, dtype=np.float64),
     ]
-    if all(p.ndim == 1 for p in parts):  # one sample: skip broadcasting (the env's hot path)
-        return np.concatenate(parts).astype(np.float32)
     batch = np.broadcast_shapes(*(p.shape[:-1] for p in parts))
     parts = [np.broadcast_to(p, (*batch, p.shape[-1])) for p in parts]
     return np.concatenate(parts, axis=-1).astype(np.float32)
+
+
+def _build_one(
+    quat_xyzw: ArrayLike,
+    ang: NDArray,
+    qpos: NDArray,
+    qvel: NDArray,
+    command: ArrayLike,
+    prev_action: ArrayLike,
+) -> NDArray[np.float32]:
+    """:func:`build_observation` of one sample on Python floats (the env's and the runner's
+    hot path): the same IEEE operations in the same order, so bitwise equal to the batch."""
+    q = np.asarray(quat_xyzw, dtype=np.float64).tolist()
+    w, p, v = ang.tolist(), qpos.tolist(), qvel.tolist()
+    (lh, rh), (lk, rk), (lw, rw) = robot.HIP_JOINT_IDS, robot.KNEE_JOINT_IDS, robot.WHEEL_JOINT_IDS
+    left, right = v[lh] + v[lk] + v[lw], v[rh] + v[rk] + v[rw]
+    values = [
+        *_gravity(*q, sqrt=math.sqrt),
+        *w,
+        *(p[i] - d for i, d in zip(robot.LEG_JOINT_IDS, _LEG_DEFAULTS_LIST, strict=True)),
+        *v,
+        robot.WHEEL_RADIUS * ((left + right) / 2.0 + w[1]),
+        *np.asarray(command, dtype=np.float64).tolist(),
+        *np.asarray(prev_action, dtype=np.float64).tolist(),
+    ]
+    return np.array(values, dtype=np.float32)
 
 
 def field(obs: ArrayLike, name: str) -> NDArray:

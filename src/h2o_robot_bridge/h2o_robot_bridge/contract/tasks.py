@@ -30,6 +30,7 @@ _FORWARD_VEL = OBS_SLICES["forward_vel"].start
 _YAW_RATE = OBS_SLICES["base_ang_vel"].start + 2
 _GRAVITY = OBS_SLICES["projected_gravity"].start
 _COMMAND = OBS_SLICES["command"].start
+_LEG_POS = OBS_SLICES["leg_pos"]
 
 
 @dataclass(frozen=True)
@@ -95,13 +96,17 @@ class Task:
         floats (IEEE doubles, so bitwise equal), with numpy for exp/arccos (same kernels)."""
         w = self.weights
         nl = n.tolist()
-        gx, gy, gz = nl[_GRAVITY : _GRAVITY + 3]
-        cos_tilt = -gz / max(math.sqrt(gx * gx + gy * gy + gz * gz), 1e-12)
-        tilt = float(np.arccos(min(max(cos_tilt, -1.0), 1.0)))
+        tilt = _tilt_one(nl)
         v, yaw, v_c, yaw_c = nl[_FORWARD_VEL], nl[_YAW_RATE], nl[_COMMAND], nl[_COMMAND + 1]
         track = np.exp(-(np.array([(v - v_c) / w.vel_sigma, (yaw - yaw_c) / w.yaw_sigma]) ** 2))
-        leg = float(np.sum(n[OBS_SLICES["leg_pos"]] ** 2))
-        rate = float(np.mean((a - o[OBS_SLICES["prev_action"]]) ** 2))
+        # Sums in numpy's order for these short rows (sequential below 8 elements).
+        leg = 0.0
+        for x in nl[_LEG_POS]:
+            leg += x * x
+        rate = 0.0
+        for x, y in zip(a.tolist(), o[OBS_SLICES["prev_action"]].tolist(), strict=True):
+            rate += (x - y) * (x - y)
+        rate /= a.shape[-1]
         return np.float64(
             w.alive
             + w.track_vel * float(track[0])
@@ -114,12 +119,21 @@ class Task:
     def terminated(self, next_obs: ArrayLike) -> NDArray[np.bool_]:
         """True where the robot has fallen (or the observation is not finite), (...,)."""
         n = np.asarray(next_obs, dtype=np.float64)
+        if n.ndim == 1:
+            return np.bool_(_tilt_one(n.tolist()) > self.fall_tilt or not np.isfinite(n).all())
         tilt = tilt_from_projected_gravity(n[..., OBS_SLICES["projected_gravity"]])
         return (tilt > self.fall_tilt) | ~np.isfinite(n).all(axis=-1)
 
     def max_episode_steps(self, control_hz: float) -> int:
         """Time limit in control ticks."""
         return int(round(self.time_limit * control_hz))
+
+
+def _tilt_one(obs: list[float]) -> float:
+    """:func:`tilt_from_projected_gravity` of one observation (as a list), same operations."""
+    gx, gy, gz = obs[_GRAVITY : _GRAVITY + 3]
+    cos_tilt = -gz / max(math.sqrt(gx * gx + gy * gy + gz * gz), 1e-12)
+    return float(np.arccos(min(max(cos_tilt, -1.0), 1.0)))
 
 
 TASKS: dict[str, Task] = {
