@@ -7,7 +7,7 @@ from setuptools import find_packages, setup
 
 PACKAGE = "h2o_learning"
 ROOT = os.path.join("..", "..")  # the colcon workspace root holds the shared launch/ and config/
-LAUNCH_FILES: list[str] = []  # file names in ROOT/launch that this package owns
+LAUNCH_FILES: list[str] = ["train.launch.py"]  # file names in ROOT/launch that this package owns
 CONFIG_DIRS = ["train"]  # ROOT/config folders needed at run time
 
 
@@ -49,5 +49,12 @@ setup(
     description="H2O (hybrid offline-and-online RL) and SAC/CQL/DARC baselines in PyTorch.",
     license="Apache-2.0",
     extras_require={"test": ["pytest"]},
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "h2o-train = h2o_learning.cli:train_main",
+            "h2o-eval = h2o_learning.cli:eval_main",
+            "h2o-export = h2o_learning.cli:export_main",
+            "h2o_trainer = h2o_learning.trainer_node:main",
+        ]
+    },
 )

@@ -7,7 +7,8 @@ from setuptools import find_packages, setup
 
 PACKAGE = "h2o_robot_bridge"
 ROOT = os.path.join("..", "..")  # the colcon workspace root holds the shared launch/ and config/
-LAUNCH_FILES: list[str] = []  # file names in ROOT/launch that this package owns
+# file names in ROOT/launch that this package owns
+LAUNCH_FILES: list[str] = ["deploy.launch.py", "record.launch.py"]
 CONFIG_DIRS = ["bridge"]  # ROOT/config folders needed at run time
 
 
@@ -47,5 +48,11 @@ setup(
     description="Robot contract, datasets from topics and bags, safe ONNX deployment.",
     license="Apache-2.0",
     extras_require={"test": ["pytest"]},
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "policy_runner = h2o_robot_bridge.deploy_node:main",
+            "h2o-dataset = h2o_robot_bridge.dataset.cli:main",
+            "dataset_recorder = h2o_robot_bridge.recorder_node:main",
+        ]
+    },
 )

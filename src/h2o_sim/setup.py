@@ -38,5 +38,10 @@ setup(
     description="PyBullet wheel-legged robot with adjustable dynamics; Gymnasium env, ROS node.",
     license="Apache-2.0",
     extras_require={"test": ["pytest"]},
-    entry_points={"console_scripts": ["wheel_legged_sim = h2o_sim.sim_node:main"]},
+    entry_points={
+        "console_scripts": [
+            "wheel_legged_sim = h2o_sim.sim_node:main",
+            "h2o-collect = h2o_sim.collect:main",
+        ]
+    },
 )

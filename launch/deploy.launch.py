@@ -1,0 +1,64 @@
+"""Run a policy on the robot (or the simulator) behind the safety layer.
+
+    ros2 launch h2o_robot_bridge deploy.launch.py policy:=stand.onnx
+    ros2 launch h2o_robot_bridge deploy.launch.py policy:=classical shadow:=true
+    ros2 launch h2o_robot_bridge deploy.launch.py policy:=/abs/path/p.onnx rate:=200.0 \
+        joint_states:=/robot/joint_states imu:=/robot/imu command:=/robot/joint_commands
+
+Parameters come from config/bridge/deploy.yaml; the arguments below override them.
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+
+from launch import LaunchDescription
+
+
+def generate_launch_description() -> LaunchDescription:
+    share = get_package_share_directory("h2o_robot_bridge")
+    params_file = os.path.join(share, "config/bridge/deploy.yaml")
+    args = [
+        DeclareLaunchArgument("policy", description="classical, an .onnx path or a file name"),
+        DeclareLaunchArgument("policies_dir", default_value="policies"),
+        DeclareLaunchArgument("rate", default_value="0.0", description="Hz; 0 = the policy's"),
+        DeclareLaunchArgument(
+            "trigger", default_value="timer", description="timer|joint_states|imu"
+        ),
+        DeclareLaunchArgument("shadow", default_value="false"),
+        DeclareLaunchArgument("joint_states", default_value="/joint_states"),
+        DeclareLaunchArgument("imu", default_value="/imu/data"),
+        DeclareLaunchArgument("cmd_vel", default_value="/cmd_vel"),
+        DeclareLaunchArgument("estop", default_value="/h2o/estop"),
+        DeclareLaunchArgument("command", default_value="/joint_commands"),
+        DeclareLaunchArgument("use_sim_time", default_value="false"),
+    ]
+    node = Node(
+        package="h2o_robot_bridge",
+        executable="policy_runner",
+        name="policy_runner",
+        output="screen",
+        parameters=[
+            params_file,
+            {
+                "policy": LaunchConfiguration("policy"),
+                "policies_dir": LaunchConfiguration("policies_dir"),
+                "control_hz": ParameterValue(LaunchConfiguration("rate"), value_type=float),
+                "trigger": LaunchConfiguration("trigger"),
+                "shadow": ParameterValue(LaunchConfiguration("shadow"), value_type=bool),
+                "joint_states_topic": LaunchConfiguration("joint_states"),
+                "imu_topic": LaunchConfiguration("imu"),
+                "cmd_vel_topic": LaunchConfiguration("cmd_vel"),
+                "estop_topic": LaunchConfiguration("estop"),
+                "command_topic": LaunchConfiguration("command"),
+                "use_sim_time": ParameterValue(
+                    LaunchConfiguration("use_sim_time"), value_type=bool
+                ),
+            },
+        ],
+    )
+    return LaunchDescription([*args, node])

@@ -1,0 +1,380 @@
+"""The actor-critic core every algorithm shares (SAC-style twin critics, tanh-Gaussian actor,
+automatic temperature), with hooks for what each algorithm adds.
+
+One gradient step (:meth:`ActorCritic.update`):
+1. ``_prepare`` (algorithm-specific): train discriminators, build the critic batch, compute
+   per-sample extras (importance weights, omega, corrected rewards).
+2. Actor sample at s (with graph) and at s' (no graph), TD target from the target critics.
+3. ``_critic_loss`` (algorithm-specific): per-critic loss terms.
+4. One backward over ``alpha_loss + actor_loss + critic_loss``: their parameter sets are
+   disjoint (the actor's Q uses detached critic weights, the temperature is detached in the
+   actor loss, log pi is detached in the temperature loss), so this equals separate backwards
+   while every forward used the pre-step networks, as in the reference. Then Adam steps and the
+   soft target update.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from h2o_learning import losses
+from h2o_learning.algorithms.config import AlgorithmConfig
+from h2o_learning.buffers import ReplayBuffer
+from h2o_learning.discriminators import DynamicsDiscriminators
+from h2o_learning.interfaces import Batch
+from h2o_learning.networks import DeterministicPolicy, ObsNormalizer, TanhGaussianActor, TwinCritic
+from h2o_robot_bridge.errors import ConfigError, H2OError
+
+STATE_FORMAT = 1
+# Offset between the initialisation seed and the training-noise seed, so the two streams differ.
+_NOISE_SEED_OFFSET = 0x5EED
+
+
+class AlgorithmError(H2OError, ValueError):
+    """An algorithm got a batch it cannot use, or a state dict that does not fit it."""
+
+
+def make_adam(params: list[nn.Parameter] | list[torch.Tensor], lr: float) -> torch.optim.Adam:
+    """Adam with the fused CPU/GPU kernel (one kernel per step instead of a Python loop)."""
+    return torch.optim.Adam(params, lr=lr, fused=True)
+
+
+def concat_batches(first: Batch, second: Batch) -> Batch:
+    """Row-wise concatenation of two batches (first rows first)."""
+    return Batch(*(torch.cat(pair) for pair in zip(first, second, strict=True)))
+
+
+class ActorCritic:
+    """SAC on whatever batch ``_prepare`` returns; subclasses add their terms.
+
+    Args:
+        obs_dim: observation size.
+        action_dim: action size.
+        config: hyper-parameters.
+        obs_mean, obs_std: (obs_dim,) normalisation statistics (None: identity).
+        state_std: (obs_dim,) sigma of H2O's next-state perturbation (None: ``obs_std`` + 1e-3,
+            or ones without statistics). Ignored by the other algorithms.
+        seed: seeds network initialisation and the algorithm's torch Generator.
+        device: torch device.
+    """
+
+    name: ClassVar[str] = "sac"
+    uses_real: ClassVar[bool] = False
+    uses_sim: ClassVar[bool] = True
+    uses_discriminators: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_dim: int,
+        config: AlgorithmConfig,
+        obs_mean: np.ndarray | None = None,
+        obs_std: np.ndarray | None = None,
+        state_std: np.ndarray | None = None,
+        seed: int = 0,
+        device: str = "cpu",
+    ) -> None:
+        if not isinstance(config, AlgorithmConfig):
+            raise ConfigError(f"config must be an AlgorithmConfig, got {type(config).__name__}")
+        if obs_dim <= 0 or action_dim <= 0:
+            raise ConfigError(f"obs_dim and action_dim must be > 0, got {obs_dim}, {action_dim}")
+        self.obs_dim, self.action_dim, self.config = int(obs_dim), int(action_dim), config
+        self.device = torch.device(device)
+        init = torch.Generator().manual_seed(int(seed))
+        self.generator = torch.Generator(device=self.device).manual_seed(
+            int(seed) + _NOISE_SEED_OFFSET
+        )
+        c = config
+        self.normalizer = ObsNormalizer(obs_dim, obs_mean, obs_std, clip=c.obs_clip)
+        self.actor = TanhGaussianActor(
+            obs_dim,
+            action_dim,
+            c.hidden,
+            init,
+            (c.log_std_min, c.log_std_max),
+            (c.log_std_scale_init, c.log_std_offset_init),
+            c.last_layer_gain,
+        )
+        self.critic = TwinCritic(
+            obs_dim, action_dim, c.hidden, init, c.n_critics, c.last_layer_gain
+        )
+        self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(c.init_alpha)))
+        self.target_entropy = (
+            -float(action_dim) if c.target_entropy is None else float(c.target_entropy)
+        )
+        self.modules = nn.ModuleDict(
+            {
+                "normalizer": self.normalizer,
+                "actor": self.actor,
+                "critic": self.critic,
+                "target_critic": self.target_critic,
+            }
+        )
+        self._build_extra(init, state_std, obs_std)
+        self.modules.to(self.device)
+        self.log_alpha.data = self.log_alpha.data.to(self.device)
+        self.optimizers: dict[str, torch.optim.Optimizer] = {
+            "actor": make_adam(list(self.actor.parameters()), c.actor_lr),
+            "critic": make_adam(list(self.critic.parameters()), c.critic_lr),
+        }
+        if c.auto_alpha:
+            self.optimizers["alpha"] = make_adam([self.log_alpha], c.alpha_lr)
+        self._add_optimizers()
+        self._online_params = list(self.critic.parameters())
+        self._target_params = list(self.target_critic.parameters())
+        self.steps = 0
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    def _build_extra(
+        self, init: torch.Generator, state_std: np.ndarray | None, obs_std: np.ndarray | None
+    ) -> None:
+        """Create algorithm-specific modules (add them to ``self.modules``)."""
+
+    def _add_optimizers(self) -> None:
+        """Create algorithm-specific optimisers (add them to ``self.optimizers``)."""
+
+    def _prepare(
+        self,
+        real: Batch | None,
+        sim: Batch | None,
+        disc_real: Batch | None,
+        disc_sim: Batch | None,
+    ) -> tuple[Batch, int, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """(critic batch, number of real rows at its start, extras, stats). SAC: sim only."""
+        return _require(sim, "a sim batch", self.name), 0, {}, {}
+
+    def _critic_loss(
+        self,
+        q: torch.Tensor,
+        y: torch.Tensor,
+        batch: Batch,
+        obs_n: torch.Tensor,
+        next_n: torch.Tensor,
+        n_real: int,
+        extras: dict[str, torch.Tensor],
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(E,) loss per critic and stats. SAC: the plain Bellman error."""
+        return losses.bellman_error(q, y), {"q_mean": q.detach().mean()}
+
+    def batch_sizes(self) -> tuple[int, int]:
+        """(real, sim) transitions per critic batch."""
+        return 0, self.config.batch_size
+
+    # -- the step --------------------------------------------------------------------------
+
+    def update(
+        self,
+        real: Batch | None,
+        sim: Batch | None,
+        disc_real: Batch | None = None,
+        disc_sim: Batch | None = None,
+    ) -> dict[str, float]:
+        """One gradient step on every network; returns scalar diagnostics.
+
+        Args:
+            real: batch from the offline real dataset (None if the algorithm uses none).
+            sim: batch from the sim replay buffer (None if the algorithm uses none).
+            disc_real, disc_sim: fresh batches for the discriminator step (DARC, H2O; the
+                reference draws 256 + 256 separate transitions). None: reuse ``real``/``sim``.
+        """
+        batch, n_real, extras, stats = self._prepare(real, sim, disc_real, disc_sim)
+        c = self.config
+        obs_n = self.normalizer(batch.obs)
+        next_n = self.normalizer(batch.next_obs)
+        action_pi, log_pi = self.actor.sample(obs_n, self.generator)
+        alpha = self.log_alpha.detach().exp()
+        q_pi = self.critic(obs_n, action_pi, detach_params=True).min(dim=0).values
+        actor_loss = losses.actor_loss(log_pi, q_pi, alpha)
+        with torch.no_grad():
+            next_action, next_log_pi = self.actor.sample(next_n, self.generator)
+            next_q = self.target_critic(next_n, next_action).min(dim=0).values
+            if c.backup_entropy:
+                next_q = next_q - alpha * next_log_pi
+            y = losses.td_target(batch.reward, batch.terminal, next_q, c.gamma)
+        q = self.critic(obs_n, batch.action)
+        critic_terms, critic_stats = self._critic_loss(q, y, batch, obs_n, next_n, n_real, extras)
+        critic_loss = critic_terms.sum()
+        total = actor_loss + critic_loss
+        if c.auto_alpha:
+            temperature_loss = losses.alpha_loss(self.log_alpha, log_pi, self.target_entropy)
+            total = total + temperature_loss
+            stats["alpha_loss"] = temperature_loss.detach()
+        for name in ("actor", "critic", "alpha"):
+            if name in self.optimizers:
+                self.optimizers[name].zero_grad(set_to_none=True)
+        total.backward()
+        for name in ("alpha", "actor", "critic"):
+            if name in self.optimizers:
+                self.optimizers[name].step()
+        self.steps += 1
+        if self.steps % c.target_update_period == 0:
+            with torch.no_grad():
+                torch._foreach_lerp_(self._target_params, self._online_params, c.tau)
+        stats.update(critic_stats)
+        stats.update(
+            critic_loss=critic_loss.detach(),
+            actor_loss=actor_loss.detach(),
+            alpha=alpha,
+            log_pi=log_pi.detach().mean(),
+            target_q_mean=next_q.mean(),
+        )
+        return _to_floats(stats)
+
+    # -- acting and export -----------------------------------------------------------------
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor | np.ndarray, deterministic: bool = False) -> torch.Tensor:
+        """(B, obs_dim) raw observations -> (B, action_dim) actions in [-1, 1]; stochastic
+        actions draw from the algorithm's generator."""
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        obs_n = self.normalizer(obs_t)
+        if deterministic:
+            return self.actor.deterministic(obs_n)
+        return self.actor.sample(obs_n, self.generator)[0]
+
+    def policy_module(self) -> nn.Module:
+        """Raw obs (B, obs_dim) -> deterministic action (B, A): normaliser + actor mean + tanh.
+        Shares the live parameters; ``torch.onnx.export`` (dynamo) traces it."""
+        return DeterministicPolicy(self.normalizer, self.actor)
+
+    def sample_batches(
+        self,
+        real_buffer: ReplayBuffer | None,
+        sim_buffer: ReplayBuffer | None,
+        generator: torch.Generator,
+    ) -> dict[str, Batch | None]:
+        """Keyword arguments for :meth:`update`, sampled with the sizes this algorithm uses:
+        ``algo.update(**algo.sample_batches(real_buffer, sim_buffer, generator))``."""
+        n_real, n_sim = self.batch_sizes()
+        out: dict[str, Batch | None] = {
+            "real": _require(real_buffer, "a real replay buffer", self.name).sample(
+                n_real, generator
+            )
+            if n_real
+            else None,
+            "sim": _require(sim_buffer, "a sim replay buffer", self.name).sample(n_sim, generator)
+            if n_sim
+            else None,
+        }
+        if self.uses_discriminators:
+            n = self.config.disc_batch_size
+            out["disc_real"] = _require(real_buffer, "a real replay buffer", self.name).sample(
+                n, generator
+            )
+            out["disc_sim"] = _require(sim_buffer, "a sim replay buffer", self.name).sample(
+                n, generator
+            )
+        return out
+
+    # -- state -----------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Networks, optimisers, log alpha, the generator state and the step count (all
+        loadable with ``torch.load(weights_only=True)``)."""
+        return {
+            "format": STATE_FORMAT,
+            "name": self.name,
+            "obs_dim": self.obs_dim,
+            "action_dim": self.action_dim,
+            "config": self.config.to_dict(),
+            "modules": self.modules.state_dict(),
+            "log_alpha": self.log_alpha.detach().clone(),
+            "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
+            "generator": self.generator.get_state(),
+            "steps": self.steps,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output; AlgorithmError if it belongs to another
+        algorithm, other dimensions, or is incomplete."""
+        try:
+            header = (state["format"], state["name"], state["obs_dim"], state["action_dim"])
+        except (KeyError, TypeError) as err:
+            raise AlgorithmError(f"not an algorithm state dict (missing {err})") from err
+        expected = (STATE_FORMAT, self.name, self.obs_dim, self.action_dim)
+        if tuple(header) != expected:
+            raise AlgorithmError(
+                f"state dict is for (format, name, obs_dim, action_dim) = {tuple(header)}, "
+                f"this algorithm is {expected}"
+            )
+        try:
+            if set(state["optimizers"]) != set(self.optimizers):
+                raise KeyError(f"optimizers {sorted(state['optimizers'])}")
+            self.modules.load_state_dict(state["modules"], strict=True)
+            with torch.no_grad():
+                self.log_alpha.copy_(state["log_alpha"])
+            for key, opt in self.optimizers.items():
+                opt.load_state_dict(state["optimizers"][key])
+            self.generator.set_state(state["generator"])
+            self.steps = int(state["steps"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+            raise AlgorithmError(f"algorithm state dict does not fit {self.name}: {err}") from err
+
+
+def _require(value: Any, what: str, algorithm: str) -> Any:
+    if value is None:
+        raise AlgorithmError(f"{algorithm} needs {what}")
+    return value
+
+
+def _to_floats(stats: dict[str, torch.Tensor]) -> dict[str, float]:
+    """One device->host transfer for all scalar diagnostics."""
+    names = list(stats)
+    values = torch.stack([torch.as_tensor(stats[k], dtype=torch.float32) for k in names])
+    return dict(zip(names, values.tolist(), strict=True))
+
+
+class WithDiscriminators(ActorCritic):
+    """Adds D_sa/D_sas (one Adam over both: the sas loss also trains D_sa) and their step."""
+
+    uses_discriminators: ClassVar[bool] = True
+
+    def _build_extra(
+        self, init: torch.Generator, state_std: np.ndarray | None, obs_std: np.ndarray | None
+    ) -> None:
+        self.discriminators = DynamicsDiscriminators(
+            self.obs_dim, self.action_dim, self.config.disc_hidden, self.normalizer, init
+        )
+        self.modules["discriminators"] = self.discriminators
+
+    def _add_optimizers(self) -> None:
+        params = [
+            p for n, p in self.discriminators.named_parameters() if not n.startswith("normalizer.")
+        ]
+        self.optimizers["disc"] = make_adam(params, self.config.disc_lr)
+
+    def _train_discriminators(
+        self,
+        real: Batch | None,
+        sim: Batch | None,
+        disc_real: Batch | None,
+        disc_sim: Batch | None,
+    ) -> dict[str, torch.Tensor]:
+        """One discriminator step on the fresh batches (or the update's batches); stats."""
+        disc_real = _require(
+            disc_real if disc_real is not None else real,
+            "a real batch for its discriminators",
+            self.name,
+        )
+        disc_sim = _require(
+            disc_sim if disc_sim is not None else sim,
+            "a sim batch for its discriminators",
+            self.name,
+        )
+        sa_loss, sas_loss, stats = self.discriminators.loss(
+            disc_real, disc_sim, self.config.disc_noise_std, self.generator
+        )
+        opt = self.optimizers["disc"]
+        opt.zero_grad(set_to_none=True)
+        (sa_loss + sas_loss).backward()
+        opt.step()
+        stats.update(disc_sa_loss=sa_loss.detach(), disc_sas_loss=sas_loss.detach())
+        return stats

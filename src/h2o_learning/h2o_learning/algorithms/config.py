@@ -1,0 +1,220 @@
+"""AlgorithmConfig: every count and coefficient of SAC, CQL, DARC(+) and H2O, validated.
+
+Defaults are the H2O reference's (see ``/work/shared/H2O_SPEC.md``) unless a field says
+otherwise. Build it from YAML with :meth:`AlgorithmConfig.from_dict`; unknown keys and
+out-of-range values raise :class:`~h2o_robot_bridge.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from h2o_robot_bridge.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AlgorithmConfig:
+    """Hyper-parameters shared by all algorithms (each uses the fields it needs).
+
+    Networks:
+        hidden: actor and critic hidden sizes.
+        disc_hidden: discriminator hidden sizes (DARC, H2O).
+        n_critics: Q ensemble size (twin critics: 2).
+        last_layer_gain: Xavier gain of actor/critic output layers.
+        log_std_min, log_std_max: clamp of the actor's log std.
+        log_std_scale_init, log_std_offset_init: initial learnable scale/offset of log std.
+        obs_clip: clip of normalised observations.
+    Optimisation:
+        actor_lr, critic_lr, alpha_lr, disc_lr: Adam learning rates.
+        gamma: discount. tau: target soft-update rate. target_update_period: in steps.
+        batch_size: transitions per critic/actor step (real + sim).
+        sim_fraction: share of ``batch_size`` drawn from sim data when both are used.
+        disc_batch_size: real and sim transitions *each* per discriminator step.
+        auto_alpha: learn the temperature; init_alpha: its initial value (or the fixed value).
+        target_entropy: None -> -action_dim.
+        backup_entropy: subtract alpha log pi in the TD target (reference: False).
+    H2O:
+        beta: penalty coefficient. penalty_temperature, penalty_clip: of the logsumexp gap.
+        disc_noise_std: Gaussian input noise of the discriminators (normalised units).
+        n_next_samples: N perturbed next states for u. next_state_std_ratio: sigma multiplier.
+        u_floor, u_clip: clip of u (floor applied before the log-space normalisation).
+        ratio_clip_min, ratio_clip_max: clip of the importance weight on sim TD errors.
+        legacy_u: reproduce the reference's u/omega (floor 1e-45, linear-space omega).
+    CQL:
+        cql_alpha: weight of the CQL(H) term. cql_n_actions: sampled actions per kind.
+        cql_temperature, cql_importance_sample, cql_clip_min, cql_clip_max.
+    DARC:
+        darc_reward_scale: multiplier of the log-ratio reward correction.
+        darc_plus: also put real data into the critic batch (same as algorithm ``darc_plus``).
+    """
+
+    hidden: tuple[int, ...] = (256, 256)
+    disc_hidden: tuple[int, ...] = (256, 256)
+    n_critics: int = 2
+    last_layer_gain: float = 1e-2
+    log_std_min: float = -20.0
+    log_std_max: float = 2.0
+    log_std_scale_init: float = 1.0
+    log_std_offset_init: float = -1.0
+    obs_clip: float = 10.0
+
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    alpha_lr: float = 3e-4
+    disc_lr: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 5e-3
+    target_update_period: int = 1
+    batch_size: int = 256
+    sim_fraction: float = 0.5
+    disc_batch_size: int = 256
+    auto_alpha: bool = True
+    init_alpha: float = 1.0
+    target_entropy: float | None = None
+    backup_entropy: bool = False
+
+    beta: float = 0.01
+    penalty_temperature: float = 1.0
+    penalty_clip: float = 1000.0
+    disc_noise_std: float = 0.1
+    n_next_samples: int = 10
+    next_state_std_ratio: float = 1.0
+    u_floor: float = 1e-8
+    u_clip: float = 10.0
+    ratio_clip_min: float = 1e-5
+    ratio_clip_max: float = 1.0
+    legacy_u: bool = False
+
+    cql_alpha: float = 5.0
+    cql_n_actions: int = 10
+    cql_temperature: float = 1.0
+    cql_importance_sample: bool = True
+    cql_clip_min: float = -math.inf
+    cql_clip_max: float = math.inf
+
+    darc_reward_scale: float = 1.0
+    darc_plus: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "disc_hidden"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+                raise ConfigError(f"{name} must be a list of layer sizes, got {value!r}")
+            sizes = tuple(value)
+            if not sizes or not all(_is_int(s) and s > 0 for s in sizes):
+                raise ConfigError(f"{name} must be positive integers, got {value!r}")
+            object.__setattr__(self, name, tuple(int(s) for s in sizes))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+            if kind == "bool" and not isinstance(value, bool):
+                raise ConfigError(f"{f.name} must be true or false, got {value!r}")
+            if kind == "int" and not _is_int(value):
+                raise ConfigError(f"{f.name} must be an integer, got {value!r}")
+            if kind in ("float", "float | None") and value is not None:
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ConfigError(f"{f.name} must be a number, got {value!r}")
+                object.__setattr__(self, f.name, float(value))
+                if math.isnan(value):
+                    raise ConfigError(f"{f.name} must not be NaN")
+        self._check_ranges()
+
+    def _check_ranges(self) -> None:
+        positive = (
+            "n_critics",
+            "actor_lr",
+            "critic_lr",
+            "alpha_lr",
+            "disc_lr",
+            "target_update_period",
+            "batch_size",
+            "disc_batch_size",
+            "init_alpha",
+            "penalty_temperature",
+            "penalty_clip",
+            "n_next_samples",
+            "u_floor",
+            "u_clip",
+            "ratio_clip_max",
+            "cql_n_actions",
+            "cql_temperature",
+            "obs_clip",
+            "last_layer_gain",
+        )
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        non_negative = (
+            "beta",
+            "disc_noise_std",
+            "next_state_std_ratio",
+            "ratio_clip_min",
+            "cql_alpha",
+            "darc_reward_scale",
+        )
+        for name in non_negative:
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        checks = [
+            (0.0 <= self.gamma < 1.0, f"gamma must be in [0, 1), got {self.gamma}"),
+            (0.0 < self.tau <= 1.0, f"tau must be in (0, 1], got {self.tau}"),
+            (
+                0.0 < self.sim_fraction < 1.0,
+                f"sim_fraction must be in (0, 1), got {self.sim_fraction}",
+            ),
+            (self.ratio_clip_min <= self.ratio_clip_max, "ratio_clip_min > ratio_clip_max"),
+            (self.u_floor < self.u_clip, "u_floor must be < u_clip"),
+            (self.cql_clip_min < self.cql_clip_max, "cql_clip_min must be < cql_clip_max"),
+            (self.log_std_min < self.log_std_max, "log_std_min must be < log_std_max"),
+            (
+                self.target_entropy is None or math.isfinite(self.target_entropy),
+                "target_entropy must be finite or null",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        n_sim = self.sim_batch_size
+        if n_sim < 1 or n_sim >= self.batch_size:
+            raise ConfigError(
+                f"batch_size {self.batch_size} with sim_fraction {self.sim_fraction} leaves an "
+                "empty real or sim part"
+            )
+
+    @property
+    def sim_batch_size(self) -> int:
+        """Sim transitions per step when real and sim data are mixed."""
+        return int(round(self.batch_size * self.sim_fraction))
+
+    @property
+    def real_batch_size(self) -> int:
+        """Real transitions per step when real and sim data are mixed."""
+        return self.batch_size - self.sim_batch_size
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None) -> AlgorithmConfig:
+        """Build from a mapping (e.g. a YAML section); unknown keys raise ConfigError."""
+        values = dict(values or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown algorithm config key(s) {unknown}; known keys: {sorted(known)}"
+            )
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python mapping (lists for tuples) that :meth:`from_dict` accepts back."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

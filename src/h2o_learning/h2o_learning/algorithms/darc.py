@@ -1,0 +1,76 @@
+"""DARC and DARC+: SAC on sim data with the reward corrected by the classifiers' log-ratio."""
+
+from __future__ import annotations
+
+import torch
+
+from h2o_learning import losses
+from h2o_learning.algorithms.base import WithDiscriminators, _require, concat_batches
+from h2o_learning.interfaces import Batch
+
+
+class DARC(WithDiscriminators):
+    """Domain adaptation with rewards from classifiers (Eysenbach et al., 2021).
+
+    The sim reward becomes ``r + darc_reward_scale * log(P_M / P_Mhat)(s, a, s')`` from the same
+    two discriminators H2O uses (trained on real vs sim each step). The critic and actor see sim
+    data only; real data trains the discriminators. ``update(real, sim, [disc_real, disc_sim])``.
+    """
+
+    name = "darc"
+    uses_real = True
+    uses_sim = True
+
+    def _prepare(
+        self,
+        real: Batch | None,
+        sim: Batch | None,
+        disc_real: Batch | None,
+        disc_sim: Batch | None,
+    ) -> tuple[Batch, int, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        stats = self._train_discriminators(real, sim, disc_real, disc_sim)
+        sim = _require(sim, "a sim batch", self.name)
+        log_ratio = self.discriminators.log_ratio(sim.obs, sim.action, sim.next_obs)
+        corrected = sim._replace(
+            reward=losses.darc_reward(sim.reward, log_ratio, self.config.darc_reward_scale)
+        )
+        stats.update(log_ratio_mean=log_ratio.mean(), log_ratio_std=log_ratio.std())
+        return corrected, 0, {}, stats
+
+    def _critic_loss(
+        self,
+        q: torch.Tensor,
+        y: torch.Tensor,
+        batch: Batch,
+        obs_n: torch.Tensor,
+        next_n: torch.Tensor,
+        n_real: int,
+        extras: dict[str, torch.Tensor],
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        stats = {"q_sim_mean": q[:, n_real:].detach().mean()}
+        if n_real:
+            stats["q_real_mean"] = q[:, :n_real].detach().mean()
+        return losses.bellman_error(q, y), stats
+
+
+class DARCPlus(DARC):
+    """DARC+: DARC whose critic batch also holds real transitions (reward uncorrected).
+
+    ``update(real, sim, ...)`` with ``real_batch_size + sim_batch_size = batch_size``.
+    """
+
+    name = "darc_plus"
+
+    def batch_sizes(self) -> tuple[int, int]:
+        return self.config.real_batch_size, self.config.sim_batch_size
+
+    def _prepare(
+        self,
+        real: Batch | None,
+        sim: Batch | None,
+        disc_real: Batch | None,
+        disc_sim: Batch | None,
+    ) -> tuple[Batch, int, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        corrected, _, extras, stats = super()._prepare(real, sim, disc_real, disc_sim)
+        real = _require(real, "a real batch", self.name)
+        return concat_batches(real, corrected), real.obs.shape[0], extras, stats

@@ -1,0 +1,145 @@
+"""H2O: dynamics-aware hybrid offline-and-online RL (Niu et al., NeurIPS 2022).
+
+Per step (spec order: discriminators, alpha, actor, critic, targets): the discriminators are
+trained on real vs sim transitions; the sim batch's importance weights ``w`` and dynamics-gap
+weights ``omega`` come from D_sas under ``no_grad``; the critic loss is the real Bellman error
+plus the ``w``-weighted sim Bellman error plus the ``omega``-weighted logsumexp penalty.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from h2o_learning import losses
+from h2o_learning.algorithms.base import WithDiscriminators, _require, concat_batches
+from h2o_learning.interfaces import Batch
+from h2o_robot_bridge.errors import ConfigError
+
+# Added to the data std for the default next-state noise (the reference adds it too).
+STATE_STD_EPS = 1e-3
+
+
+def next_state_noise_std(
+    real_observations: np.ndarray, legacy: bool = False, sim_capacity: int = 0
+) -> np.ndarray:
+    """sigma for H2O's next-state perturbation, (obs_dim,), raw observation units.
+
+    Default: per-dimension std of the real dataset's states + 1e-3. ``legacy=True`` reproduces
+    the reference, which takes the std of its whole preallocated buffer: the real states
+    followed by ``sim_capacity`` rows of zeros (about 0.3x the data std for a 10x sim buffer).
+
+    Args:
+        real_observations: (N, obs_dim) states of the real dataset.
+        legacy: reproduce the reference quirk.
+        sim_capacity: sim rows of the reference's buffer (legacy only).
+    """
+    obs = np.asarray(real_observations, dtype=np.float64)
+    if legacy and sim_capacity > 0:
+        obs = np.concatenate((obs, np.zeros((int(sim_capacity), obs.shape[1]))))
+    return (obs.std(axis=0) + STATE_STD_EPS).astype(np.float32)
+
+
+class H2O(WithDiscriminators):
+    """H2O. ``update(real, sim, [disc_real, disc_sim])`` with real and sim batches of
+    ``real_batch_size`` and ``sim_batch_size`` (128 + 128 by default)."""
+
+    name = "h2o"
+    uses_real = True
+    uses_sim = True
+
+    def _build_extra(
+        self, init: torch.Generator, state_std: np.ndarray | None, obs_std: np.ndarray | None
+    ) -> None:
+        super()._build_extra(init, state_std, obs_std)
+        if state_std is None:
+            state_std = (
+                np.ones(self.obs_dim, np.float32)
+                if obs_std is None
+                else np.asarray(obs_std, np.float32) + STATE_STD_EPS
+            )
+        sigma = torch.as_tensor(np.asarray(state_std, np.float32)).reshape(-1)
+        if sigma.shape != (self.obs_dim,) or not bool(torch.isfinite(sigma).all()):
+            raise ConfigError(f"state_std must be ({self.obs_dim},) finite, got {sigma.shape}")
+        self.next_state_std = sigma.to(self.device) * self.config.next_state_std_ratio
+
+    def batch_sizes(self) -> tuple[int, int]:
+        return self.config.real_batch_size, self.config.sim_batch_size
+
+    def _prepare(
+        self,
+        real: Batch | None,
+        sim: Batch | None,
+        disc_real: Batch | None,
+        disc_sim: Batch | None,
+    ) -> tuple[Batch, int, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        real = _require(real, "a real batch", self.name)
+        sim = _require(sim, "a sim batch", self.name)
+        stats = self._train_discriminators(real, sim, disc_real, disc_sim)
+        weight, log_om, gap_stats = self.dynamics_weights(sim)
+        stats.update(gap_stats)
+        return (
+            concat_batches(real, sim),
+            real.obs.shape[0],
+            {"weight": weight, "log_omega": log_om},
+            stats,
+        )
+
+    @torch.no_grad()
+    def dynamics_weights(
+        self, sim: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Importance weights w (B,), log omega (B,) and their statistics for a sim batch."""
+        c = self.config
+        log_ratio, log_ratio_sim_real = self.discriminators.ratio_and_gap(
+            sim.obs,
+            sim.action,
+            sim.next_obs,
+            self.next_state_std,
+            c.n_next_samples,
+            self.generator,
+        )
+        weight = losses.importance_weight(log_ratio, c.ratio_clip_min, c.ratio_clip_max)
+        if c.legacy_u:
+            u = losses.dynamics_gap_u(log_ratio_sim_real, losses.LEGACY_U_FLOOR, c.u_clip)
+            log_om = losses.legacy_log_omega(u)
+        else:
+            u = losses.dynamics_gap_u(log_ratio_sim_real, c.u_floor, c.u_clip)
+            log_om = losses.log_omega(u)
+        omega = log_om.exp()
+        stats = {
+            "weight_mean": weight.mean(),
+            "weight_std": weight.std(),
+            "u_mean": u.mean(),
+            "u_std": u.std(),
+            "omega_max": omega.max(),
+            "omega_std": omega.std(),
+            "log_ratio_mean": log_ratio.mean(),
+        }
+        return weight, log_om, stats
+
+    def _critic_loss(
+        self,
+        q: torch.Tensor,
+        y: torch.Tensor,
+        batch: Batch,
+        obs_n: torch.Tensor,
+        next_n: torch.Tensor,
+        n_real: int,
+        extras: dict[str, torch.Tensor],
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        c = self.config
+        q_real, q_sim = q[:, :n_real], q[:, n_real:]
+        real_err = losses.bellman_error(q_real, y[:n_real])
+        sim_err = losses.bellman_error(q_sim, y[n_real:], extras["weight"])
+        penalty = losses.h2o_penalty(
+            q_sim, extras["log_omega"], q_real, c.beta, c.penalty_temperature, c.penalty_clip
+        )
+        stats = {
+            "critic_real_loss": real_err.detach().mean(),
+            "critic_sim_loss": sim_err.detach().mean(),
+            "penalty": penalty.detach().mean(),
+            "q_real_mean": q_real.detach().mean(),
+            "q_sim_mean": q_sim.detach().mean(),
+        }
+        return real_err + sim_err + penalty, stats

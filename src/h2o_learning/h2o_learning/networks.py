@@ -1,0 +1,338 @@
+"""Networks shared by every algorithm: MLPs, the fused twin-critic ensemble, the tanh-Gaussian
+actor and the observation normaliser.
+
+Every network takes *normalised* observations except :class:`DeterministicPolicy`, the export
+wrapper, which holds the normaliser itself. Initialisation draws from an explicit
+``torch.Generator`` so that building an algorithm never touches torch's global RNG.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from h2o_robot_bridge.errors import ConfigError
+
+LOG_2 = math.log(2.0)
+LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def init_linear_(
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    fan_in: int,
+    fan_out: int,
+    generator: torch.Generator,
+    last_layer_gain: float | None = None,
+) -> None:
+    """Initialise one linear layer in place.
+
+    Hidden layers follow ``nn.Linear``'s default (weights and bias ~ U(-1/sqrt(fan_in),
+    1/sqrt(fan_in))); the last layer is Xavier-uniform with a small gain and a zero bias, as in
+    the H2O reference, so initial Q values and action means start near zero.
+
+    Args:
+        weight: the layer's weight (any layout), modified in place.
+        bias: the layer's bias, modified in place.
+        fan_in: input features of the layer.
+        fan_out: output features of the layer.
+        generator: the source of randomness.
+        last_layer_gain: Xavier gain for an output layer; None for a hidden layer.
+    """
+    with torch.no_grad():
+        if last_layer_gain is None:
+            bound = 1.0 / math.sqrt(fan_in)
+            weight.uniform_(-bound, bound, generator=generator)
+            bias.uniform_(-bound, bound, generator=generator)
+        else:
+            bound = last_layer_gain * math.sqrt(6.0 / (fan_in + fan_out))
+            weight.uniform_(-bound, bound, generator=generator)
+            bias.zero_()
+
+
+class ObsNormalizer(nn.Module):
+    """``(obs - mean) / std``, clipped to ``[-clip, clip]``; part of every exported policy.
+
+    Args:
+        obs_dim: observation size.
+        mean: (obs_dim,) mean, or None for zeros.
+        std: (obs_dim,) standard deviation, or None for ones; floored at ``min_std`` so constant
+            features (e.g. a fixed task command) map to 0 instead of dividing by zero.
+        clip: bound on normalised values (protects the networks from a sensor glitch).
+        min_std: floor on ``std``.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        mean: np.ndarray | torch.Tensor | None = None,
+        std: np.ndarray | torch.Tensor | None = None,
+        clip: float = 10.0,
+        min_std: float = 1e-3,
+    ) -> None:
+        super().__init__()
+        mean_t = _vector(mean, obs_dim, 0.0, "obs_mean")
+        std_t = _vector(std, obs_dim, 1.0, "obs_std")
+        if bool((std_t < 0).any()):
+            raise ConfigError("obs_std must be >= 0 in every dimension")
+        self.register_buffer("mean", mean_t)
+        self.register_buffer("inv_std", 1.0 / std_t.clamp_min(min_std))
+        self.clip = float(clip)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B, obs_dim) raw observations -> (B, obs_dim) normalised, clipped."""
+        return ((obs - self.mean) * self.inv_std).clamp(-self.clip, self.clip)
+
+
+def _vector(
+    value: np.ndarray | torch.Tensor | None, n: int, fill: float, what: str
+) -> torch.Tensor:
+    """A float32 (n,) tensor from an optional array; ConfigError on a bad shape or value."""
+    if value is None:
+        return torch.full((n,), fill, dtype=torch.float32)
+    out = torch.as_tensor(np.asarray(value, dtype=np.float32)).reshape(-1).clone()
+    if out.shape != (n,):
+        raise ConfigError(f"{what} must have shape ({n},), got {tuple(out.shape)}")
+    if not bool(torch.isfinite(out).all()):
+        raise ConfigError(f"{what} contains NaN or inf")
+    return out
+
+
+class MLP(nn.Module):
+    """Plain ReLU MLP ``in -> hidden... -> out`` (nn.Linear layers, ONNX friendly).
+
+    Args:
+        in_dim: input features.
+        out_dim: output features.
+        hidden: hidden layer sizes.
+        generator: initialisation randomness.
+        last_layer_gain: Xavier gain of the output layer, or None for the default init.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden: Sequence[int],
+        generator: torch.Generator,
+        last_layer_gain: float | None = 1e-2,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        sizes = [in_dim, *hidden]
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+            linear = nn.Linear(fan_in, fan_out)
+            init_linear_(linear.weight, linear.bias, fan_in, fan_out, generator)
+            layers += [linear, nn.ReLU()]
+        last = nn.Linear(sizes[-1], out_dim)
+        init_linear_(last.weight, last.bias, sizes[-1], out_dim, generator, last_layer_gain)
+        layers.append(last)
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_dim) -> (B, out_dim)."""
+        return self.net(x)
+
+
+class EnsembleMLP(nn.Module):
+    """E independent MLPs evaluated together: stacked weights and one ``baddbmm`` per layer.
+
+    Member ``k`` computes exactly what an :class:`MLP` with weights ``weights[i][k].T`` and
+    biases ``biases[i][k, 0]`` computes (see :meth:`member_state`).
+
+    Args:
+        in_dim: input features.
+        out_dim: output features per member.
+        hidden: hidden layer sizes.
+        n_members: ensemble size (2 for twin critics).
+        generator: initialisation randomness.
+        last_layer_gain: Xavier gain of the output layer, or None.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden: Sequence[int],
+        n_members: int,
+        generator: torch.Generator,
+        last_layer_gain: float | None = 1e-2,
+    ) -> None:
+        super().__init__()
+        self.n_members = n_members
+        sizes = [in_dim, *hidden, out_dim]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        n_layers = len(sizes) - 1
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            weight = torch.empty(n_members, fan_in, fan_out)
+            bias = torch.empty(n_members, 1, fan_out)
+            gain = last_layer_gain if i == n_layers - 1 else None
+            for k in range(n_members):
+                init_linear_(weight[k], bias[k], fan_in, fan_out, generator, gain)
+            self.weights.append(nn.Parameter(weight))
+            self.biases.append(nn.Parameter(bias))
+
+    def forward(self, x: torch.Tensor, detach_params: bool = False) -> torch.Tensor:
+        """Evaluate all members.
+
+        Args:
+            x: (B, in_dim) input shared by all members, or (E, B, in_dim) one per member.
+            detach_params: use detached weights (gradients flow to ``x`` only): the actor loss
+                differentiates Q w.r.t. the action without building weight gradients.
+
+        Returns:
+            (E, B, out_dim).
+        """
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.n_members, -1, -1)
+        n_layers = len(self.weights)
+        for i in range(n_layers):
+            weight, bias = self.weights[i], self.biases[i]
+            if detach_params:
+                weight, bias = weight.detach(), bias.detach()
+            x = torch.baddbmm(bias, x, weight)
+            if i < n_layers - 1:
+                x = torch.relu(x)
+        return x
+
+    def member_state(self, k: int) -> dict[str, torch.Tensor]:
+        """Member ``k`` as an :class:`MLP` state dict (``net.0.weight``, ``net.0.bias``, ...)."""
+        state = {}
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            state[f"net.{2 * i}.weight"] = weight[k].T.detach().clone()
+            state[f"net.{2 * i}.bias"] = bias[k, 0].detach().clone()
+        return state
+
+
+class TwinCritic(nn.Module):
+    """Q ensemble (default 2 members) over ``concat(normalised obs, action)``."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_dim: int,
+        hidden: Sequence[int],
+        generator: torch.Generator,
+        n_members: int = 2,
+        last_layer_gain: float | None = 1e-2,
+    ) -> None:
+        super().__init__()
+        self.ensemble = EnsembleMLP(
+            obs_dim + action_dim, 1, hidden, n_members, generator, last_layer_gain
+        )
+
+    def forward(
+        self, obs: torch.Tensor, action: torch.Tensor, detach_params: bool = False
+    ) -> torch.Tensor:
+        """(B, obs_dim) normalised obs and (B, action_dim) actions -> (E, B) Q values.
+
+        ``obs`` may also be (E, B, obs_dim) with ``action`` (E, B, action_dim).
+        """
+        x = torch.cat((obs, action), dim=-1)
+        return self.ensemble(x, detach_params).squeeze(-1)
+
+
+class TanhGaussianActor(nn.Module):
+    """Tanh-squashed Gaussian policy (reference parameterisation).
+
+    ``log_std = log_std_scale * raw + log_std_offset`` with both scalars learnable (initialised
+    1 and -1), clamped to ``[log_std_min, log_std_max]``; ``a = tanh(mean + std * eps)``.
+
+    Args:
+        obs_dim: observation size.
+        action_dim: action size.
+        hidden: hidden layer sizes.
+        generator: initialisation randomness.
+        log_std_bounds: (min, max) clamp of the log standard deviation.
+        log_std_init: (scale, offset) initial values.
+        last_layer_gain: Xavier gain of the output layer.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_dim: int,
+        hidden: Sequence[int],
+        generator: torch.Generator,
+        log_std_bounds: tuple[float, float] = (-20.0, 2.0),
+        log_std_init: tuple[float, float] = (1.0, -1.0),
+        last_layer_gain: float | None = 1e-2,
+    ) -> None:
+        super().__init__()
+        self.action_dim = action_dim
+        self.trunk = MLP(obs_dim, 2 * action_dim, hidden, generator, last_layer_gain)
+        self.log_std_scale = nn.Parameter(torch.tensor(float(log_std_init[0])))
+        self.log_std_offset = nn.Parameter(torch.tensor(float(log_std_init[1])))
+        self.log_std_min, self.log_std_max = (float(b) for b in log_std_bounds)
+
+    def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, obs_dim) normalised obs -> pre-tanh mean and clamped log std, each (B, A)."""
+        mean, raw = self.trunk(obs).split(self.action_dim, dim=-1)
+        log_std = (self.log_std_scale * raw + self.log_std_offset).clamp(
+            self.log_std_min, self.log_std_max
+        )
+        return mean, log_std
+
+    def sample(
+        self, obs: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterised sample.
+
+        Args:
+            obs: (..., obs_dim) normalised observations.
+            generator: source of the Gaussian noise.
+
+        Returns:
+            actions (..., A) in (-1, 1) and their log-probabilities (...,) in nats.
+        """
+        mean, log_std = self.distribution(obs)
+        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        pre_tanh = mean + log_std.exp() * eps
+        return torch.tanh(pre_tanh), tanh_gaussian_log_prob(eps, log_std, pre_tanh)
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B, obs_dim) normalised obs -> (B, A) mode-ish action ``tanh(mean)``."""
+        return torch.tanh(self.trunk(obs)[..., : self.action_dim])
+
+
+def tanh_gaussian_log_prob(
+    eps: torch.Tensor, log_std: torch.Tensor, pre_tanh: torch.Tensor
+) -> torch.Tensor:
+    """log pi(tanh(u)) for ``u = mean + std * eps``, summed over the last axis.
+
+    Uses the stable tanh Jacobian ``log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))``
+    (the one torch's ``TanhTransform`` uses).
+
+    Args:
+        eps: (..., A) standard-normal noise.
+        log_std: (..., A) log standard deviation.
+        pre_tanh: (..., A) the pre-squash sample u.
+
+    Returns:
+        (...,) log-density of the squashed action.
+    """
+    gauss = -0.5 * eps.square() - log_std - LOG_SQRT_2PI
+    log_det = 2.0 * (LOG_2 - pre_tanh - nn.functional.softplus(-2.0 * pre_tanh))
+    return (gauss - log_det).sum(-1)
+
+
+class DeterministicPolicy(nn.Module):
+    """Raw observation (B, obs_dim) -> deterministic action (B, A) in [-1, 1].
+
+    Normalisation is inside, so this is the whole policy that ONNX export traces; it shares
+    (not copies) the parameters of the live actor.
+    """
+
+    def __init__(self, normalizer: ObsNormalizer, actor: TanhGaussianActor) -> None:
+        super().__init__()
+        self.normalizer = normalizer
+        self.actor = actor
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B, obs_dim) raw obs -> (B, A) actions."""
+        return self.actor.deterministic(self.normalizer(obs))

@@ -1,0 +1,191 @@
+"""``h2o-dataset``: convert bags, recover interrupted recordings, inspect and plot datasets.
+
+Examples::
+
+    h2o-dataset from-bag rosbag2_2026_11_25 -o real.h5 --task stand
+    h2o-dataset recover real.h5.partial -o real.h5
+    h2o-dataset info real.h5
+    h2o-dataset plot real.h5 --episode 0 -o ep0.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from h2o_robot_bridge.contract import TASKS
+from h2o_robot_bridge.dataset.align import AlignConfig
+from h2o_robot_bridge.dataset.bag import BagTopics, convert_bag
+from h2o_robot_bridge.dataset.chunked import recover
+from h2o_robot_bridge.dataset.info import dataset_info, format_info
+from h2o_robot_bridge.dataset.io import check_writable, load_dataset, save_dataset
+from h2o_robot_bridge.errors import H2OError
+
+
+def _from_bag(args: argparse.Namespace) -> int:
+    check_writable(args.output, args.overwrite)  # fail before reading a large bag
+    config = AlignConfig(
+        task=args.task,
+        control_hz=args.control_hz,
+        max_age=args.max_age,
+        max_tick_interval=args.max_tick_interval,
+        clock_jump=args.clock_jump,
+        resume_after_fall=args.resume_after_fall,
+        time_limit=not args.no_time_limit,
+    )
+    topics = BagTopics(
+        joint_states=args.joint_states_topic,
+        imu=args.imu_topic,
+        joint_commands=args.joint_commands_topic,
+        cmd_vel=args.cmd_vel_topic,
+        reset=args.reset_topic,
+    )
+    source = {"robot": args.robot_id} if args.robot_id else {}
+    conv = convert_bag(
+        args.bag,
+        config,
+        topics,
+        time_source=args.time,
+        strict=args.strict,
+        progress=not args.quiet,
+        source=source,
+    )
+    print(conv.summary())
+    path = save_dataset(args.output, conv.data, overwrite=args.overwrite)
+    print(f"wrote {conv.data.size} transitions to {path}")
+    return 0
+
+
+def _recover(args: argparse.Namespace) -> int:
+    path = recover(args.folder, args.output, overwrite=args.overwrite)
+    data = load_dataset(path)
+    print(f"recovered {data.size} transitions from {args.folder} into {path}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    info = dataset_info(load_dataset(args.path), args.path)
+    print(json.dumps(info, indent=1) if args.json else format_info(info))
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from h2o_robot_bridge.dataset.plot import plot_episode
+
+    out = plot_episode(load_dataset(args.path), args.episode, args.output, title=args.path)
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="h2o-dataset",
+        description="Offline RL datasets (HDF5, D4RL keys) from robot logs: convert rosbag2 "
+        "files, recover interrupted recordings, inspect and plot.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser(
+        "from-bag",
+        help="convert a rosbag2 (sqlite3 or MCAP) into a dataset",
+        description="Align /joint_states, /imu/data, /cmd_vel and /joint_commands of a rosbag2 "
+        "at the control rate (one row per command sent) and write a dataset. Prints what was "
+        "read, dropped and why.",
+    )
+    p.add_argument("bag", help="rosbag2 folder (or a single .mcap/.db3 file)")
+    p.add_argument("-o", "--output", required=True, help="dataset file to write (.h5)")
+    p.add_argument("--task", default="stand", choices=sorted(TASKS), help="contract task")
+    p.add_argument("--control-hz", type=float, default=100.0, help="control rate [Hz]")
+    p.add_argument(
+        "--max-age",
+        type=float,
+        default=None,
+        help="max age of joint state / IMU at a command [s] (default 2.5 control periods)",
+    )
+    p.add_argument(
+        "--max-tick-interval",
+        type=float,
+        default=None,
+        help="longest time between two commands of one transition [s] (default 1.5 periods)",
+    )
+    p.add_argument(
+        "--clock-jump",
+        type=float,
+        default=1.0,
+        help="stamps going back by more than this [s] start a new segment",
+    )
+    p.add_argument(
+        "--resume-after-fall",
+        choices=("upright", "reset"),
+        default="upright",
+        help="after a fall, start a new episode once upright again, or only at a reset message",
+    )
+    p.add_argument(
+        "--no-time-limit",
+        action="store_true",
+        help="do not truncate episodes at the task's time limit",
+    )
+    p.add_argument(
+        "--time",
+        choices=("header", "receive"),
+        default="header",
+        help="align on header stamps (default) or on the bag's receive times",
+    )
+    topics = BagTopics()
+    for name in ("joint_states", "imu", "joint_commands", "cmd_vel", "reset"):
+        p.add_argument(
+            f"--{name.replace('_', '-')}-topic",
+            default=getattr(topics, name),
+            help=f"topic name (default {getattr(topics, name)})",
+        )
+    p.add_argument("--robot-id", default="", help="robot id saved in the metadata")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on an undecodable message or a truncated bag instead of reporting it",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_from_bag)
+
+    p = sub.add_parser(
+        "recover",
+        help="turn the chunk folder of an interrupted recording into a dataset",
+        description="A recorder killed mid-run leaves OUT.h5.partial/ (durable chunks). This "
+        "writes every complete chunk into a valid dataset; the last row is marked truncated.",
+    )
+    p.add_argument("folder", help="the .partial folder")
+    p.add_argument("-o", "--output", required=True, help="dataset file to write (.h5)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=_recover)
+
+    p = sub.add_parser(
+        "info",
+        help="size, episodes, returns, rates, gaps and statistics of a dataset",
+    )
+    p.add_argument("path", help="dataset file (.h5)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=_info)
+
+    p = sub.add_parser("plot", help="plot one episode (observations, actions, rewards) as PNG")
+    p.add_argument("path", help="dataset file (.h5)")
+    p.add_argument("--episode", type=int, default=0, help="episode index (negative: from end)")
+    p.add_argument("-o", "--output", required=True, help="PNG file to write")
+    p.set_defaults(func=_plot)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``h2o-dataset``; errors print one clear line and exit 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except H2OError as err:
+        print(f"h2o-dataset {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

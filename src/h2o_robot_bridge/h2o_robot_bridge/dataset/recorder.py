@@ -1,0 +1,180 @@
+"""The live recorder's core (no ROS): aligner + crash-safe writer + recording window.
+
+``recorder_node.py`` converts messages with :mod:`h2o_robot_bridge.messages` and calls the
+``on_*`` methods; a timer calls :meth:`Recorder.step`, which aligns what is old enough
+(``process_delay`` behind the newest stamp, so messages of different topics that arrive in a
+different order than stamped still meet) and lets the writer flush. The rows are the ones a bag
+of the same messages converts to (one shared :class:`Aligner`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from h2o_robot_bridge.contract import JointCommand, command_to_action
+from h2o_robot_bridge.dataset.align import AlignConfig, Aligner
+from h2o_robot_bridge.dataset.bag import BagTopics, TimeSource
+from h2o_robot_bridge.dataset.chunked import ChunkedWriter
+from h2o_robot_bridge.dataset.schema import make_meta
+from h2o_robot_bridge.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    """Everything the recorder node is configured with (validated at construction).
+
+    Attributes:
+        output: dataset file written on clean shutdown (chunks in ``output.partial/`` meanwhile).
+        align: alignment settings (task, rate, max age, ...).
+        topics: topic names.
+        time_source: ``header`` stamps or ``receive`` times (wall clock at reception).
+        process_delay: align ticks only this far behind the newest stamp [s].
+        flush_interval: make rows durable at least this often [s].
+        overwrite: replace an existing ``output``.
+        autostart: record from the start (else wait for the start service).
+        best_effort: subscribe best-effort (accepts sensor-data and reliable publishers).
+        robot_id: saved in the metadata's source.
+    """
+
+    output: str
+    align: AlignConfig = AlignConfig()
+    topics: BagTopics = BagTopics()
+    time_source: TimeSource = "header"
+    process_delay: float = 0.1
+    flush_interval: float = 0.5
+    overwrite: bool = False
+    autostart: bool = True
+    best_effort: bool = True
+    robot_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.output:
+            raise ConfigError("output is empty: set the dataset file to write (output:=x.h5)")
+        if self.time_source not in ("header", "receive"):
+            raise ConfigError(f"time_source must be header or receive, not {self.time_source!r}")
+        if not self.process_delay >= 0:
+            raise ConfigError(f"process_delay must be >= 0, got {self.process_delay}")
+        if not 0 < self.flush_interval <= 1.0:
+            raise ConfigError(
+                f"flush_interval must be in (0, 1] s (a crash loses at most that much), "
+                f"got {self.flush_interval}"
+            )
+        for name, topic in asdict(self.topics).items():
+            if not topic:
+                raise ConfigError(f"topic for {name} is empty")
+
+
+class Recorder:
+    """Recording state machine; every method is cheap enough for a message callback."""
+
+    def __init__(self, config: RecorderConfig) -> None:
+        self.config = config
+        source = {
+            "kind": "live",
+            "topics": asdict(config.topics),
+            "time_source": config.time_source,
+        }
+        if config.robot_id:
+            source["robot"] = config.robot_id
+        cfg = config.align
+        self.meta = make_meta(cfg.task, cfg.control_hz, source)
+        self.writer = ChunkedWriter(
+            config.output, self.meta, config.flush_interval, config.overwrite
+        )
+        self.aligner = Aligner(cfg, self.meta)
+        self.recording = config.autostart
+        self._offset: float | None = None  # header clock - receive clock [s]
+
+    # -- message inputs: stamps on the header clock [s], receive times on the wall clock ------
+    def _time(self, stamp: float, receive_t: float) -> float | None:
+        if self.config.time_source == "receive":
+            return receive_t
+        if stamp == 0.0:  # unstamped: map the receive time onto the header clock
+            return None if self._offset is None else receive_t + self._offset
+        if stamp < self.aligner.newest_stamp - self.config.align.clock_jump:
+            self._write(self.aligner.new_segment())  # the header clock restarted
+        self._offset = stamp - receive_t
+        return stamp
+
+    def on_joint_state(
+        self, stamp: float, receive_t: float, position: ArrayLike, velocity: ArrayLike
+    ) -> None:
+        t = self._time(stamp, receive_t)
+        if self.recording and t is not None:
+            self.aligner.add_joint_states(t, position, velocity)
+
+    def on_imu(self, stamp: float, receive_t: float, quat: ArrayLike, ang_vel: ArrayLike) -> None:
+        t = self._time(stamp, receive_t)
+        if self.recording and t is not None:
+            self.aligner.add_imu(t, quat, ang_vel)
+
+    def on_joint_command(self, stamp: float, receive_t: float, command: JointCommand) -> None:
+        t = self._time(stamp, receive_t)
+        if self.recording and t is not None:
+            self.aligner.add_ticks(t, command_to_action(command))
+
+    def on_cmd_vel(self, receive_t: float, command: ArrayLike) -> None:
+        t = self._time(0.0, receive_t)
+        if self.recording and t is not None:
+            self.aligner.add_cmd_vel(t, command)
+
+    def on_reset(self, receive_t: float) -> None:
+        t = self._time(0.0, receive_t)
+        if self.recording and t is not None:
+            self.aligner.add_resets(t)
+
+    # -- control ------------------------------------------------------------------------------
+    def step(self) -> int:
+        """Align what is old enough, append it, flush when due; returns rows appended."""
+        until = self.aligner.newest_stamp - self.config.process_delay
+        rows = self.aligner.process(until) if np.isfinite(until) else None
+        n = self._write(rows)
+        self.writer.flush_if_due()
+        return n
+
+    def start(self) -> str:
+        """Begin recording (a new episode)."""
+        if self.recording:
+            return "already recording"
+        self.recording = True
+        return "recording"
+
+    def stop(self) -> str:
+        """Stop recording: the open episode ends (truncated) and is made durable."""
+        if not self.recording:
+            return "not recording"
+        self.recording = False
+        n = self._write(self.aligner.finish())
+        self.writer.flush()
+        return f"stopped; {n} more rows, {self.writer.rows_flushed} in total"
+
+    def close(self) -> Path:
+        """Finish the open episode and write the final dataset file."""
+        self._write(self.aligner.finish())
+        return self.writer.close()
+
+    def status(self) -> dict[str, Any]:
+        """Counters for logs and diagnostics."""
+        return {
+            "recording": self.recording,
+            "rows_flushed": self.writer.rows_flushed,
+            "rows_pending": self.writer.rows_pending,
+            **self.aligner.stats.as_dict(),
+        }
+
+    def _write(self, rows: Any) -> int:
+        if rows is None or not rows.size:
+            return 0
+        self.writer.append(rows)
+        return rows.size
+
+
+def wall_time() -> float:
+    """Receive time [s] (wall clock)."""
+    return time.time()

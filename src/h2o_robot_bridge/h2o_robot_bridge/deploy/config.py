@@ -1,0 +1,161 @@
+"""The deploy node's settings as one validated, frozen dataclass, and policy resolution.
+
+Pure (no rclpy): the node reads its ROS parameters into a dict and calls
+:meth:`DeployConfig.from_params`; tests do the same with plain dicts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from h2o_robot_bridge.contract import get_task
+from h2o_robot_bridge.deploy.runner import RunnerConfig
+from h2o_robot_bridge.deploy.safety import SafetyConfig
+from h2o_robot_bridge.errors import ConfigError, PolicyLoadError
+from h2o_robot_bridge.policy import Policy
+
+CLASSICAL = "classical"
+TRIGGERS = ("timer", "joint_states", "imu")
+EXECUTORS = ("events", "single")
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """Everything the ``policy_runner`` node is told (see ``config/bridge/deploy.yaml``).
+
+    Attributes:
+        policy: ``classical``, an ``.onnx`` path, or a file name in ``policies_dir``.
+        policies_dir: folder searched for bare file names ("" = current folder).
+        task: required task ("" = the policy's own).
+        control_hz: tick rate [Hz]; 0 = the rate stored in the policy (ONNX) or 100 Hz
+            (classical). An ONNX policy made for another rate is refused.
+        trigger: ``timer`` (tick on a wall-clock timer), ``joint_states`` or ``imu`` (tick on
+            each message of that topic: lowest latency; pick the one the robot publishes last
+            in a cycle, e.g. ``imu`` for the simulator, so the other is fresh; a timer at the
+            control rate still runs the watchdog when messages stop).
+        executor: ``events`` (rclpy EventsExecutor) or ``single`` (SingleThreadedExecutor).
+        shadow: compute and publish on ``shadow_topic`` only; never command the robot.
+        classical_config: gains YAML for the classical controller ("" = the shipped one).
+        diagnostics_period: seconds between ``/diagnostics`` messages.
+        deadline_factor: a loop period above this many nominal periods is a deadline miss.
+        *_topic: topic names.
+        runner: guard thresholds and command timeout.
+    """
+
+    policy: str
+    policies_dir: str = ""
+    task: str = ""
+    control_hz: float = 0.0
+    trigger: str = "timer"
+    executor: str = "events"
+    shadow: bool = False
+    classical_config: str = ""
+    diagnostics_period: float = 1.0
+    deadline_factor: float = 1.5
+    joint_states_topic: str = "/joint_states"
+    imu_topic: str = "/imu/data"
+    cmd_vel_topic: str = "/cmd_vel"
+    estop_topic: str = "/h2o/estop"
+    command_topic: str = "/joint_commands"
+    shadow_topic: str = "/h2o/shadow/joint_commands"
+    diagnostics_topic: str = "/diagnostics"
+    runner: RunnerConfig = RunnerConfig()
+
+    def __post_init__(self) -> None:
+        if not self.policy:
+            raise ConfigError(
+                "parameter 'policy' is empty: give 'classical', an .onnx path, or a file name "
+                "in policies_dir"
+            )
+        if self.task:
+            get_task(self.task)
+        if not (np.isfinite(self.control_hz) and self.control_hz >= 0):
+            raise ConfigError(
+                f"control_hz must be >= 0 (0 = policy's rate), got {self.control_hz}"
+            )
+        if self.trigger not in TRIGGERS:
+            raise ConfigError(f"trigger must be one of {TRIGGERS}, got {self.trigger!r}")
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"executor must be one of {EXECUTORS}, got {self.executor!r}")
+        if not self.diagnostics_period > 0:
+            raise ConfigError(f"diagnostics_period must be > 0 s, got {self.diagnostics_period}")
+        if not self.deadline_factor > 1:
+            raise ConfigError(f"deadline_factor must be > 1, got {self.deadline_factor}")
+        for f in fields(self):
+            if f.name.endswith("_topic") and not getattr(self, f.name):
+                raise ConfigError(f"{f.name} is empty")
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> DeployConfig:
+        """Build from a flat dict (ROS parameter names); unknown names -> ConfigError.
+
+        Guard names (``joint_state_max_age``, ``imu_max_age``, ``tilt_limit``, ``soft_start``,
+        ``soft_start_wheels``, ``max_action_rate``) and ``command_max_age`` are flat keys as well.
+        """
+        params = dict(params)
+        safety_keys = {f.name for f in fields(SafetyConfig)} - {"control_hz"}
+        safety: dict[str, Any] = {k: params.pop(k) for k in list(params) if k in safety_keys}
+        for key, value in safety.items():
+            safety[key] = bool(value) if key == "soft_start_wheels" else float(value)
+        runner = {}
+        if "command_max_age" in params:
+            runner["command_max_age"] = float(params.pop("command_max_age"))
+        own = {f.name for f in fields(cls)} - {"runner"}
+        unknown = sorted(set(params) - own)
+        if unknown:
+            raise ConfigError(f"unknown deploy parameters {unknown}; known: {sorted(own)}")
+        # control_hz may still be 0 (= the policy's); the real rate is set by with_rate().
+        hz = float(params.get("control_hz", 0.0)) or 100.0
+        runner_cfg = RunnerConfig(SafetyConfig(control_hz=hz, **safety), **runner)
+        return cls(**params, runner=runner_cfg)
+
+    def with_rate(self, control_hz: float) -> DeployConfig:
+        """Copy with the resolved control rate (also in the guard settings)."""
+        from dataclasses import replace  # noqa: PLC0415
+
+        safety = replace(self.runner.safety, control_hz=control_hz)
+        return replace(self, control_hz=control_hz, runner=replace(self.runner, safety=safety))
+
+
+def resolve_policy_path(spec: str, policies_dir: str) -> Path:
+    """The file a ``policy`` parameter names: an existing path, else ``policies_dir/spec``.
+
+    Raises:
+        PolicyLoadError: neither exists (both places named).
+    """
+    direct = Path(os.path.expanduser(spec))
+    if direct.is_file():
+        return direct
+    candidate = Path(os.path.expanduser(policies_dir or ".")) / spec
+    if candidate.is_file():
+        return candidate
+    raise PolicyLoadError(
+        f"policy {spec!r} not found (tried {direct.resolve()} and {candidate.resolve()})"
+    )
+
+
+def load_policy(config: DeployConfig) -> Policy:
+    """The policy a config names, checked against the contract, task and rate.
+
+    Raises:
+        PolicyLoadError, ContractMismatchError: missing, corrupt or mismatching ONNX file.
+        ConfigError: bad classical-controller gains.
+    """
+    task = config.task or None
+    hz = config.control_hz or None
+    if config.policy == CLASSICAL:
+        from h2o_robot_bridge.controllers.classical import (  # noqa: PLC0415 - optional
+            ClassicalController,
+        )
+
+        return ClassicalController.from_yaml(
+            config.classical_config or None, task=task or "stand", control_hz=hz or 100.0
+        )
+    from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy  # noqa: PLC0415
+
+    return OnnxPolicy(resolve_policy_path(config.policy, config.policies_dir), task, hz)

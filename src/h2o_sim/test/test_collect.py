@@ -1,0 +1,77 @@
+"""Behaviour datasets: valid, deterministic, env-consistent, and ordered by quality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from h2o_robot_bridge.contract import get_task
+from h2o_robot_bridge.dataset import episode_bounds, load_dataset, validate_dataset
+from h2o_robot_bridge.errors import ConfigError
+from h2o_sim.collect import KINDS, collect_dataset, main
+
+
+@pytest.fixture(scope="module")
+def datasets() -> dict:
+    return {kind: collect_dataset(kind, 400, seed=3) for kind in KINDS}
+
+
+def test_every_kind_is_a_valid_consistent_dataset(datasets: dict) -> None:
+    task = get_task("stand")
+    for kind, data in datasets.items():
+        validate_dataset(data, kind, task="stand")
+        assert data.size == 400
+        assert data.meta["source"]["behaviour"] == kind
+        assert data.meta["source"]["dynamics"] == "real"
+        # Rewards and falls are the contract task's, as the env computed them.
+        r = task.reward(data.observations, data.actions, data.next_observations)
+        np.testing.assert_allclose(data.rewards, r, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(data.terminals, task.terminated(data.next_observations))
+        # Inside an episode each next observation is the following row's observation.
+        same = ~(data.terminals | data.timeouts)[:-1]
+        np.testing.assert_array_equal(
+            data.next_observations[:-1][same], data.observations[1:][same]
+        )
+        # The observation's prev_action is the previous row's action (zeros at a start).
+        starts = np.array([a for a, _ in episode_bounds(data)])
+        prev = data.observations[:, -6:]
+        np.testing.assert_array_equal(prev[starts], 0.0)
+        inner = np.setdiff1d(np.arange(1, data.size), starts)
+        np.testing.assert_array_equal(prev[inner], data.actions[inner - 1])
+        assert data.timeouts[-1] or data.terminals[-1]
+
+
+def test_quality_order(datasets: dict) -> None:
+    def mean_return(data) -> float:
+        return float(np.mean([data.rewards[a:b].sum() for a, b in episode_bounds(data)]))
+
+    falls = {k: int(d.terminals.sum()) for k, d in datasets.items()}
+    assert falls["random"] > falls["medium"] >= falls["expert"]
+    assert falls["expert"] == 0
+    assert mean_return(datasets["random"]) < mean_return(datasets["medium"])
+    assert mean_return(datasets["medium"]) < mean_return(datasets["expert"])
+    # medium-replay: mostly random actions early (big jumps between ticks), few late.
+    jumps = np.abs(np.diff(datasets["medium-replay"].actions, axis=0)).mean(axis=1)
+    assert jumps[:100].mean() > 1.5 * jumps[-100:].mean()
+
+
+def test_same_seed_same_data() -> None:
+    a = collect_dataset("medium", 150, seed=9)
+    b = collect_dataset("medium", 150, seed=9)
+    c = collect_dataset("medium", 150, seed=10)
+    np.testing.assert_array_equal(a.observations, b.observations)
+    np.testing.assert_array_equal(a.actions, b.actions)
+    assert not np.array_equal(a.actions, c.actions)
+
+
+def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "d.h5"
+    assert main(["--kind", "expert", "--steps", "120", "-o", str(out), "-q"]) == 0
+    assert load_dataset(out).size == 120
+    assert main(["--kind", "expert", "--steps", "120", "-o", str(out), "-q"]) == 2
+    assert "overwrite" in capsys.readouterr().err
+    assert main(["--kind", "expert", "--steps", "0", "-o", str(tmp_path / "e.h5")]) == 2
+    with pytest.raises(ConfigError, match="unknown dataset kind"):
+        collect_dataset("perfect", 10)

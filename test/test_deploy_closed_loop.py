@@ -1,0 +1,49 @@
+"""Closed loop over real DDS: the simulator (``real`` profile) and policy_runner running the
+classical controller, in separate processes, keep the robot upright for 20 s."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from h2o_robot_bridge.contract import get_task
+from h2o_robot_bridge.deploy.fake_robot import FakeRobotReport, fake_robot_process, invalid_rows
+from h2o_robot_bridge.paths import config_file
+from h2o_robot_bridge.processes import node_process
+
+DURATION = 20.0
+
+
+def test_classical_controller_balances_the_simulated_robot(tmp_path: Path, domain_id: int):
+    out = tmp_path / "monitor.json"
+    runner = node_process(
+        "policy_runner",
+        tmp_path,
+        domain_id,
+        params_files=[config_file("h2o_robot_bridge", "bridge/deploy.yaml")],
+        params={"policy": "classical"},
+    )
+    sim = node_process(
+        "wheel_legged_sim",
+        tmp_path,
+        domain_id,
+        params_files=[config_file("h2o_sim", "sim/wheel_legged_sim.yaml")],
+        params={"dynamics": "real", "seed": 3},
+    )
+    monitor = fake_robot_process(out, tmp_path, domain_id, listen_only=True, duration=DURATION)
+    # The runner first (it holds the safe action until sensors arrive), then the monitor (its
+    # clock starts at the first command), then the robot.
+    with runner, monitor, sim:
+        monitor.wait(timeout=DURATION + 60)
+        alive = runner.alive(), sim.alive()
+    logs = f"{runner.log()[-2000:]}\n{sim.log()[-2000:]}"
+    assert alive == (True, True), logs
+    report = FakeRobotReport.load(out)
+    tilts = report.tilts
+    assert len(tilts) > 0.5 * DURATION * 100, logs
+    assert tilts[-1, 0] >= DURATION - 0.5
+    fall = get_task("stand").fall_tilt
+    assert np.max(tilts[:, 1]) < fall, (np.max(tilts[:, 1]), logs)
+    assert not np.any(invalid_rows(report.commands))
+    assert report.diagnostics.get("message") == "commanding", report.diagnostics

@@ -1,0 +1,141 @@
+"""Fault injection over real DDS: policy_runner and a synthetic robot in separate processes.
+
+One run plays a timeline of faults (IMU stops, NaN, tilt, e-stop, releases) against the node
+running a synthetic ONNX policy whose action is clearly not the safe action; each test checks
+one guard on the commands the fake robot received. Every received command must be finite and
+within the joint limits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from h2o_robot_bridge.contract import robot
+from h2o_robot_bridge.deploy.fake_robot import (
+    FakeRobotReport,
+    fake_robot_process,
+    invalid_rows,
+    safe_rows,
+)
+from h2o_robot_bridge.deploy.synthetic import mlp_weights, write_mlp_policy
+from h2o_robot_bridge.paths import config_file
+from h2o_robot_bridge.processes import NodeProcess, node_process
+
+WHEELS = list(robot.WHEEL_JOINT_IDS)
+PERIOD = 0.01  # 100 Hz
+IMU_MAX_AGE = 0.05
+MARGIN = 0.04  # DDS delivery and scheduling on a loaded 2-core VM [s]
+BIAS = np.array([0.6, -0.6, 0.8, 0.6, -0.6, 0.8])
+
+TIMELINE = [
+    {"t": 1.0, "do": "imu_stop"},
+    {"t": 1.5, "do": "imu_resume"},
+    {"t": 2.5, "do": "imu_nan"},
+    {"t": 2.8, "do": "imu_ok"},
+    {"t": 3.8, "do": "tilt", "value": 0.8},
+    {"t": 4.1, "do": "tilt", "value": 0.0},
+    {"t": 4.8, "do": "release"},
+    {"t": 5.8, "do": "estop", "value": True},
+    {"t": 6.0, "do": "release"},  # refused: e-stop still asserted
+    {"t": 6.2, "do": "estop", "value": False},
+    {"t": 6.8, "do": "release"},
+]
+DURATION = 7.8
+
+
+def runner_process(policy: Path, log_dir: Path, domain_id: int, **params) -> NodeProcess:
+    """policy_runner with the shipped parameter file, a short soft start, and ``params``."""
+    defaults = {"policy": str(policy), "soft_start": 0.2, "imu_max_age": IMU_MAX_AGE}
+    return node_process(
+        "policy_runner",
+        log_dir,
+        domain_id,
+        params_files=[config_file("h2o_robot_bridge", "bridge/deploy.yaml")],
+        params=defaults | params,
+    )
+
+
+@pytest.fixture(scope="module")
+def fault_run(tmp_path_factory) -> FakeRobotReport:
+    tmp = tmp_path_factory.mktemp("deploy_faults")
+    domain = 1 + (hash(str(tmp)) % 100)
+    policy = write_mlp_policy(tmp / "biased.onnx", mlp_weights(seed=1, bias=BIAS))
+    out = tmp / "report.json"
+    with runner_process(policy, tmp, domain) as runner:
+        peer = fake_robot_process(out, tmp, domain, duration=DURATION, events=TIMELINE, rate=200.0)
+        with peer:
+            peer.wait(timeout=DURATION + 40)
+        assert runner.alive(), runner.log()
+    report = FakeRobotReport.load(out)
+    assert len(report.commands) > 0.5 * DURATION / PERIOD, (runner.log(), peer.log())
+    return report
+
+
+def event_time(report: FakeRobotReport, index: int) -> float:
+    event = report.events[index]
+    assert event["do"] == TIMELINE[index]["do"]
+    return event["at"]
+
+
+def test_every_command_is_finite_and_within_limits(fault_run) -> None:
+    rows = fault_run.commands
+    assert len(rows) > 0
+    assert not np.any(invalid_rows(rows)), rows[invalid_rows(rows)][:5]
+
+
+def test_policy_commands_after_soft_start(fault_run) -> None:
+    nominal = fault_run.window(0.4, 0.95)
+    assert len(nominal) > 20 and not np.any(safe_rows(nominal))
+    # The wheels get the policy's biased torque (about tanh(0.8) * 4 N m).
+    assert np.all(nominal[:, 7 + WHEELS[0]] > 1.5)
+
+
+def test_stale_imu_gives_safe_action_within_max_age_plus_one_period(fault_run) -> None:
+    report = fault_run
+    stop, resume = event_time(report, 0), event_time(report, 1)
+    after = report.window(stop, resume)
+    first_safe = after[safe_rows(after)][0, 0]
+    delay = first_safe - stop
+    assert delay <= IMU_MAX_AGE + PERIOD + MARGIN, delay
+    # ... and it stays safe until the IMU resumes, and the policy comes back after it.
+    assert np.all(safe_rows(report.window(first_safe, resume)))
+    assert not np.any(safe_rows(report.window(resume + 0.3, resume + 0.9)))
+
+
+def test_nan_imu_gives_safe_action(fault_run) -> None:
+    report = fault_run
+    nan, ok = event_time(report, 2), event_time(report, 3)
+    assert np.all(safe_rows(report.window(nan + PERIOD + MARGIN, ok)))
+    assert not np.any(safe_rows(report.window(ok + 0.3, ok + 0.9)))
+
+
+def test_tilt_latches_until_released(fault_run) -> None:
+    report = fault_run
+    tilt, upright, release = (event_time(report, i) for i in (4, 5, 6))
+    assert np.all(safe_rows(report.window(tilt + PERIOD + MARGIN, release)))
+    assert upright + 0.5 < release  # upright for a while and still latched
+    assert report.events[6]["success"] is True, report.events[6]
+    assert not np.any(safe_rows(report.window(release + 0.35, release + 0.9)))
+
+
+def test_estop_latches_until_deasserted_and_released(fault_run) -> None:
+    report = fault_run
+    estop, early_release, deassert, release = (event_time(report, i) for i in (7, 8, 9, 10))
+    assert np.all(safe_rows(report.window(estop + PERIOD + MARGIN, release)))
+    assert report.events[8]["success"] is False
+    assert "still asserted" in report.events[8]["message"]
+    assert report.events[10]["success"] is True
+    assert not np.any(safe_rows(report.window(release + 0.35, DURATION)))
+    assert deassert < release
+
+
+def test_diagnostics_report_loop_and_trips(fault_run) -> None:
+    diag = fault_run.diagnostics
+    assert float(diag["control_hz"]) == 100.0
+    assert 80.0 < float(diag["rate_hz"]) < 120.0
+    for trip in ("trip.stale_imu", "trip.nonfinite_obs", "trip.tilt", "trip.estop"):
+        assert float(diag[trip]) >= 1, diag
+    assert float(diag["latency_p50_us"]) > 0

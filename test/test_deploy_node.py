@@ -1,0 +1,127 @@
+"""policy_runner start-up over real DDS: refusal of bad policies, shadow mode, clean shutdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from h2o_robot_bridge.deploy.fake_robot import (
+    FakeRobotReport,
+    fake_robot_process,
+    invalid_rows,
+    safe_rows,
+)
+from h2o_robot_bridge.deploy.synthetic import mlp_weights, write_mlp_policy
+from h2o_robot_bridge.paths import config_file
+from h2o_robot_bridge.processes import NodeProcess, node_process
+
+BIAS = [0.6, -0.6, 0.8, 0.6, -0.6, 0.8]
+
+
+def runner_process(policy: Path, log_dir: Path, domain_id: int, **params) -> NodeProcess:
+    """policy_runner with the shipped parameter file, a short soft start, and ``params``."""
+    return node_process(
+        "policy_runner",
+        log_dir,
+        domain_id,
+        params_files=[config_file("h2o_robot_bridge", "bridge/deploy.yaml")],
+        params={"policy": str(policy), "soft_start": 0.2} | params,
+    )
+
+
+def _corrupt(path: Path) -> Path:
+    path.write_bytes(b"\x08\x07garbage" * 10)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "params", "message"),
+    [
+        (
+            lambda d: write_mlp_policy(d / "p.onnx", metadata={"contract_version": "other/9"}),
+            {},
+            "contract_version is 'other/9'",
+        ),
+        (
+            lambda d: write_mlp_policy(d / "p.onnx", task="move_straight"),
+            {"task": "stand"},
+            "trained for task 'move_straight'",
+        ),
+        (
+            lambda d: write_mlp_policy(d / "p.onnx", control_hz=100.0),
+            {"control_hz": 500.0},
+            "trained at control_hz 100.0",
+        ),
+        (lambda d: d / "missing.onnx", {}, "not found"),
+        (lambda d: _corrupt(d / "corrupt.onnx"), {}, "not a loadable ONNX model"),
+        (lambda d: write_mlp_policy(d / "p.onnx"), {"trigger": "often"}, "trigger must be"),
+    ],
+    ids=["contract", "task", "rate", "missing", "corrupt", "bad-parameter"],
+)
+def test_node_refuses_to_start(tmp_path: Path, domain_id: int, make, params, message) -> None:
+    policy = make(tmp_path)
+    out = tmp_path / "report.json"
+    with runner_process(policy, tmp_path, domain_id, **params) as runner:
+        code = runner.wait(timeout=30)
+    assert code == 2, runner.log()
+    assert message in runner.log() and "cannot start" in runner.log()
+    if params.get("trigger") == "often":  # once: nothing is ever published
+        with fake_robot_process(out, tmp_path, domain_id, duration=0.5, max_wait=1.0) as peer:
+            peer.wait(timeout=30)
+        assert len(FakeRobotReport.load(out).commands) == 0
+
+
+def test_shadow_mode_publishes_only_on_shadow_topic(tmp_path: Path, domain_id: int) -> None:
+    policy = write_mlp_policy(tmp_path / "p.onnx", mlp_weights(seed=1, bias=BIAS))
+    out = tmp_path / "report.json"
+    shadow = "/h2o/shadow/joint_commands"
+    with runner_process(policy, tmp_path, domain_id, shadow=True) as runner:
+        peer = fake_robot_process(
+            out,
+            tmp_path,
+            domain_id,
+            duration=1.5,
+            command_topic=shadow,
+            count_topic=["/joint_commands"],
+        )
+        with peer:
+            peer.wait(timeout=40)
+        assert runner.alive()
+        code = runner.stop()
+    assert code == 0, runner.log()  # SIGINT: clean shutdown
+    report = FakeRobotReport.load(out)
+    assert len(report.commands) > 100, runner.log()
+    assert report.counts["/joint_commands"] == 0
+    assert not np.any(invalid_rows(report.commands))
+    assert not np.any(safe_rows(report.window(0.4, 1.5)))
+    assert report.diagnostics["message"] == "shadow"
+
+
+def test_message_trigger_keeps_the_watchdog(tmp_path: Path, domain_id: int) -> None:
+    """trigger=imu ticks on each IMU message; when the IMU stops, the timer still ticks and
+    sends the safe action at the control rate within the max age plus 1.5 periods."""
+    policy = write_mlp_policy(
+        tmp_path / "p.onnx", mlp_weights(seed=1, bias=BIAS), control_hz=200.0
+    )
+    out = tmp_path / "report.json"
+    events = [{"t": 1.0, "do": "imu_stop"}]
+    with runner_process(policy, tmp_path, domain_id, trigger="imu", imu_max_age=0.03) as runner:
+        peer = fake_robot_process(
+            out, tmp_path, domain_id, duration=1.6, rate=200.0, events=events
+        )
+        with peer:
+            peer.wait(timeout=40)
+        assert runner.alive(), runner.log()
+    report = FakeRobotReport.load(out)
+    assert not np.any(invalid_rows(report.commands))
+    stop = report.events[0]["at"]
+    before = report.window(0.4, stop)
+    assert len(before) > 0.8 * 200 * (stop - 0.4) and not np.any(safe_rows(before))
+    after = report.window(stop, 1.6)
+    first_safe = after[safe_rows(after)][0, 0]
+    assert first_safe - stop <= 0.03 + 1.5 / 200.0 + 0.04, first_safe - stop
+    assert np.all(safe_rows(report.window(first_safe, 1.6)))
+    assert len(report.window(first_safe, 1.6)) > 0.8 * 200 * (1.6 - first_safe)  # timer ticks
+    assert float(report.diagnostics["latency_p50_us"]) < 2000  # ticks on arrival, not later
