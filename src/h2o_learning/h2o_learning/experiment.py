@@ -1,0 +1,5 @@
+"""``h2o-experiment``: placeholder replaced below."""
+
+
+def main() -> int:
+    return 0
