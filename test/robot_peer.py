@@ -17,6 +17,7 @@ Usage:
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,7 +33,23 @@ from h2o_robot_bridge.contract import ACTION_DIM, NUM_JOINTS, action_to_command
 from h2o_robot_bridge.ros_messages import imu_msg, joint_command_msg, joint_state_msg
 
 TOPICS = {"/joint_states": JointState, "/imu/data": Imu, "/joint_commands": JointState}
+ROBOT_TOPICS = ("/joint_states", "/imu/data", "/joint_commands", "/h2o/reset", "/cmd_vel")
+SIM_TOPICS = (*ROBOT_TOPICS, "/odom", "/clock")
 DT = 0.01
+
+
+def remaps(ns: str) -> dict[str, str]:
+    """Topic remappings that move every robot/sim topic under ``ns``: parallel test runs that
+    happen to share a ROS domain then cannot hear each other."""
+    return {t: ns + t for t in SIM_TOPICS} if ns else {}
+
+
+def init_ros() -> None:
+    """rclpy.init with the remappings of ``$H2O_TEST_NS`` (set by the tests)."""
+    args = ["--ros-args"]
+    for src, dst in remaps(os.environ.get("H2O_TEST_NS", "")).items():
+        args += ["-r", f"{src}:={dst}"]
+    rclpy.init(args=args)
 
 
 def script(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -49,7 +66,7 @@ def script(n: int, seed: int) -> dict[str, np.ndarray]:
 
 
 def publish(n: int, seed: int, empty_effort: bool, resets: set[int]) -> None:
-    rclpy.init()
+    init_ros()
     node = Node("robot_peer")
     qos = QoSProfile(depth=100)
     pubs = {topic: node.create_publisher(kind, topic, qos) for topic, kind in TOPICS.items()}
@@ -64,11 +81,12 @@ def publish(n: int, seed: int, empty_effort: bool, resets: set[int]) -> None:
     t0 = time.time()
     for k in range(n):
         t = t0 + k * DT
+        if k in resets:  # half a period before the tick: unambiguously between two ticks
+            while time.time() < t - DT / 2:
+                time.sleep(0.0005)
+            reset_pub.publish(Empty())
         while time.time() < t:
             time.sleep(0.0005)
-        if k in resets:
-            reset_pub.publish(Empty())
-            time.sleep(0.002)
         js = joint_state_msg(t, s["pos"][k], s["vel"][k], np.zeros(NUM_JOINTS))
         if empty_effort:
             js.effort = []
@@ -88,7 +106,7 @@ def control(duration: float) -> None:
     from h2o_robot_bridge.controllers.classical import ClassicalController
     from h2o_robot_bridge.messages import imu_to_reading, joint_state_to_reading, stamp_to_sec
 
-    rclpy.init()
+    init_ros()
     node = Node("control_peer")
     ctrl = ClassicalController.from_yaml()
     pub = node.create_publisher(JointState, "/joint_commands", 10)
@@ -125,7 +143,7 @@ def control(duration: float) -> None:
 def record_bag(out: str, storage: str, timeout: float) -> None:
     from h2o_robot_bridge.dataset.bag_writer import RobotBagWriter
 
-    rclpy.init()
+    init_ros()
     node = Node("bag_peer")
     got: list[tuple[str, bytes, float]] = []
     for topic, kind in TOPICS.items():

@@ -13,10 +13,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from robot_peer import script  # noqa: E402
-from test_recorder import check_rows_against_script  # noqa: E402
+from test_recorder import check_rows_against_script, namespace, peer_env  # noqa: E402
 
 from h2o_robot_bridge.dataset import load_dataset  # noqa: E402
-from h2o_robot_bridge.processes import find_executable, ros_env  # noqa: E402
+from h2o_robot_bridge.processes import find_executable  # noqa: E402
 
 PEER = str(Path(__file__).with_name("robot_peer.py"))
 
@@ -25,7 +25,7 @@ PEER = str(Path(__file__).with_name("robot_peer.py"))
 def test_live_rclpy_bag_converts(tmp_path: Path, domain_id: int, storage: str) -> None:
     n = 150
     bag = tmp_path / "bag"
-    env = ros_env(domain_id)
+    env = peer_env(domain_id, namespace(domain_id))
     rec = subprocess.Popen(
         [sys.executable, PEER, "bag", str(bag), storage, "60"],
         env=env,

@@ -22,7 +22,9 @@ def test_classical_controller_balances_the_simulated_robot(tmp_path: Path, domai
         tmp_path,
         domain_id,
         params_files=[config_file("h2o_robot_bridge", "bridge/deploy.yaml")],
-        params={"policy": "classical"},
+        # Guards at their defaults except the sensor max age: scheduler stalls of 50+ ms happen
+        # on the shared 2-core test machine and are not what this test is about.
+        params={"policy": "classical", "joint_state_max_age": 0.15, "imu_max_age": 0.15},
     )
     sim = node_process(
         "wheel_legged_sim",
@@ -44,6 +46,10 @@ def test_classical_controller_balances_the_simulated_robot(tmp_path: Path, domai
     assert len(tilts) > 0.5 * DURATION * 100, logs
     assert tilts[-1, 0] >= DURATION - 0.5
     fall = get_task("stand").fall_tilt
-    assert np.max(tilts[:, 1]) < fall, (np.max(tilts[:, 1]), logs)
+    worst = int(np.argmax(tilts[:, 1]))
+    assert tilts[worst, 1] < fall, (
+        f"tilt {tilts[worst, 1]:.2f} rad at {tilts[worst, 0]:.2f} s",
+        logs,
+    )
     assert not np.any(invalid_rows(report.commands))
     assert report.diagnostics.get("message") == "commanding", report.diagnostics

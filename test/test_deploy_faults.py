@@ -22,7 +22,7 @@ from h2o_robot_bridge.deploy.fake_robot import (
 )
 from h2o_robot_bridge.deploy.synthetic import mlp_weights, write_mlp_policy
 from h2o_robot_bridge.paths import config_file
-from h2o_robot_bridge.processes import NodeProcess, node_process
+from h2o_robot_bridge.processes import NodeProcess, free_domain_id, node_process
 
 WHEELS = list(robot.WHEEL_JOINT_IDS)
 PERIOD = 0.01  # 100 Hz
@@ -61,7 +61,7 @@ def runner_process(policy: Path, log_dir: Path, domain_id: int, **params) -> Nod
 @pytest.fixture(scope="module")
 def fault_run(tmp_path_factory) -> FakeRobotReport:
     tmp = tmp_path_factory.mktemp("deploy_faults")
-    domain = 1 + (hash(str(tmp)) % 100)
+    domain = free_domain_id()  # module scope: the per-test domain_id fixture is not available
     policy = write_mlp_policy(tmp / "biased.onnx", mlp_weights(seed=1, bias=BIAS))
     out = tmp / "report.json"
     with runner_process(policy, tmp, domain) as runner:

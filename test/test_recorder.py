@@ -4,6 +4,7 @@ non-zero exit before anything is written."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from robot_peer import script  # noqa: E402
+from robot_peer import remaps, script  # noqa: E402
 
 from h2o_robot_bridge.contract import (  # noqa: E402
     action_to_command,
@@ -29,20 +30,30 @@ PEER = str(Path(__file__).with_name("robot_peer.py"))
 PARAMS = config_file("h2o_robot_bridge", "bridge/recorder.yaml")
 
 
-def recorder(tmp_path: Path, domain_id: int, out: Path, **params):
+def namespace(domain_id: int) -> str:
+    """Private topic prefix of one test (see ``robot_peer.remaps``)."""
+    return f"/t{os.getpid()}_{domain_id}_{time.monotonic_ns() % 10**6}"
+
+
+def peer_env(domain_id: int, ns: str) -> dict[str, str]:
+    return {**ros_env(domain_id), "H2O_TEST_NS": ns}
+
+
+def recorder(tmp_path: Path, domain_id: int, ns: str, out: Path, **params):
     return node_process(
         "dataset_recorder",
         tmp_path,
         domain_id,
         params_files=[PARAMS],
         params={"output": str(out), **params},
+        remaps=remaps(ns),
     )
 
 
-def publisher(domain_id: int, n: int, seed: int, *flags: str) -> subprocess.Popen:
+def publisher(domain_id: int, ns: str, n: int, seed: int, *flags: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, PEER, "publish", str(n), str(seed), *flags],
-        env=ros_env(domain_id),
+        env=peer_env(domain_id, ns),
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -78,8 +89,9 @@ def check_rows_against_script(data, s: dict[str, np.ndarray]) -> np.ndarray:
 def test_records_scripted_robot(tmp_path: Path, domain_id: int) -> None:
     out = tmp_path / "live.h5"
     n = 250
-    with recorder(tmp_path, domain_id, out) as rec:
-        pub = publisher(domain_id, n, 7, "--resets", "120")
+    ns = namespace(domain_id)
+    with recorder(tmp_path, domain_id, ns, out) as rec:
+        pub = publisher(domain_id, ns, n, 7, "--resets", "120")
         assert pub.communicate(timeout=60)[0].strip() == "DONE"
         time.sleep(0.5)
         assert rec.alive(), rec.log()
@@ -100,8 +112,9 @@ def test_records_scripted_robot(tmp_path: Path, domain_id: int) -> None:
 def test_sigkill_recovers_flushed_rows(tmp_path: Path, domain_id: int) -> None:
     out = tmp_path / "killed.h5"
     n = 500
-    rec = recorder(tmp_path, domain_id, out, flush_interval=0.2).start()
-    pub = publisher(domain_id, n, 3)
+    ns = namespace(domain_id)
+    rec = recorder(tmp_path, domain_id, ns, out, flush_interval=0.2).start()
+    pub = publisher(domain_id, ns, n, 3)
     try:
         deadline = time.monotonic() + 60
         flushed = 0

@@ -14,18 +14,24 @@ from h2o_robot_bridge.contract import get_task
 from h2o_robot_bridge.dataset import episode_bounds, load_dataset
 from h2o_robot_bridge.dataset.info import dataset_info
 from h2o_robot_bridge.paths import config_file
-from h2o_robot_bridge.processes import node_process, ros_env
+from h2o_robot_bridge.processes import node_process
+
+sys.path.insert(0, str(Path(__file__).parent))
+from robot_peer import remaps  # noqa: E402
+from test_recorder import namespace, peer_env  # noqa: E402
 
 PEER = str(Path(__file__).with_name("robot_peer.py"))
 
 
 def test_record_the_sim_node(tmp_path: Path, domain_id: int) -> None:
     out = tmp_path / "sim.h5"
+    ns = namespace(domain_id)
     sim = node_process(
         "wheel_legged_sim",
         tmp_path,
         domain_id,
         params_files=[config_file("h2o_sim", "sim/wheel_legged_sim.yaml")],
+        remaps=remaps(ns),
     )
     rec = node_process(
         "dataset_recorder",
@@ -33,11 +39,12 @@ def test_record_the_sim_node(tmp_path: Path, domain_id: int) -> None:
         domain_id,
         params_files=[config_file("h2o_robot_bridge", "bridge/recorder.yaml")],
         params={"output": str(out), "robot_id": "sim-real"},
+        remaps=remaps(ns),
     )
     with rec, sim:
         ctl = subprocess.Popen(
             [sys.executable, PEER, "control", "5.0"],
-            env=ros_env(domain_id),
+            env=peer_env(domain_id, ns),
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from h2o_robot_bridge.dataset import from_arrays, make_meta, save_dataset
+from h2o_robot_bridge.dataset import save_dataset
 from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy
 from h2o_robot_bridge.processes import node_process, ros_env
 
@@ -27,24 +27,10 @@ OVERRIDES = [
 
 
 def small_dataset(path: Path, steps: int = 600) -> Path:
-    """Random-action stand transitions in the real profile."""
-    from h2o_sim.env import WheelLeggedEnv
+    """A small ``medium`` stand dataset (the ``h2o-collect`` code) in the real profile."""
+    from h2o_sim.collect import collect_dataset
 
-    env = WheelLeggedEnv(task="stand", dynamics="real")
-    rng = np.random.default_rng(0)
-    keys = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
-    rows: dict[str, list] = {k: [] for k in keys}
-    obs, _ = env.reset(seed=0)
-    for i in range(steps):
-        action = rng.uniform(-0.3, 0.3, 6).astype(np.float32)
-        nxt, reward, terminated, truncated, _ = env.step(action)
-        last = truncated or i == steps - 1
-        for key, value in zip(keys, (obs, action, reward, nxt, terminated, last), strict=True):
-            rows[key].append(value)
-        obs = env.reset(seed=i + 1)[0] if terminated or truncated else nxt
-    env.close()
-    meta = make_meta("stand", 100.0, {"kind": "sim", "dynamics": "real", "behaviour": "random"})
-    return save_dataset(path, from_arrays({k: np.asarray(v) for k, v in rows.items()}, meta))
+    return save_dataset(path, collect_dataset("medium", steps, task="stand", seed=0))
 
 
 def collect_diagnostics(

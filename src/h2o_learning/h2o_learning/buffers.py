@@ -37,14 +37,17 @@ class ReplayBuffer:
         self.obs_dim, self.action_dim, self.capacity = int(obs_dim), int(action_dim), int(capacity)
         self.device = torch.device(device)
 
-        def zeros(*shape: int) -> torch.Tensor:
-            return torch.zeros(shape, dtype=torch.float32, device=self.device)
-
-        self.obs = zeros(capacity, obs_dim)
-        self.action = zeros(capacity, action_dim)
-        self.reward = zeros(capacity)
-        self.next_obs = zeros(capacity, obs_dim)
-        self.terminal = zeros(capacity)
+        # One packed (capacity, 2 obs + action + 2) array: a transition is one row write and a
+        # batch one index_select; the fields are column views of it.
+        o, a = self.obs_dim, self.action_dim
+        self._data = torch.zeros(
+            (capacity, 2 * o + a + 2), dtype=torch.float32, device=self.device
+        )
+        self.obs = self._data[:, :o]
+        self.action = self._data[:, o : o + a]
+        self.next_obs = self._data[:, o + a : 2 * o + a]
+        self.reward = self._data[:, -2]
+        self.terminal = self._data[:, -1]
         self._size = 0
         self._next = 0  # index the next transition is written to
 
@@ -60,18 +63,28 @@ class ReplayBuffer:
         terminal: bool | float,
     ) -> None:
         """Append one transition: obs (obs_dim,), action (action_dim,), scalars reward and
-        terminal (1 only for a true termination, not a time limit)."""
-        self.add_batch(
-            np.asarray(obs, dtype=np.float32)[None] if not torch.is_tensor(obs) else obs[None],
-            np.asarray(action, dtype=np.float32)[None]
-            if not torch.is_tensor(action)
-            else action[None],
-            np.asarray([reward], dtype=np.float32),
-            np.asarray(next_obs, dtype=np.float32)[None]
-            if not torch.is_tensor(next_obs)
-            else next_obs[None],
-            np.asarray([terminal], dtype=np.float32),
-        )
+        terminal (1 only for a true termination, not a time limit).
+
+        The per-env-step path: one small host array, one finiteness check, five row writes.
+        """
+        row = np.empty(2 * self.obs_dim + self.action_dim + 2, dtype=np.float32)
+        o, a = self.obs_dim, self.action_dim
+        try:
+            row[:o] = _flat(obs, o)  # same column order as self._data
+            row[o : o + a] = _flat(action, a)
+            row[o + a : 2 * o + a] = _flat(next_obs, o)
+            row[-2] = float(reward)
+            row[-1] = float(terminal)
+        except (TypeError, ValueError) as err:
+            raise DatasetError(
+                f"transition does not fit this buffer (obs_dim={o}, action_dim={a}): {err}"
+            ) from err
+        if not np.isfinite(row).all():
+            raise DatasetError("transition contains NaN or inf")
+        i = self._next
+        self._data[i] = torch.from_numpy(row)
+        self._next = (i + 1) % self.capacity
+        self._size = min(self._size + 1, self.capacity)
 
     def add_batch(
         self,
@@ -151,7 +164,11 @@ class ReplayBuffer:
         if self._size == 0:
             raise DatasetError("cannot sample from an empty replay buffer")
         idx = torch.randint(self._size, (n,), generator=generator, device=self.device)
-        return Batch(*(getattr(self, name).index_select(0, idx) for name in FIELDS))
+        rows = self._data.index_select(0, idx)
+        o, a = self.obs_dim, self.action_dim
+        return Batch(
+            rows[:, :o], rows[:, o : o + a], rows[:, -2], rows[:, o + a : 2 * o + a], rows[:, -1]
+        )
 
     def observations(self) -> torch.Tensor:
         """(len, obs_dim) view of the stored observations (for statistics)."""
@@ -192,3 +209,13 @@ class ReplayBuffer:
                 raise DatasetError(f"replay buffer state: {name} has {value.shape[0]} rows")
             getattr(self, name)[:size] = value
         self._size, self._next = size, nxt
+
+
+def _flat(value: np.ndarray | torch.Tensor, n: int) -> np.ndarray:
+    """A (n,) float array from a numpy array or CPU/GPU tensor; ValueError on another size."""
+    if torch.is_tensor(value):
+        value = value.detach().cpu().numpy()
+    flat = np.asarray(value, dtype=np.float32).reshape(-1)
+    if flat.shape != (n,):
+        raise ValueError(f"expected {n} values, got shape {np.shape(value)}")
+    return flat

@@ -169,6 +169,11 @@ def test_missing_batches_are_clear_errors(buffers: tuple) -> None:
     with pytest.raises(AlgorithmError, match="real replay buffer"):
         make_algorithm("cql", 5, 2, TINY).sample_batches(None, sim, gen)
     assert issubclass(AlgorithmError, H2OError)
+    wrong = real.sample(8, gen)._replace(action=torch.zeros(8, 3))
+    with pytest.raises(AlgorithmError, match="real batch has shapes"):
+        make_algorithm("h2o", 5, 2, TINY).update(wrong, sim.sample(8, gen))
+    with pytest.raises(AlgorithmError, match="act expects"):
+        make_algorithm("sac", 5, 2, TINY).act(torch.zeros(3, 4))
 
 
 def test_sample_batches_sizes(buffers: tuple) -> None:
@@ -190,6 +195,9 @@ def test_act_and_policy_module(buffers: tuple) -> None:
     stochastic = algo.act(obs.numpy())
     assert stochastic.shape == (7, 2) and stochastic.abs().max() < 1
     assert not torch.equal(stochastic, det)
+    single = algo.act(obs[0], deterministic=True)  # one observation from an env step
+    assert single.shape == (2,)
+    torch.testing.assert_close(single, det[0])
 
 
 # -- resume and determinism --------------------------------------------------------------------
@@ -221,6 +229,10 @@ def test_state_dict_round_trip_continues_identically(name: str, buffers: tuple) 
     for x, y in zip(params(a), params(b), strict=True):
         assert torch.equal(x, y)
     assert a.steps == b.steps == 6
+    if name == "h2o":  # sigma of u travels with the state
+        c = make_algorithm(name, 5, 2, TINY, state_std=np.full(5, 7.0))
+        c.load_state_dict(a.state_dict())
+        assert torch.equal(c.next_state_std, a.next_state_std)
 
 
 def test_same_seed_same_run_other_seed_differs(buffers: tuple) -> None:

@@ -89,10 +89,12 @@ def test_actor_and_alpha_losses() -> None:
     log_pi, q = t(-1.0, -2.0), t(1.0, 3.0)
     assert losses.actor_loss(log_pi, q, torch.tensor(0.5)).item() == pytest.approx(-2.75)
     log_alpha = torch.tensor(0.3, requires_grad=True)
+    log_pi.requires_grad_(True)
     loss = losses.alpha_loss(log_alpha, log_pi, target_entropy=-6.0)
     assert loss.item() == pytest.approx(-(0.3 * -7.0 + 0.3 * -8.0) / 2)
     loss.backward()
     assert log_alpha.grad.item() == pytest.approx(7.5)  # entropy above target: raise alpha
+    assert log_pi.grad is None  # the temperature loss never trains the actor
 
 
 def test_discriminator_losses_cross_entropy_real0_sim1() -> None:

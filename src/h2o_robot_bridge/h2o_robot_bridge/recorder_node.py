@@ -20,6 +20,7 @@ from geometry_msgs.msg import Twist
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.subscription import MessageInfo
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Empty
 from std_srvs.srv import Trigger
@@ -47,6 +48,7 @@ PARAMETERS: dict[str, Any] = {
     "clock_jump": 1.0,
     "resume_after_fall": "upright",
     "time_limit": True,
+    "allow_repeated_samples": False,
     "time_source": "header",
     "process_delay": 0.1,
     "flush_interval": 0.5,
@@ -71,6 +73,7 @@ def config_from_parameters(p: dict[str, Any]) -> RecorderConfig:
         clock_jump=float(p["clock_jump"]),
         resume_after_fall=p["resume_after_fall"],
         time_limit=bool(p["time_limit"]),
+        allow_repeated_samples=bool(p["allow_repeated_samples"]),
     )
     topics = BagTopics(
         joint_states=p["joint_states_topic"],
@@ -91,6 +94,13 @@ def config_from_parameters(p: dict[str, Any]) -> RecorderConfig:
         best_effort=bool(p["best_effort"]),
         robot_id=p["robot_id"],
     )
+
+
+def received(info: MessageInfo) -> float:
+    """Reception time [s] (wall clock, taken by the middleware on arrival, so a busy executor
+    does not delay it); the current wall time where the middleware gives none."""
+    ns = info.get("received_timestamp", 0) if info else 0
+    return ns * 1e-9 if ns else wall_time()
 
 
 class DatasetRecorder(Node):
@@ -122,31 +132,33 @@ class DatasetRecorder(Node):
             f"(task {self.config.align.task}, {self.config.align.control_hz} Hz)"
         )
 
-    def _on_joint_state(self, msg: JointState) -> None:
+    def _on_joint_state(self, msg: JointState, info: MessageInfo) -> None:
         try:
             r = joint_state_to_reading(msg)
         except MessageError as err:
             return self._warn("joint_states", err)
         self.recorder.on_joint_state(
-            stamp_to_sec(msg.header.stamp), wall_time(), r.position, r.velocity
+            stamp_to_sec(msg.header.stamp), received(info), r.position, r.velocity
         )
 
-    def _on_imu(self, msg: Imu) -> None:
+    def _on_imu(self, msg: Imu, info: MessageInfo) -> None:
         r = imu_to_reading(msg)
-        self.recorder.on_imu(stamp_to_sec(msg.header.stamp), wall_time(), r.quat_xyzw, r.ang_vel)
+        self.recorder.on_imu(
+            stamp_to_sec(msg.header.stamp), received(info), r.quat_xyzw, r.ang_vel
+        )
 
-    def _on_command(self, msg: JointState) -> None:
+    def _on_command(self, msg: JointState, info: MessageInfo) -> None:
         try:
             command = joint_command_from_msg(msg)
         except MessageError as err:
             return self._warn("joint_commands", err)
-        self.recorder.on_joint_command(stamp_to_sec(msg.header.stamp), wall_time(), command)
+        self.recorder.on_joint_command(stamp_to_sec(msg.header.stamp), received(info), command)
 
-    def _on_cmd_vel(self, msg: Twist) -> None:
-        self.recorder.on_cmd_vel(wall_time(), twist_to_command(msg))
+    def _on_cmd_vel(self, msg: Twist, info: MessageInfo) -> None:
+        self.recorder.on_cmd_vel(received(info), twist_to_command(msg))
 
-    def _on_reset(self, msg: Empty) -> None:
-        self.recorder.on_reset(wall_time())
+    def _on_reset(self, msg: Empty, info: MessageInfo) -> None:
+        self.recorder.on_reset(received(info))
 
     def _on_timer(self) -> None:
         before = self.recorder.writer.rows_flushed
@@ -174,7 +186,8 @@ class DatasetRecorder(Node):
         path = self.recorder.close()
         stats = self.recorder.aligner.stats
         # print, not the ROS logger: after a signal the context (and /rosout) is already gone.
-        print(f"dataset_recorder: wrote {path}\n{stats.summary()}", flush=True)
+        empty = "" if stats.rows else " (EMPTY: no control tick had fresh sensors; see below)"
+        print(f"dataset_recorder: wrote {path}{empty}\n{stats.summary()}", flush=True)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -156,3 +156,22 @@ def test_message_readers_reorder_and_flag_missing() -> None:
         v3(orientation=v3(x=0, y=0, z=0, w=1), angular_velocity=v3(x=1, y=2, z=3))
     )
     np.testing.assert_array_equal(imu.quat_xyzw, [0, 0, 0, 1])
+
+
+def test_single_sample_fast_paths_equal_the_batch_path_bitwise() -> None:
+    # The env computes one transition at a time, datasets whole arrays: same numbers required.
+    rng = np.random.default_rng(1)
+    n = 2000
+    q, w = rng.normal(size=(n, 4)), rng.normal(size=(n, 3))
+    pos, vel = rng.normal(size=(n, 6)), rng.normal(size=(n, 6))
+    cmd, act = rng.normal(size=(n, 2)) * 0.5, rng.uniform(-1, 1, size=(n, 6))
+    batch = c.build_observation(q, w, pos, vel, cmd, act)
+    single = np.stack(
+        [c.build_observation(q[i], w[i], pos[i], vel[i], cmd[i], act[i]) for i in range(n)]
+    )
+    np.testing.assert_array_equal(batch, single)
+    for task in c.TASKS.values():
+        rewards = task.reward(batch[:-1], act[1:], batch[1:])
+        one_by_one = [task.reward(batch[i], act[i + 1], batch[i + 1]) for i in range(n - 1)]
+        np.testing.assert_array_equal(rewards, one_by_one)
+        np.testing.assert_array_equal(task.terminated(batch), [task.terminated(b) for b in batch])

@@ -39,6 +39,8 @@ def test_continuous_log_gives_every_transition() -> None:
     assert data.timeouts.tolist() == [False] * 28 + [True]
     assert not data.terminals.any()
     assert al.stats.rows == 29 and al.stats.episodes == 1 and not al.stats.dropped_ticks
+    assert al.stats.tick_rate == pytest.approx(100.0)
+    assert al.stats.as_dict()["max_tick_interval_s"] == pytest.approx(DT)
 
 
 def test_streaming_equals_batch() -> None:
@@ -70,23 +72,30 @@ def test_streaming_equals_batch() -> None:
 
 def test_stale_and_missing_sensors_drop_ticks() -> None:
     sc = Script(20)
+    sensors = [k for k in range(20) if k not in (5, 6, 7)]  # 3 ticks without new sensors
     al = aligner(max_age=0.015)
-    sensors = [k for k in range(20) if k not in (5, 6, 7)]  # 3 ticks without fresh sensors
     sc.feed(al, sensors=sensors)
     al.add_ticks(sc.t[0] - 0.5, sc.act[0])  # a tick before any sensor
     data = al.finish()
-    # Tick 5 still sees tick 4's sample (0.01 s old, fresh); 6 and 7 are stale (> 0.015 s).
-    assert al.stats.dropped_ticks == {"no_joint_state": 1, "stale_joint_state": 2}
+    # Tick 5 would see tick 4's sample again (fresh, 0.01 s old, but nothing new measured):
+    # dropped; 6 and 7 are stale (> 0.015 s).
+    assert al.stats.dropped_ticks == {
+        "no_joint_state": 1,
+        "repeated_joint_state": 1,
+        "stale_joint_state": 2,
+    }
     assert al.stats.lost_transitions["dropped_tick"] == 1
-    # Rows 0..5 (tick 5 used tick 4's sensors), then 8..19.
-    assert data.size == 5 + 11
-    assert data.timeouts.tolist() == [False] * 4 + [True] + [False] * 10 + [True]
-    stale = sc.obs(4, sc.act[3])  # tick 5's observation = tick 4's sensors, tick 4's action
+    assert data.size == 4 + 11  # rows 0..3 (ending at tick 4), then 8..18
+    assert data.timeouts.tolist() == [False] * 3 + [True] + [False] * 10 + [True]
+    # After the break the episode restarts with the previous tick's action (ticks linked).
+    np.testing.assert_array_equal(data.observations[4], sc.obs(8, sc.act[7]))
+
+    lenient = aligner(max_age=0.015, allow_repeated_samples=True)
+    sc.feed(lenient, sensors=sensors)
+    data = lenient.finish()
+    assert data.size == 5 + 11  # tick 5 now ends a row, with tick 4's sensors
     o5 = build_observation(sc.quat[4], sc.gyro[4], sc.pos[4], sc.vel[4], (0, 0), sc.act[4])
     np.testing.assert_array_equal(data.next_observations[4], o5)
-    assert not np.array_equal(stale, o5)
-    # After the break the episode restarts with the previous tick's action (ticks linked).
-    np.testing.assert_array_equal(data.observations[5], sc.obs(8, sc.act[7]))
 
 
 def test_reset_starts_episode_with_zero_prev_action() -> None:

@@ -82,6 +82,8 @@ def test_from_bag_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     text = capsys.readouterr().out
     assert "transitions not formed: gap 1" in text and "wrote 47 transitions" in text  # 19 + 28
     data = load_dataset(out, task="stand")
+    assert main(["info", str(out)]) == 0
+    assert "measured tick rate: 97.96 Hz, longest interval 20.0 ms" in capsys.readouterr().out
     assert data.meta["source"]["robot"] == "wl-7"
     assert data.meta["conversion"]["align"]["lost_transitions"] == {"gap": 1}
     assert main(args) == 2  # the output exists

@@ -6,7 +6,7 @@ policy is the classical controller (:class:`ClassicalController`) with noise:
 
 - ``random``: uniform random actions in [-1, 1]^6 every tick (the robot falls quickly).
 - ``medium``: controller action + Gaussian noise N(0, 0.2) per joint (substantial: it wobbles
-  and falls now and then; its returns are ~40% of ``expert``'s on ``stand``).
+  and falls now and then; its episode returns are about half of ``expert``'s on ``stand``).
 - ``expert``: controller action + N(0, 0.05) (nearly always balances; "expert-ish": the
   controller is good, not optimal for the reward).
 - ``medium-replay``: like a training replay buffer: each tick is a uniform random action with

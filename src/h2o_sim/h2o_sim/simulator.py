@@ -53,13 +53,17 @@ INIT_VEL_RANGE = 0.05
 """Initial forward base speed, uniform in +-this [m/s]."""
 
 
-_GAINS = (
-    [j.stiffness for j in contract_robot.JOINTS],
-    [j.damping for j in contract_robot.JOINTS],
-    [j.max_effort for j in contract_robot.JOINTS],
-    [j.kind == "position" for j in contract_robot.JOINTS],
+_LEGS = tuple(
+    (i, j.stiffness, j.damping, j.max_effort)
+    for i, j in enumerate(contract_robot.JOINTS)
+    if j.kind == "position"
 )
-"""Per joint: PD stiffness, PD damping, torque limit, is-PD-controlled (plain lists: fast)."""
+"""PD joints: (contract index, stiffness [N m/rad], damping [N m s/rad], max effort [N m])."""
+_WHEELS = tuple(
+    (i, j.max_effort) for i, j in enumerate(contract_robot.JOINTS) if j.kind == "torque"
+)
+"""Torque joints: (contract index, max effort [N m])."""
+_IS_WHEEL = np.array([j.kind == "torque" for j in contract_robot.JOINTS])
 
 
 class ActionError(H2OError, ValueError):
@@ -153,6 +157,7 @@ class WheelLeggedSim:
         if self._client < 0:
             raise H2OError("PyBullet could not connect (GUI requested without a display?)")
         self._gui = gui
+        self._initial_state: int | None = None
         self.time = 0.0
         self.last_action = SAFE_ACTION.copy()
         self.last_executed_action = SAFE_ACTION.copy()
@@ -161,7 +166,7 @@ class WheelLeggedSim:
     # --- world ------------------------------------------------------------------------------
 
     def _build_world(self) -> None:
-        """(Re)create plane and robot from scratch: a reset is then bitwise reproducible."""
+        """Create plane and robot from scratch and apply the profile's world knobs."""
         c = self._client
         p.resetSimulation(physicsClientId=c)
         p.setPhysicsEngineParameter(
@@ -250,7 +255,7 @@ class WheelLeggedSim:
     # --- episode ----------------------------------------------------------------------------
 
     def reset(self, seed: int | None = None) -> SensorReadings:
-        """Rebuild the world and place the robot in a small random pose near upright.
+        """Restore the freshly built world and place the robot in a small random pose near upright.
 
         Args:
             seed: reseeds this simulator's generator (initial state, noise, pushes); ``None``
@@ -259,7 +264,13 @@ class WheelLeggedSim:
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         rng, c = self._rng, self._client
-        self._build_world()
+        if self._initial_state is None:
+            self._build_world()
+            self._initial_state = p.saveState(physicsClientId=c)
+        else:
+            # Back to the state right after building (bodies and contact caches, so the run is
+            # bitwise that of a fresh simulator); dynamics knobs live outside it and persist.
+            p.restoreState(self._initial_state, physicsClientId=c)
         self.time = 0.0
         self._tick = 0
         pitch = rng.uniform(-INIT_PITCH_RANGE, INIT_PITCH_RANGE)
@@ -311,10 +322,7 @@ class WheelLeggedSim:
     @staticmethod
     def _command_tuple(position: NDArray, effort: NDArray) -> tuple[float, ...]:
         """Per joint: leg position target or wheel torque, as plain floats (fast in the loop)."""
-        return tuple(
-            float(effort[i]) if i in contract_robot.WHEEL_JOINT_IDS else float(position[i])
-            for i in range(NUM_JOINTS)
-        )
+        return tuple(np.where(_IS_WHEEL, effort, position).tolist())
 
     # --- control tick -----------------------------------------------------------------------
 
@@ -324,18 +332,20 @@ class WheelLeggedSim:
         Raises:
             ActionError: wrong shape or non-finite values.
         """
-        a = np.asarray(action, dtype=np.float64)
+        a = np.array(action, dtype=np.float64)  # a copy: the caller may reuse its buffer
         if a.shape != (NUM_JOINTS,):
             raise ActionError(f"action must have shape ({NUM_JOINTS},), got {a.shape}")
-        if not np.all(np.isfinite(a)):
+        if not math.isfinite(a.sum()):
             raise ActionError(f"action has non-finite values: {a}")
-        self.last_action = np.clip(a, -1.0, 1.0)
-        executed = a
-        if self.profile.action_noise_std > 0.0:
-            executed = a + self._rng.normal(0.0, self.profile.action_noise_std, NUM_JOINTS)
-        executed = np.clip(executed, -1.0, 1.0)
-        self.last_executed_action = executed
-        cmd = action_to_command(executed)
+        clean = np.minimum(np.maximum(a, -1.0), 1.0)
+        self.last_action = clean
+        sigma = self.profile.action_noise_std
+        if sigma > 0.0:
+            noisy = a + self._rng.normal(0.0, sigma, NUM_JOINTS)
+            self.last_executed_action = np.minimum(np.maximum(noisy, -1.0), 1.0)
+        else:
+            self.last_executed_action = clean
+        cmd = action_to_command(self.last_executed_action)
         self._command = self._command_tuple(cmd.position, cmd.effort)
         self._update_push()
         self._physics_steps(self.timing.decimation)
@@ -359,40 +369,56 @@ class WheelLeggedSim:
             self._push = (0.0, 0.0)
 
     def _physics_steps(self, n: int) -> None:
-        """``n`` physics steps: PD legs and torque wheels computed here, as plain floats."""
+        """``n`` physics steps: PD legs and torque wheels computed here, as plain floats.
+
+        Motor torque per joint: legs ``strength * (kp (target - q) - kd qd)``, wheels
+        ``strength * effort``, each clipped to ``strength * max_effort``; the joint then also
+        feels ``-joint_damping * qd`` (passive, not part of the reported motor effort).
+        """
         c, body, joints = self._client, self._body, self._joints
         prof = self.profile
         strength, damping = prof.motor_strength, prof.joint_damping
-        kp, kd, limit, is_leg = _GAINS
-        limit = [lim * strength for lim in limit]
+        legs = [(i, kp * strength, kd * strength, lim * strength) for i, kp, kd, lim in _LEGS]
+        wheels = [(i, lim * strength) for i, lim in _WHEELS]
         queue = self._queue
         while len(queue) > prof.latency_steps:  # latency lowered at run time: drop the oldest
             queue.popleft()
         while len(queue) < prof.latency_steps:  # raised: hold the oldest command longer
             queue.appendleft(queue[0] if queue else self._applied)
         push = self._push
-        torque, effort = [0.0] * NUM_JOINTS, [0.0] * NUM_JOINTS
+        pushing = bool(push[0] or push[1])
+        get_states, set_motors, step = (
+            p.getJointStates,
+            p.setJointMotorControlArray,
+            p.stepSimulation,
+        )
+        command, effort = self._applied, list(self._effort)
+        last = None
         for _ in range(n):
-            queue.append(self._command)
-            command = queue.popleft()  # the command of `latency_steps` physics steps ago
-            states = p.getJointStates(body, joints, physicsClientId=c)
-            for i in range(NUM_JOINTS):
-                q, qd = states[i][0], states[i][1]
-                if is_leg[i]:
-                    u = strength * (kp[i] * (command[i] - q) - kd[i] * qd)
-                else:
+            if queue:  # the command of `latency_steps` physics steps ago acts now
+                queue.append(self._command)
+                command = queue.popleft()
+            else:
+                command = self._command
+            if command is not last:  # wheel torques change only with the command
+                for i, lim in wheels:
                     u = strength * command[i]
-                u = min(max(u, -limit[i]), limit[i])
-                effort[i] = u
-                torque[i] = u - damping * qd
-            p.setJointMotorControlArray(
-                body, joints, p.TORQUE_CONTROL, forces=torque, physicsClientId=c
-            )
-            if push[0] or push[1]:
+                    effort[i] = lim if u > lim else (-lim if u < -lim else u)
+                last = command
+            states = get_states(body, joints, physicsClientId=c)
+            for i, kp, kd, lim in legs:
+                u = kp * (command[i] - states[i][0]) - kd * states[i][1]
+                effort[i] = lim if u > lim else (-lim if u < -lim else u)
+            if damping:  # passive viscous friction on top of the motor torque
+                torque = [e - damping * s[1] for e, s in zip(effort, states, strict=True)]
+            else:
+                torque = effort
+            set_motors(body, joints, p.TORQUE_CONTROL, forces=torque, physicsClientId=c)
+            if pushing:
                 p.applyExternalForce(
                     body, -1, [push[0], push[1], 0.0], [0, 0, 0], p.LINK_FRAME, physicsClientId=c
                 )
-            p.stepSimulation(physicsClientId=c)
+            step(physicsClientId=c)
         self._effort = effort
         self._applied = command
 
@@ -406,19 +432,21 @@ class WheelLeggedSim:
         lin, ang = p.getBaseVelocity(body, physicsClientId=c)
         rot = _rotation(quat)
         lin_w = np.array(lin)
-        acc_w = (lin_w - self._prev_lin_vel) / self.timing.control_dt
+        acc_w = (lin_w - self._prev_lin_vel) * self.timing.control_hz
+        acc_w[2] += GRAVITY * self.profile.gravity_scale  # specific force: a - g
         self._prev_lin_vel = lin_w
-        g = GRAVITY * self.profile.gravity_scale
+        # Row i of (vectors @ R) is R^T v_i: world -> base frame, one matmul for all three.
+        ang_b, acc_b, lin_b = np.array([ang, acc_w, lin_w]) @ rot
         readings = SensorReadings(
             time=self.time,
             quat_xyzw=np.array(quat),
-            ang_vel=rot.T @ np.array(ang),
-            lin_acc=rot.T @ (acc_w + [0.0, 0.0, g]),
+            ang_vel=ang_b,
+            lin_acc=acc_b,
             joint_pos=np.array([s[0] for s in states]),
             joint_vel=np.array([s[1] for s in states]),
             joint_effort=np.array(self._effort),
             base_pos=np.array(pos),
-            base_lin_vel=rot.T @ lin_w,
+            base_lin_vel=lin_b,
         )
         sigma = self.profile.sensor_noise_std
         return self._add_noise(readings, sigma) if sigma > 0.0 else readings
@@ -462,6 +490,11 @@ class WheelLeggedSim:
     def body_id(self) -> int:
         """The robot's PyBullet body id."""
         return self._body
+
+    @property
+    def joint_indices(self) -> list[int]:
+        """PyBullet joint indices of the contract joints, contract order."""
+        return list(self._joints)
 
     def wheel_contact_speed(self) -> NDArray[np.float64]:
         """Slip speed of each wheel [m/s]: rim speed minus ground speed of the wheel centre,

@@ -285,3 +285,17 @@ def test_bad_actions_and_knobs_are_rejected() -> None:
         assert sim.profile.mass_scale == 1.0  # unchanged after a rejected value
         sim.step(np.full(6, 5.0))  # out of range is clipped, not an error
         np.testing.assert_array_equal(sim.last_action, np.ones(6))
+
+
+def test_knobs_set_at_run_time_persist_across_reset() -> None:
+    knobs = {"gravity_scale": 2.0, "mass_scale": 1.3, "friction_scale": 0.5, "latency_steps": 2}
+    actions = np.random.default_rng(5).uniform(-0.5, 0.5, (30, 6))
+    with WheelLeggedSim("real", seed=1) as reused:
+        for key, value in knobs.items():
+            reused.set_param(key, value)
+        reused.step(actions[0])
+        reused.reset(seed=9)
+        got = [reused.step(a).joint_pos for a in actions]
+    with WheelLeggedSim(load_profile("real", knobs), seed=9) as fresh:
+        want = [fresh.step(a).joint_pos for a in actions]
+    np.testing.assert_array_equal(np.array(got), np.array(want))

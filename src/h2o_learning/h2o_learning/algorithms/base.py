@@ -185,39 +185,31 @@ class ActorCritic:
             disc_real, disc_sim: fresh batches for the discriminator step (DARC, H2O; the
                 reference draws 256 + 256 separate transitions). None: reuse ``real``/``sim``.
         """
+        for what, given in (
+            ("real", real),
+            ("sim", sim),
+            ("disc_real", disc_real),
+            ("disc_sim", disc_sim),
+        ):
+            if given is not None:
+                self._check_batch(given, what)
         batch, n_real, extras, stats = self._prepare(real, sim, disc_real, disc_sim)
-        c = self.config
         obs_n = self.normalizer(batch.obs)
         next_n = self.normalizer(batch.next_obs)
-        action_pi, log_pi = self.actor.sample(obs_n, self.generator)
         alpha = self.log_alpha.detach().exp()
+        action_pi, log_pi = self.actor.sample(obs_n, self.generator)
         q_pi = self.critic(obs_n, action_pi, detach_params=True).min(dim=0).values
         actor_loss = losses.actor_loss(log_pi, q_pi, alpha)
-        with torch.no_grad():
-            next_action, next_log_pi = self.actor.sample(next_n, self.generator)
-            next_q = self.target_critic(next_n, next_action).min(dim=0).values
-            if c.backup_entropy:
-                next_q = next_q - alpha * next_log_pi
-            y = losses.td_target(batch.reward, batch.terminal, next_q, c.gamma)
+        y, next_q = self._td_target(batch, next_n, alpha)
         q = self.critic(obs_n, batch.action)
         critic_terms, critic_stats = self._critic_loss(q, y, batch, obs_n, next_n, n_real, extras)
         critic_loss = critic_terms.sum()
         total = actor_loss + critic_loss
-        if c.auto_alpha:
+        if self.config.auto_alpha:
             temperature_loss = losses.alpha_loss(self.log_alpha, log_pi, self.target_entropy)
             total = total + temperature_loss
             stats["alpha_loss"] = temperature_loss.detach()
-        for name in ("actor", "critic", "alpha"):
-            if name in self.optimizers:
-                self.optimizers[name].zero_grad(set_to_none=True)
-        total.backward()
-        for name in ("alpha", "actor", "critic"):
-            if name in self.optimizers:
-                self.optimizers[name].step()
-        self.steps += 1
-        if self.steps % c.target_update_period == 0:
-            with torch.no_grad():
-                torch._foreach_lerp_(self._target_params, self._online_params, c.tau)
+        self._apply_gradients(total)
         stats.update(critic_stats)
         stats.update(
             critic_loss=critic_loss.detach(),
@@ -228,17 +220,59 @@ class ActorCritic:
         )
         return _to_floats(stats)
 
+    @torch.no_grad()
+    def _td_target(
+        self, batch: Batch, next_n: torch.Tensor, alpha: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y, next_q), each (B,): min of the target critics at a' ~ pi(s'), no graph."""
+        next_action, next_log_pi = self.actor.sample(next_n, self.generator)
+        next_q = self.target_critic(next_n, next_action).min(dim=0).values
+        if self.config.backup_entropy:
+            next_q = next_q - alpha * next_log_pi
+        return losses.td_target(batch.reward, batch.terminal, next_q, self.config.gamma), next_q
+
+    def _apply_gradients(self, total: torch.Tensor) -> None:
+        """One backward, the temperature/actor/critic Adam steps, the soft target update."""
+        names = [n for n in ("alpha", "actor", "critic") if n in self.optimizers]
+        for name in names:
+            self.optimizers[name].zero_grad(set_to_none=True)
+        total.backward()
+        for name in names:
+            self.optimizers[name].step()
+        self.steps += 1
+        if self.steps % self.config.target_update_period == 0:
+            with torch.no_grad():
+                torch._foreach_lerp_(self._target_params, self._online_params, self.config.tau)
+
+    def _check_batch(self, batch: Batch, what: str) -> None:
+        """AlgorithmError unless ``batch`` holds (B, obs_dim) / (B, action_dim) / (B,) rows."""
+        b = batch.obs.shape[0]
+        shapes = tuple(tuple(x.shape) for x in batch)
+        expected = ((b, self.obs_dim), (b, self.action_dim), (b,), (b, self.obs_dim), (b,))
+        if shapes != expected or b == 0:
+            raise AlgorithmError(
+                f"{self.name}: {what} batch has shapes {shapes} (obs, action, reward, next_obs, "
+                f"terminal), expected {expected} with B > 0"
+            )
+
     # -- acting and export -----------------------------------------------------------------
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor | np.ndarray, deterministic: bool = False) -> torch.Tensor:
-        """(B, obs_dim) raw observations -> (B, action_dim) actions in [-1, 1]; stochastic
-        actions draw from the algorithm's generator."""
+        """(B, obs_dim) raw observations -> (B, action_dim) actions in [-1, 1] (or (obs_dim,)
+        -> (action_dim,)); stochastic actions draw from the algorithm's generator."""
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-        obs_n = self.normalizer(obs_t)
+        if obs_t.shape[-1:] != (self.obs_dim,) or obs_t.dim() not in (1, 2):
+            raise AlgorithmError(
+                f"act expects (B, {self.obs_dim}) or ({self.obs_dim},) observations, got "
+                f"{tuple(obs_t.shape)}"
+            )
+        obs_n = self.normalizer(obs_t.reshape(-1, self.obs_dim))
         if deterministic:
-            return self.actor.deterministic(obs_n)
-        return self.actor.sample(obs_n, self.generator)[0]
+            action = self.actor.deterministic(obs_n)
+        else:
+            action = self.actor.sample(obs_n, self.generator)[0]
+        return action.reshape(*obs_t.shape[:-1], self.action_dim)
 
     def policy_module(self) -> nn.Module:
         """Raw obs (B, obs_dim) -> deterministic action (B, A): normaliser + actor mean + tanh.

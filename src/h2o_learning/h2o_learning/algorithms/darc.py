@@ -34,7 +34,7 @@ class DARC(WithDiscriminators):
         corrected = sim._replace(
             reward=losses.darc_reward(sim.reward, log_ratio, self.config.darc_reward_scale)
         )
-        stats.update(log_ratio_mean=log_ratio.mean(), log_ratio_std=log_ratio.std())
+        stats.update(log_ratio_mean=log_ratio.mean(), log_ratio_std=log_ratio.std(correction=0))
         return corrected, 0, {}, stats
 
     def _critic_loss(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
 from h2o_learning import losses
 from h2o_learning.algorithms.base import WithDiscriminators, _require, concat_batches
@@ -61,7 +62,15 @@ class H2O(WithDiscriminators):
         sigma = torch.as_tensor(np.asarray(state_std, np.float32)).reshape(-1)
         if sigma.shape != (self.obs_dim,) or not bool(torch.isfinite(sigma).all()):
             raise ConfigError(f"state_std must be ({self.obs_dim},) finite, got {sigma.shape}")
-        self.next_state_std = sigma.to(self.device) * self.config.next_state_std_ratio
+        # A module buffer, so checkpoints carry sigma along with the networks.
+        self.gap_noise = nn.Module()
+        self.gap_noise.register_buffer("std", sigma * self.config.next_state_std_ratio)
+        self.modules["gap_noise"] = self.gap_noise
+
+    @property
+    def next_state_std(self) -> torch.Tensor:
+        """(obs_dim,) sigma of the next-state perturbation in u, raw observation units."""
+        return self.gap_noise.std
 
     def batch_sizes(self) -> tuple[int, int]:
         return self.config.real_batch_size, self.config.sim_batch_size
@@ -109,11 +118,11 @@ class H2O(WithDiscriminators):
         omega = log_om.exp()
         stats = {
             "weight_mean": weight.mean(),
-            "weight_std": weight.std(),
+            "weight_std": weight.std(correction=0),
             "u_mean": u.mean(),
-            "u_std": u.std(),
+            "u_std": u.std(correction=0),
             "omega_max": omega.max(),
-            "omega_std": omega.std(),
+            "omega_std": omega.std(correction=0),
             "log_ratio_mean": log_ratio.mean(),
         }
         return weight, log_om, stats

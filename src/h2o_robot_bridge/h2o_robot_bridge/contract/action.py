@@ -34,6 +34,9 @@ def _scale_and_offset() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
 
 
 ACTION_SCALE, ACTION_OFFSET = _scale_and_offset()
+_IS_LEG = np.array([j.kind == "position" for j in robot.JOINTS])
+_LOWER = np.where(_IS_LEG, robot.LOWER, -np.inf)
+_UPPER = np.where(_IS_LEG, robot.UPPER, np.inf)
 """Per-joint affine map ``value = offset + scale * a`` (leg positions [rad], wheel efforts [N m]).
 
 Exported policies apply the same map inside the graph; keep the two in step through these
@@ -54,18 +57,16 @@ class JointCommand(NamedTuple):
 
 def clip_action(action: ArrayLike) -> NDArray[np.float64]:
     """Clip to [-1, 1]; NaN stays NaN (the caller's safety layer must catch it)."""
-    return np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+    # minimum/maximum: same result as np.clip, a fraction of its call overhead.
+    return np.minimum(np.maximum(np.asarray(action, dtype=np.float64), -1.0), 1.0)
 
 
 def action_to_command(action: ArrayLike) -> JointCommand:
     """Scale an action (..., ACTION_DIM) to joint targets, clipped to limits."""
     a = clip_action(action)
     value = ACTION_OFFSET + ACTION_SCALE * a
-    legs, wheels = list(robot.LEG_JOINT_IDS), list(robot.WHEEL_JOINT_IDS)
-    position = np.full(value.shape, np.nan)
-    effort = np.full(value.shape, np.nan)
-    position[..., legs] = np.clip(value[..., legs], robot.LOWER[legs], robot.UPPER[legs])
-    effort[..., wheels] = value[..., wheels]
+    position = np.where(_IS_LEG, np.minimum(np.maximum(value, _LOWER), _UPPER), np.nan)
+    effort = np.where(_IS_LEG, np.nan, value)
     return JointCommand(position, effort)
 
 

@@ -17,6 +17,7 @@ truncations, never terminations.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,11 @@ from numpy.typing import ArrayLike, NDArray
 
 from h2o_robot_bridge.contract.observation import OBS_SLICES, tilt_from_projected_gravity
 from h2o_robot_bridge.errors import ConfigError
+
+_FORWARD_VEL = OBS_SLICES["forward_vel"].start
+_YAW_RATE = OBS_SLICES["base_ang_vel"].start + 2
+_GRAVITY = OBS_SLICES["projected_gravity"].start
+_COMMAND = OBS_SLICES["command"].start
 
 
 @dataclass(frozen=True)
@@ -63,19 +69,45 @@ class Task:
     ) -> NDArray[np.float64]:
         """Reward of transitions, (...,), from obs (..., OBS_DIM), action (..., ACTION_DIM)."""
         o, a, n = (np.asarray(x, dtype=np.float64) for x in (obs, action, next_obs))
+        if o.ndim == a.ndim == n.ndim == 1:
+            return self._reward_one(o, a, n)
         w = self.weights
-        v = n[..., OBS_SLICES["forward_vel"]][..., 0]
-        yaw = n[..., OBS_SLICES["base_ang_vel"]][..., 2]
+        v = n[..., _FORWARD_VEL]
+        yaw = n[..., _YAW_RATE]
         cmd = n[..., OBS_SLICES["command"]]
         tilt = tilt_from_projected_gravity(n[..., OBS_SLICES["projected_gravity"]])
         leg = n[..., OBS_SLICES["leg_pos"]]
         rate = np.mean((a - o[..., OBS_SLICES["prev_action"]]) ** 2, axis=-1)
+        track = np.exp(
+            -(np.stack([(v - cmd[..., 0]) / w.vel_sigma, (yaw - cmd[..., 1]) / w.yaw_sigma]) ** 2)
+        )
         return (
             w.alive
-            + w.track_vel * np.exp(-(((v - cmd[..., 0]) / w.vel_sigma) ** 2))
-            + w.track_yaw * np.exp(-(((yaw - cmd[..., 1]) / w.yaw_sigma) ** 2))
-            - w.tilt * tilt**2
+            + w.track_vel * track[0]
+            + w.track_yaw * track[1]
+            - w.tilt * (tilt * tilt)
             - w.leg_pose * np.sum(leg**2, axis=-1)
+            - w.action_rate * rate
+        )
+
+    def _reward_one(self, o: NDArray, a: NDArray, n: NDArray) -> np.float64:
+        """:meth:`reward` of one transition: the same operations in the same order on Python
+        floats (IEEE doubles, so bitwise equal), with numpy for exp/arccos (same kernels)."""
+        w = self.weights
+        nl = n.tolist()
+        gx, gy, gz = nl[_GRAVITY : _GRAVITY + 3]
+        cos_tilt = -gz / max(math.sqrt(gx * gx + gy * gy + gz * gz), 1e-12)
+        tilt = float(np.arccos(min(max(cos_tilt, -1.0), 1.0)))
+        v, yaw, v_c, yaw_c = nl[_FORWARD_VEL], nl[_YAW_RATE], nl[_COMMAND], nl[_COMMAND + 1]
+        track = np.exp(-(np.array([(v - v_c) / w.vel_sigma, (yaw - yaw_c) / w.yaw_sigma]) ** 2))
+        leg = float(np.sum(n[OBS_SLICES["leg_pos"]] ** 2))
+        rate = float(np.mean((a - o[OBS_SLICES["prev_action"]]) ** 2))
+        return np.float64(
+            w.alive
+            + w.track_vel * float(track[0])
+            + w.track_yaw * float(track[1])
+            - w.tilt * (tilt * tilt)
+            - w.leg_pose * leg
             - w.action_rate * rate
         )
 
@@ -83,7 +115,7 @@ class Task:
         """True where the robot has fallen (or the observation is not finite), (...,)."""
         n = np.asarray(next_obs, dtype=np.float64)
         tilt = tilt_from_projected_gravity(n[..., OBS_SLICES["projected_gravity"]])
-        return (tilt > self.fall_tilt) | ~np.all(np.isfinite(n), axis=-1)
+        return (tilt > self.fall_tilt) | ~np.isfinite(n).all(axis=-1)
 
     def max_episode_steps(self, control_hz: float) -> int:
         """Time limit in control ticks."""

@@ -4,7 +4,8 @@ Rows are driven by *ticks*: the ``/joint_commands`` messages, i.e. the actions r
 At tick k (time t_k) the observation is built with the contract's ``build_observation`` from
 
 - the newest ``/joint_states`` and ``/imu/data`` sample with stamp <= t_k, each at most
-  ``max_age`` old (otherwise the tick is dropped and counted: never stale, never future data);
+  ``max_age`` old and not the very sample the previous tick used (otherwise the tick is dropped
+  and counted: never stale, never future data);
 - the newest ``/cmd_vel`` at or before t_k (the task's default command before the first one);
 - ``prev_action`` = the action of tick k-1 when the two ticks are linked (at most
   ``max_tick_interval`` apart, no reset between, tick k-1's command valid), zeros otherwise
@@ -59,6 +60,9 @@ class AlignConfig:
         resume_after_fall: after a fall, start a new episode at the next ``reset`` only, or
             also as soon as the robot is ``upright`` again (when resets are not logged).
         time_limit: truncate episodes at the task's time limit, as the env does.
+        allow_repeated_samples: accept a tick that sees the same joint state / IMU sample as
+            the previous tick (sensor and control clocks beating); by default such a tick is
+            dropped (its transition would show no motion over a control period).
     """
 
     task: str = "stand"
@@ -68,6 +72,7 @@ class AlignConfig:
     clock_jump: float = 1.0
     resume_after_fall: ResumeMode = "upright"
     time_limit: bool = True
+    allow_repeated_samples: bool = False
 
     def __post_init__(self) -> None:
         get_task(self.task)  # ConfigError for an unknown task
@@ -111,6 +116,8 @@ class AlignStats:
         actions_clipped: commands outside the action range, clipped to [-1, 1].
         rows: transitions produced; episodes: episodes ended; terminals: falls.
         segments: clock segments (1 + clock jumps).
+        tick_intervals: count, sum [s] and max [s] of the times between consecutive ticks
+            (for the measured control rate).
     """
 
     messages: Counter = field(default_factory=Counter)
@@ -124,12 +131,21 @@ class AlignStats:
     episodes: int = 0
     terminals: int = 0
     segments: int = 1
+    tick_intervals: list[float] = field(default_factory=lambda: [0, 0.0, 0.0])
+
+    @property
+    def tick_rate(self) -> float:
+        """Mean rate of the ticks [Hz] (NaN before two ticks)."""
+        n, total, _ = self.tick_intervals
+        return n / total if total > 0 else float("nan")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (saved in the dataset metadata)."""
         out: dict[str, Any] = {}
         for key, value in self.__dict__.items():
             out[key] = dict(sorted(value.items())) if isinstance(value, Counter) else value
+        out["tick_rate_hz"] = self.tick_rate
+        out["max_tick_interval_s"] = self.tick_intervals[2]
         return out
 
     def summary(self) -> str:
@@ -137,8 +153,9 @@ class AlignStats:
         d = self.as_dict()
         lines = [
             "messages read: " + _fmt(d["messages"]),
-            f"ticks: {self.ticks}, transitions: {self.rows}, episodes: {self.episodes} "
-            f"({self.terminals} falls), clock segments: {self.segments}",
+            f"ticks: {self.ticks} (mean rate {self.tick_rate:.1f} Hz, longest interval "
+            f"{1e3 * self.tick_intervals[2]:.1f} ms), transitions: {self.rows}, episodes: "
+            f"{self.episodes} ({self.terminals} falls), clock segments: {self.segments}",
             "ticks dropped: " + _fmt(d["dropped_ticks"]),
             "transitions not formed: " + _fmt(d["lost_transitions"]),
             "out-of-order stamps (re-sorted): " + _fmt(d["out_of_order"]),
@@ -216,10 +233,12 @@ class _Carry:
     tick_t: float = -np.inf  # time of the last processed tick
     tick_valid: bool = False  # its observation was valid
     action: NDArray | None = None  # its action (None: no tick yet or an invalid command)
-    obs: NDArray | None = None  # its observation, if it may start a row
+    obs: NDArray | None = None  # its observation, if a row may start there
     fallen: bool = False  # a fall ended the last episode; waiting for a reset / upright
     step: int = 0  # rows in the current episode
-    held: dict[str, Any] | None = None  # newest row: flags not final yet
+    sample_t: list[float] = field(default_factory=lambda: [np.nan, np.nan])  # joint, imu
+    held: tuple[NDArray, NDArray] | None = None  # (obs, action) starting the held-back row
+    # The held row ends at ``obs``; its flags are final once the next tick is seen.
 
 
 class Aligner:
@@ -302,13 +321,16 @@ class Aligner:
     def finish(self) -> Dataset:
         """Process everything, end the open episode (end of log or segment), reset the state."""
         rows = self.process()
-        tail = self._release(truncate=True)
+        c = self._carry
+        tail = empty_dataset(self.meta)
+        if c.held is not None:  # the end of the log truncates the held row's episode
+            (obs, act), end = c.held, c.obs
+            tail = self._spans_dataset([[0, 1, False, True]], np.stack([obs, end]), act[None])
+            self._count(tail)
         for stream in self._streams:
             stream.clear()
         self._carry = _Carry()
-        if tail is None:
-            return rows
-        return concat_datasets([rows, self._rows_dataset([tail])], self.meta)
+        return concat_datasets([rows, tail], self.meta)
 
     def new_segment(self) -> Dataset:
         """A clock jump: finish everything so far; later samples start from scratch."""
@@ -318,77 +340,78 @@ class Aligner:
 
     # -- internals ----------------------------------------------------------------------------
     def _rows(self, tick_t: NDArray, actions: NDArray) -> Dataset:
-        """Rows for a window of ticks (sorted, all newer than the carried tick)."""
+        """Rows for a window of ticks (sorted, all newer than the carried tick).
+
+        Rows are spans ``[start, end, terminal, timeout]`` into the window's observations,
+        extended in front by the held row's start (index 0) and the carried tick (index 1).
+        """
         c = self._carry
         n = tick_t.size
         self.stats.ticks += n
         obs, valid, upright, linked, reset_between = self._observations(tick_t, actions)
-        # Index 0 is the carried tick, 1..n the window (so a row may start at the carry).
-        ext_obs = np.concatenate([[c.obs if c.obs is not None else np.zeros(OBS_DIM)], obs])
-        ext_act = np.concatenate(
-            [[c.action if c.action is not None else np.zeros(ACTION_DIM)], actions]
-        )
-        spans: list[list[Any]] = []  # [start, end, terminal, timeout] into ext_*
-        released: list[dict[str, Any]] = []  # the held row of the previous call, if final now
-        held: list[Any] | dict[str, Any] | None = c.held
-        cur = 0 if c.obs is not None else -1  # the tick a row may start from
+        zero_obs, zero_act = np.zeros(OBS_DIM, np.float32), np.zeros(ACTION_DIM)
+        held_obs, held_act = c.held if c.held is not None else (zero_obs, zero_act)
+        ext_obs = np.concatenate([[held_obs, zero_obs if c.obs is None else c.obs], obs])
+        ext_act = np.concatenate([[held_act, zero_act if c.action is None else c.action], actions])
+        spans: list[list[Any]] = []
+        held = [0, 1, False, False] if c.held is not None else None
+        start = 1 if c.obs is not None else -1  # where the next row may start
         prev_valid = c.tick_valid
-        for k in range(1, n + 1):
-            ok, link = bool(valid[k - 1]), bool(linked[k - 1])
-            if cur >= 0 and ok and link:
-                if held is not None:  # the episode goes on: the held row is final as is
-                    (released if isinstance(held, dict) else spans).append(held)
-                    held = None
-                term = not bool(upright[k - 1])
-                c.step += 1
-                limit = self.config.time_limit and c.step >= self._max_steps
-                span = [cur, k, term, limit and not term]
-                if term or limit:
-                    spans.append(span)
-                    c.step = 0
-                else:
-                    held = span
-            elif cur >= 0 or (prev_valid and ok and link):
-                if cur < 0:
-                    reason = "after_fall"
-                elif not ok:
-                    reason = "dropped_tick"
-                else:
-                    reason = "reset" if reset_between[k - 1] else "gap"
-                self.stats.lost_transitions[reason] += 1
-            if cur >= 0 and not (ok and link) and held is not None:
-                if isinstance(held, dict):  # truncated: the episode cannot go on
-                    held["to"] = True
-                    released.append(held)
-                else:
+        for k in range(n):
+            ok, link = bool(valid[k]), bool(linked[k])
+            if start >= 0 and ok and link:
+                held = self._extend(spans, held, start, k + 2, fall=not upright[k])
+            else:
+                self._count_lost(start, prev_valid, ok, link, bool(reset_between[k]))
+                if held is not None:  # the episode cannot go on: truncated
                     held[3] = True
                     spans.append(held)
-                held = None
-                c.step = 0
-            if ok and reset_between[k - 1]:
+                    held = None
+                c.step = 0 if start >= 0 else c.step
+            if reset_between[k] or (
+                ok and upright[k] and self.config.resume_after_fall == "upright"
+            ):
                 c.fallen = False
-            if ok and upright[k - 1] and c.fallen and self.config.resume_after_fall == "upright":
-                c.fallen = False
-            if spans and spans[-1][1] == k and spans[-1][2]:
-                c.fallen = True
-            cur = k if ok and upright[k - 1] and not c.fallen else -1
+            start = k + 2 if ok and upright[k] and not c.fallen else -1
             prev_valid = ok
-        c.tick_t = float(tick_t[-1])
-        c.tick_valid = prev_valid
-        c.action = None if not np.all(np.isfinite(actions[-1])) else actions[-1].copy()
-        c.obs = ext_obs[n].copy() if cur == n else None
-        if isinstance(held, list):
+        c.tick_t, c.tick_valid = float(tick_t[-1]), prev_valid
+        c.action = actions[-1].copy() if np.all(np.isfinite(actions[-1])) else None
+        c.obs = ext_obs[n + 1].copy() if start == n + 1 else None
+        if held is not None:
             spans.append(held)
         out = self._spans_dataset(spans, ext_obs, ext_act)
         c.held = None
-        if isinstance(held, list):  # keep the newest row back, materialised
-            c.held = self._row(out, out.size - 1)
+        if held is not None:  # keep the newest row back: its episode may still go on
+            c.held = (ext_obs[held[0]].copy(), ext_act[held[0]].copy())
             out = _slice(out, 0, out.size - 1)
-        elif isinstance(held, dict):
-            c.held = held
-        self._count(released)
-        self._count_dataset(out)
-        return concat_datasets([self._rows_dataset(released), out], self.meta)
+        self._count(out)
+        return out
+
+    def _extend(
+        self, spans: list[list[Any]], held: list[Any] | None, start: int, end: int, fall: bool
+    ) -> list[Any] | None:
+        """Add the row ``start -> end`` of the open episode; returns the new held row."""
+        c = self._carry
+        if held is not None:  # the episode goes on: the held row is final as it is
+            spans.append(held)
+        c.step += 1
+        limit = self.config.time_limit and c.step >= self._max_steps
+        if fall or limit:
+            spans.append([start, end, fall, not fall])
+            c.step = 0
+            c.fallen = c.fallen or fall
+            return None
+        return [start, end, False, False]
+
+    def _count_lost(self, start: int, prev_valid: bool, ok: bool, link: bool, reset: bool) -> None:
+        """Count why the previous tick and this one form no row (if they could have)."""
+        if start >= 0:
+            reason = "dropped_tick" if not ok else "reset" if reset else "gap"
+        elif prev_valid and ok and link:
+            reason = "after_fall"
+        else:
+            return
+        self.stats.lost_transitions[reason] += 1
 
     def _observations(self, tick_t: NDArray, actions: NDArray) -> tuple[NDArray, ...]:
         """Per tick: observation (n, OBS_DIM), valid, upright (not a fall), linked to the
@@ -397,21 +420,34 @@ class Aligner:
         n = tick_t.size
         valid = np.ones(n, bool)
         ji, ii, ci = (s.latest_index(tick_t) for s in (self.joints, self.imu, self.cmd))
-        for name, idx, stream in (("joint_state", ji, self.joints), ("imu", ii, self.imu)):
+        for s, (name, idx, stream) in enumerate(
+            (("joint_state", ji, self.joints), ("imu", ii, self.imu))
+        ):
             missing = idx < 0
-            age = tick_t - stream.t[np.maximum(idx, 0)] if stream.t.size else np.full(n, np.inf)
-            stale = ~missing & (age > cfg.age_limit)
-            _count(stats.dropped_ticks, f"no_{name}", missing & valid)
+            sample_t = stream.t[np.maximum(idx, 0)] if stream.t.size else np.full(n, -np.inf)
+            sample_t = np.where(missing, np.nan, sample_t)
+            stale = ~missing & (tick_t - sample_t > cfg.age_limit)
+            # The same sample as at the previous tick: nothing new was measured in between.
+            repeated = sample_t == np.concatenate([[c.sample_t[s]], sample_t[:-1]])
+            repeated &= not cfg.allow_repeated_samples
+            c.sample_t[s] = float(sample_t[-1])
+            _tally(stats.dropped_ticks, f"no_{name}", missing & valid)
             valid &= ~missing
-            _count(stats.dropped_ticks, f"stale_{name}", stale & valid)
+            _tally(stats.dropped_ticks, f"stale_{name}", stale & valid)
             valid &= ~stale
+            _tally(stats.dropped_ticks, f"repeated_{name}", repeated & valid)
+            valid &= ~repeated
         bad_cmd = ~np.all(np.isfinite(actions), axis=1)
-        _count(stats.dropped_ticks, "bad_command", bad_cmd & valid)
+        _tally(stats.dropped_ticks, "bad_command", bad_cmd & valid)
         valid &= ~bad_cmd
         stats.actions_clipped += int(np.count_nonzero(np.any(np.abs(actions) > 1.0, axis=1)))
         np.clip(actions, -1.0, 1.0, out=actions)
 
         prev_t = np.concatenate([[c.tick_t], tick_t[:-1]])
+        dt = (tick_t - prev_t)[np.isfinite(prev_t)]
+        if dt.size:
+            iv = stats.tick_intervals
+            iv[0], iv[1], iv[2] = iv[0] + dt.size, iv[1] + float(dt.sum()), max(iv[2], dt.max())
         resets_upto = np.searchsorted(self.resets.t, tick_t, side="right")
         first = np.searchsorted(self.resets.t, c.tick_t, side="right")
         reset_between = resets_upto > np.concatenate([[first], resets_upto[:-1]])
@@ -438,7 +474,7 @@ class Aligner:
                 prev_action[valid],
             )
         finite = np.all(np.isfinite(obs), axis=1)
-        _count(stats.dropped_ticks, "nonfinite_input", valid & ~finite)
+        _tally(stats.dropped_ticks, "nonfinite_input", valid & ~finite)
         valid &= finite
         upright = valid & ~self.task.terminated(obs)
         return obs, valid, upright, linked, reset_between
@@ -461,53 +497,13 @@ class Aligner:
             self.meta,
         )
 
-    @staticmethod
-    def _row(data: Dataset, i: int) -> dict[str, Any]:
-        return {
-            "o": data.observations[i],
-            "a": data.actions[i],
-            "r": data.rewards[i],
-            "n": data.next_observations[i],
-            "term": bool(data.terminals[i]),
-            "to": bool(data.timeouts[i]),
-        }
-
-    def _rows_dataset(self, rows: list[dict[str, Any]]) -> Dataset:
-        if not rows:
-            return empty_dataset(self.meta)
-        return Dataset(
-            np.stack([r["o"] for r in rows]),
-            np.stack([r["a"] for r in rows]),
-            np.array([r["r"] for r in rows], np.float32),
-            np.stack([r["n"] for r in rows]),
-            np.array([r["term"] for r in rows], bool),
-            np.array([r["to"] for r in rows], bool),
-            self.meta,
-        )
-
-    def _release(self, truncate: bool) -> dict[str, Any] | None:
-        """Hand out the held row (``truncate``: as the end of its episode)."""
-        c = self._carry
-        row, c.held = c.held, None
-        c.step = 0 if truncate else c.step
-        if row is not None:
-            row["to"] = row["to"] or truncate
-            self._count([row])
-        return row
-
-    def _count(self, rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            self.stats.rows += 1
-            self.stats.terminals += int(row["term"])
-            self.stats.episodes += int(row["term"] or row["to"])
-
-    def _count_dataset(self, data: Dataset) -> None:
+    def _count(self, data: Dataset) -> None:
         self.stats.rows += data.size
         self.stats.terminals += int(data.terminals.sum())
         self.stats.episodes += int((data.terminals | data.timeouts).sum())
 
 
-def _count(counter: Counter, key: str, mask: NDArray) -> None:
+def _tally(counter: Counter, key: str, mask: NDArray) -> None:
     hits = int(np.count_nonzero(mask))
     if hits:
         counter[key] += hits

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from h2o_robot_bridge.contract import JOINT_NAMES, NUM_JOINTS, JointCommand, command_to_action
 from h2o_robot_bridge.dataset.align import AlignConfig, Aligner, AlignStats
+from h2o_robot_bridge.dataset.cdr import names_from_block, parse_imu, parse_joint_state
 from h2o_robot_bridge.dataset.salvage import SalvageReport, salvage_messages, storage_files
 from h2o_robot_bridge.dataset.schema import Dataset, concat_datasets, make_meta
 from h2o_robot_bridge.errors import DatasetError
@@ -107,6 +108,7 @@ class _Decoder:
         self.store, self.stats = typestore, stats
         self._defs: dict[str, Any] = {}
         self._joint_index: dict[tuple[str, ...], NDArray | None] = {}
+        self._block_index: dict[bytes, NDArray | None] = {}
 
     def deserialize(self, raw: bytes | memoryview, typename: str) -> Any:
         """Like ``typestore.deserialize_cdr`` but tolerant of trailing padding bytes."""
@@ -120,6 +122,14 @@ class _Decoder:
         if pos + 4 + 3 < len(raw):
             self.stats.padded[typename] += 1
         return msg
+
+    def block_index(self, block: bytes) -> NDArray | None:
+        """:meth:`joint_index` for a raw CDR ``name`` block (cached by its bytes)."""
+        try:
+            return self._block_index[block]
+        except KeyError:
+            index = self._block_index[block] = self.joint_index(names_from_block(block))
+            return index
 
     def joint_index(self, names: list[str]) -> NDArray | None:
         """Contract-order index into a message's arrays (None: a contract joint is missing)."""
@@ -137,19 +147,31 @@ def _stamp(msg: Any) -> float:
     return s.sec + 1e-9 * s.nanosec
 
 
-def _joint_arrays(dec: _Decoder, msg: Any, topic: str, fields: tuple[str, ...]) -> list[NDArray]:
-    """Named arrays of a JointState in contract order (NaN when empty or a joint is missing)."""
+def _joint_arrays(dec: _Decoder, msg: Any, topic: str, fields: tuple[str, ...]) -> tuple:
+    """``(index, width, *arrays)`` of a deserialised JointState: the contract-order index into
+    the message's arrays (None: a contract joint is missing), its name count, the raw arrays
+    ``fields``. Reordering happens later, for all messages at once (:func:`_joint_matrix`)."""
     index = dec.joint_index(msg.name)
     if index is None:
         dec.stats.missing_joints[topic] += 1
-    n = len(msg.name)
-    out = []
-    for name in fields:
-        arr = getattr(msg, name)
-        if index is None or len(arr) != n:
-            out.append(np.full(NUM_JOINTS, np.nan))
-        else:
-            out.append(np.asarray(arr, dtype=np.float64)[index])
+    return (index, len(msg.name), *(getattr(msg, name) for name in fields))
+
+
+def _joint_matrix(values: list[tuple]) -> NDArray:
+    """(n, 2, NUM_JOINTS) contract-order arrays of :func:`_joint_arrays` items; NaN where a
+    joint is missing or an array is empty / of the wrong length (rclpy allows both)."""
+    out = np.full((len(values), 2, NUM_JOINTS), np.nan)
+    groups: dict[int, list[int]] = {}
+    for i, value in enumerate(values):
+        if value[0] is not None:
+            groups.setdefault(id(value[0]), []).append(i)
+    for members in groups.values():
+        index, width = values[members[0]][0], values[members[0]][1]
+        for f in range(2):
+            good = [i for i in members if len(values[i][2 + f]) == width]
+            if good:
+                raw = np.array([values[i][2 + f] for i in good], dtype=np.float64)
+                out[good, f] = raw[:, index]
     return out
 
 
@@ -264,42 +286,67 @@ def _decode_all(
     bag: Path,
 ) -> None:
     """Decode ``(key, msgtype, log_time_ns, raw)`` items into ``streams``."""
-    cmd_fields = ("position", "effort")
-    state_fields = ("position", "velocity")
     try:
         for key, typename, log_ns, raw in it:
-            log_t = log_ns * 1e-9
             stats.messages[key] += 1
             try:
-                msg = dec.deserialize(raw, typename)
-            except (struct.error, ValueError, UnicodeDecodeError, IndexError) as err:
-                stats.undecodable[key] += 1
-                if strict:
-                    raise DatasetError(f"{bag}: undecodable {key} message: {err}") from err
-                continue
-            if key == "joint_states":
-                value: Any = _joint_arrays(dec, msg, topics.joint_states, state_fields)
-            elif key == "joint_commands":
-                value = _joint_arrays(dec, msg, topics.joint_commands, cmd_fields)
-            elif key == "imu":
-                q, w = msg.orientation, msg.angular_velocity
-                value = (q.x, q.y, q.z, q.w, w.x, w.y, w.z)
-            elif key == "cmd_vel":
-                twist = msg.twist if typename == TWIST_STAMPED else msg
-                value = (twist.linear.x, twist.angular.z)
-            else:
-                value = None
-            stamp = _stamp(msg) if hasattr(msg, "header") else np.nan
+                stamp, value = _fast_decode(dec, key, typename, raw, topics)
+            except (struct.error, ValueError, UnicodeDecodeError, IndexError):
+                try:  # the generic (and lenient) rosbags path
+                    stamp, value = _decode(dec, key, typename, raw, topics)
+                except (struct.error, ValueError, UnicodeDecodeError, IndexError) as err:
+                    stats.undecodable[key] += 1
+                    if strict:
+                        raise DatasetError(f"{bag}: undecodable {key} message: {err}") from err
+                    continue
             if stamp == 0.0:
                 stats.unstamped[key] += 1
                 stamp = np.nan
-            streams.add(key, log_t, stamp, value)
+            streams.add(key, log_ns * 1e-9, stamp, value)
     except DatasetError:
         raise
     except Exception as err:  # a truncated file ends the iteration with a storage error
         stats.stopped_early = f"{type(err).__name__}: {err}"
         if strict:
             raise DatasetError(f"{bag}: reading stopped early: {err}") from err
+
+
+def _fast_decode(
+    dec: _Decoder, key: str, typename: str, raw: bytes, topics: BagTopics
+) -> tuple[float, Any]:
+    """Stamp and value of a JointState / Imu straight from CDR (:mod:`.cdr`); ValueError for
+    anything else, so the caller takes the generic path."""
+    if typename == JOINT_STATE and key in ("joint_states", "joint_commands"):
+        stamp, block, count, pos, vel, eff, trailing = parse_joint_state(raw)
+        if trailing > 3:
+            dec.stats.padded[typename] += 1
+        index = dec.block_index(block)
+        if index is None:
+            dec.stats.missing_joints[getattr(topics, key)] += 1
+        return stamp, (index, count, pos, vel if key == "joint_states" else eff)
+    if typename == IMU and key == "imu":
+        return parse_imu(raw)
+    raise ValueError("no fast path")
+
+
+def _decode(
+    dec: _Decoder, key: str, typename: str, raw: bytes, topics: BagTopics
+) -> tuple[float, Any]:
+    """Stamp (NaN without a header) and value of any message via rosbags."""
+    msg = dec.deserialize(raw, typename)
+    if key == "joint_states":
+        value: Any = _joint_arrays(dec, msg, topics.joint_states, ("position", "velocity"))
+    elif key == "joint_commands":
+        value = _joint_arrays(dec, msg, topics.joint_commands, ("position", "effort"))
+    elif key == "imu":
+        q, w = msg.orientation, msg.angular_velocity
+        value = (q.x, q.y, q.z, q.w, w.x, w.y, w.z)
+    elif key == "cmd_vel":
+        twist = msg.twist if typename == TWIST_STAMPED else msg
+        value = (twist.linear.x, twist.angular.z)
+    else:
+        value = None
+    return (_stamp(msg) if hasattr(msg, "header") else np.nan), value
 
 
 @dataclass
@@ -357,19 +404,19 @@ def _offset_map(streams: Streams) -> Any:
 
 
 def _clock_segments(stamp: NDArray, clock_jump: float) -> NDArray[np.intp]:
-    """Segment index of each message: +1 at every header clock jump back > ``clock_jump``."""
+    """Segment index of each message: +1 at every header clock jump back > ``clock_jump``
+    (relative to the newest stamp of the current segment). NaN stamps stay in the segment."""
     seg = np.zeros(stamp.size, np.intp)
-    top, s = -np.inf, 0
-    for i, st in enumerate(stamp.tolist()):
-        if st != st:  # NaN: no stamp, stays in the current segment
-            seg[i] = s
-            continue
-        if st < top - clock_jump:
-            s += 1
-            top = st
-        else:
-            top = max(top, st)
-        seg[i] = s
+    filled = np.where(np.isnan(stamp), -np.inf, stamp)
+    start = 0
+    while start < stamp.size:  # one pass per segment: jumps are rare
+        top = np.maximum.accumulate(filled[start:])
+        jump = np.flatnonzero(filled[start + 1 :] < top[:-1] - clock_jump)
+        jump = jump[~np.isneginf(filled[start + 1 :][jump])]
+        if not jump.size:
+            break
+        start += int(jump[0]) + 1
+        seg[start:] += 1
     return seg
 
 
@@ -426,10 +473,10 @@ def align_streams(
 
 def _feed(aligner: Aligner, key: str, t: NDArray, values: list[Any]) -> None:
     if key == "joint_states":
-        arr = np.array(values)  # (n, 2, NUM_JOINTS)
+        arr = _joint_matrix(values)
         aligner.add_joint_states(t, arr[:, 0], arr[:, 1])
     elif key == "joint_commands":
-        arr = np.array(values)
+        arr = _joint_matrix(values)
         aligner.add_ticks(t, command_to_action(JointCommand(arr[:, 0], arr[:, 1])))
     elif key == "imu":
         arr = np.array(values, dtype=np.float64)

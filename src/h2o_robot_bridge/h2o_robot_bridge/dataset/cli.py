@@ -34,6 +34,7 @@ def _from_bag(args: argparse.Namespace) -> int:
         clock_jump=args.clock_jump,
         resume_after_fall=args.resume_after_fall,
         time_limit=not args.no_time_limit,
+        allow_repeated_samples=args.allow_repeated_samples,
     )
     topics = BagTopics(
         joint_states=args.joint_states_topic,
@@ -126,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-time-limit",
         action="store_true",
         help="do not truncate episodes at the task's time limit",
+    )
+    p.add_argument(
+        "--allow-repeated-samples",
+        action="store_true",
+        help="keep ticks that see the same sensor sample as the previous tick (dropped by "
+        "default: sensor and control clocks beating)",
     )
     p.add_argument(
         "--time",

@@ -65,6 +65,8 @@ def dataset_info(data: Dataset, path: str | Path | None = None) -> dict[str, Any
         "gaps": {
             "lost_transitions": conversion.get("lost_transitions", {}),
             "dropped_ticks": conversion.get("dropped_ticks", {}),
+            "measured_tick_rate_hz": conversion.get("tick_rate_hz"),
+            "max_tick_interval_s": conversion.get("max_tick_interval_s"),
         },
         "observations": {
             name: _stats(data.observations[:, OBS_SLICES[name]]) for name, _ in OBS_FIELDS
@@ -73,6 +75,13 @@ def dataset_info(data: Dataset, path: str | Path | None = None) -> dict[str, Any
         "source": meta.get("source", {}),
         "created": meta.get("created"),
     }
+
+
+def _rate(gaps: dict[str, Any]) -> str:
+    hz, worst = gaps.get("measured_tick_rate_hz"), gaps.get("max_tick_interval_s")
+    if hz is None:
+        return "n/a (not converted from a log)"
+    return f"{hz:.2f} Hz, longest interval {1e3 * (worst or 0.0):.1f} ms"
 
 
 def format_info(info: dict[str, Any]) -> str:
@@ -97,6 +106,7 @@ def format_info(info: dict[str, Any]) -> str:
         f"discontinuities inside episodes: {info['discontinuities']}",
         f"gaps (conversion): lost transitions {info['gaps']['lost_transitions'] or 'none'}, "
         f"dropped ticks {info['gaps']['dropped_ticks'] or 'none'}",
+        f"measured tick rate: {_rate(info['gaps'])}",
         "observations:",
     ]
     lines += [f"  {k:18s} {s(v)}" for k, v in info["observations"].items()]

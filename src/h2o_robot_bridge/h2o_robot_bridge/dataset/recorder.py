@@ -155,8 +155,9 @@ class Recorder:
         return f"stopped; {n} more rows, {self.writer.rows_flushed} in total"
 
     def close(self) -> Path:
-        """Finish the open episode and write the final dataset file."""
+        """Finish the open episode and write the final dataset file (with the statistics)."""
         self._write(self.aligner.finish())
+        self.writer.meta["conversion"] = {"align": self.aligner.stats.as_dict()}
         return self.writer.close()
 
     def status(self) -> dict[str, Any]:
