@@ -275,6 +275,15 @@ def _deploy_one(
 
 
 # -------------------------------------------------------------------------------- report
+def last_evaluation(run_dir: Path) -> tuple[int, float] | None:
+    """(epoch, return) of the trainer's newest in-process evaluation in ``real``, if any."""
+    from h2o_learning.metrics_log import EPOCH, REAL_RETURN, read_metrics  # noqa: PLC0415
+
+    path = Path(run_dir) / "metrics.csv"
+    rows = [r for r in read_metrics(path) if REAL_RETURN in r] if path.is_file() else []
+    return (int(rows[-1][EPOCH]), rows[-1][REAL_RETURN]) if rows else None
+
+
 def report(
     cfg: DemoConfig,
     folder: ReportFolder,
@@ -283,7 +292,7 @@ def report(
     started: float,
 ) -> str:
     """Stage 5: table.md, results.json, plots; returns the table."""
-    train_eval = {name: run.metrics.get("eval_real/return_mean") for name, run in runs.items()}
+    train_eval = {name: last_evaluation(run.run_dir) for name, run in runs.items()}
     table = render_table(cfg, deployed, train_eval, {n: r.epochs for n, r in runs.items()})
     (folder.root / "table.md").write_text(table + "\n")
     results = {

@@ -36,14 +36,15 @@ def _trained_on(name: str, cfg: DemoConfig, epochs: dict[str, int]) -> str:
 def render_table(
     cfg: DemoConfig,
     deployed: dict[str, dict[str, Any]],
-    train_eval: dict[str, float | None],
+    train_eval: dict[str, tuple[int, float] | None],
     epochs: dict[str, int],
 ) -> str:
     """Markdown table: one row per policy deployed over DDS on the ``real`` robot.
 
     Args:
         deployed: supervisor reports by policy name (``classical``, ``h2o``, ``sac``, ...).
-        train_eval: the trainer's last in-process evaluation return (``real`` env) per run.
+        train_eval: (epoch, return) of the trainer's last in-process evaluation in the
+            ``real`` env, per run.
         epochs: epochs trained per run.
     """
     limit = cfg.deploy.time_limit_steps
@@ -53,7 +54,7 @@ def render_table(
         f"{cfg.deploy.episodes} episode(s) per policy, episodes end at a fall or after {horizon}.",
         "",
         "| policy | trained on | time upright [s] | return | falls | runner rate [Hz] "
-        "| training eval return (real env) |",
+        "| trainer's eval return (real env) |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, rep in deployed.items():
@@ -67,7 +68,7 @@ def render_table(
             _pm(s["return_mean"], s["return_std"], 1),
             f"{s['falls']}/{s['n_episodes']}",
             "n/a" if rate is None else f"{float(rate):.1f}",
-            "n/a" if tr is None or not math.isfinite(tr) else f"{tr:.1f}",
+            "n/a" if tr is None else f"{tr[1]:.1f} (epoch {tr[0]})",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
