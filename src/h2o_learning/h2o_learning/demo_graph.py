@@ -59,13 +59,18 @@ def runner_process(
 
 
 def recorder_process(log_dir: Path, domain_id: int, output: Path, task: str) -> NodeProcess:
-    """``dataset_recorder`` writing ``output``."""
+    """``dataset_recorder`` writing ``output`` (replacing a previous demo's file)."""
     return node_process(
         "dataset_recorder",
         log_dir,
         domain_id,
         params_files=[config_file("h2o_robot_bridge", "bridge/recorder.yaml")],
-        params={"output": str(output), "task": task, "robot_id": "sim-real (h2o-demo)"},
+        params={
+            "output": str(output),
+            "task": task,
+            "overwrite": True,
+            "robot_id": "sim-real (h2o-demo)",
+        },
     )
 
 
