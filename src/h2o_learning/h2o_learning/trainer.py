@@ -107,7 +107,7 @@ class Trainer:
         self.real_buffer = self._real_buffer(self.real_data)
         self.sim_env = self._sim_env() if self.algo.uses_sim else None
         self.sim_buffer = self._sim_buffer() if self.algo.uses_sim else None
-        self._eval_envs: dict[str, Any] = {}
+        self._eval_envs = {name: self._make_eval_env(name) for name in self._eval_names()}
         checkpoint = self._resume_checkpoint(run_dir) if resume else None
         self.folder = open_run_folder(config, run_dir, resume)
         if checkpoint is not None:
@@ -277,21 +277,24 @@ class Trainer:
         return out
 
     # ----------------------------------------------------------------------------- evaluate
-    def _eval_env(self, which: str) -> Any:
-        if which not in self._eval_envs:
-            env_cfg = self.config.env
-            if which == "real":
-                env = make_env(env_cfg.task, env_cfg.eval_dynamics, None, command_of(self.config))
-            else:
-                env = make_env(
-                    env_cfg.task,
-                    env_cfg.sim_dynamics,
-                    env_cfg.sim_overrides,
-                    command_of(self.config),
-                )
-            check_env_spaces(env, f"{which} evaluation env")
-            self._eval_envs[which] = env
-        return self._eval_envs[which]
+    def _eval_names(self) -> list[str]:
+        return ["real", "sim"] if self.config.loop.eval_sim else ["real"]
+
+    def _make_eval_env(self, which: str) -> Any:
+        """The ``real`` (robot stand-in) or ``sim`` evaluation env, apart from the training env
+        so evaluating never disturbs a rollout."""
+        env_cfg = self.config.env
+        if which == "real":
+            env = make_env(env_cfg.task, env_cfg.eval_dynamics, None, command_of(self.config))
+        else:
+            env = make_env(
+                env_cfg.task,
+                env_cfg.sim_dynamics,
+                env_cfg.sim_overrides,
+                command_of(self.config),
+            )
+        check_env_spaces(env, f"{which} evaluation env")
+        return env
 
     def policy_fn(self) -> Callable[[np.ndarray], np.ndarray]:
         """The deterministic policy as numpy obs (OBS_DIM,) -> action (ACTION_DIM,)."""
@@ -307,10 +310,9 @@ class Trainer:
         loop, env_cfg = self.config.loop, self.config.env
         seeds = eval_seeds(self.config.seed, loop.eval_episodes)
         limit = episode_limit(env_cfg.task, Timing().control_hz, loop.eval_max_steps)
-        which = ["real", "sim"] if loop.eval_sim else ["real"]
         out: dict[str, float] = {}
-        for name in which:
-            result = run_episodes(self.policy_fn(), self._eval_env(name), seeds, limit)
+        for name, env in self._eval_envs.items():
+            result = run_episodes(self.policy_fn(), env, seeds, limit)
             out.update(result.metrics(f"eval_{name}"))
         return out
 

@@ -167,6 +167,21 @@ def test_dataset_of_another_contract_is_refused(real_dataset: Path, tmp_path: Pa
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("env.eval_dynamics=marsgravity", "marsgravity"),
+        ("env.sim_overrides={bogus: 1.0}", "bogus"),
+    ],
+)
+def test_bad_dynamics_fail_before_training(
+    override: str, match: str, real_dataset: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        Trainer(tiny(real_dataset, override), tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
 def test_existing_run_folder_is_not_overwritten(real_dataset: Path, tmp_path: Path) -> None:
     Trainer(tiny(real_dataset), tmp_path / "r").close()
     with pytest.raises(ConfigError, match="--resume"):

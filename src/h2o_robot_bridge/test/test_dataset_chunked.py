@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -69,19 +68,17 @@ def test_refuses_existing_dataset_and_folder(tmp_path: Path) -> None:
         ChunkedWriter(tmp_path / "b.h5", meta())
 
 
-def test_recover_includes_unlisted_complete_chunk(tmp_path: Path) -> None:
+def test_recover_ignores_unfinished_chunk(tmp_path: Path) -> None:
     out = tmp_path / "rec.h5"
     writer = ChunkedWriter(out, meta(), flush_interval=0.0)
     writer.append(rows_block(0, 8, writer.meta))
     writer.append(rows_block(8, 8, writer.meta))
-    # A crash between the chunk rename and the manifest update: the manifest lists one chunk.
-    path = writer.dir / "manifest.json"
-    manifest = json.loads(path.read_text())
-    manifest["chunks"] = manifest["chunks"][:1]
-    path.write_text(json.dumps(manifest))
+    # A crash while writing the third chunk leaves only its temporary file.
+    (writer.dir / ".chunk_000002.npz.tmp").write_bytes(b"PK\x03\x04half a chunk")
     got = load_dataset(recover(writer.dir, tmp_path / "r.h5"))
     assert got.size == 16 and "recovered_from" in got.meta
     np.testing.assert_array_equal(got.observations, rows_block(0, 16, got.meta).observations)
+    assert got.timeouts[-1]
     with pytest.raises(DatasetError, match="overwrite"):
         recover(writer.dir, tmp_path / "r.h5")
 

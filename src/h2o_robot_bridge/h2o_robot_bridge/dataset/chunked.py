@@ -2,12 +2,14 @@
 
 While recording ``out.h5`` the writer keeps a folder ``out.h5.partial/``::
 
-    manifest.json          metadata + the list of complete chunks (rewritten atomically)
+    manifest.json          metadata and the target name (written once, atomically)
     chunk_000000.npz       rows of one flush (written to a temporary name, fsynced, renamed)
     chunk_000001.npz       ...
 
-A chunk exists under its final name only once it is complete on disk, so a SIGKILL or a power
-cut loses at most the rows appended since the last flush (``flush_interval`` seconds, default
+A chunk exists under its final name only once it is complete on disk, so the complete chunks
+are exactly the files named ``chunk_*.npz`` (in name order; no list to keep up to date, so a
+flush costs one file and a long recording no growing rewrite). A SIGKILL or a power cut loses
+at most the rows appended since the last flush (``flush_interval`` seconds, default
 0.5 s). :meth:`ChunkedWriter.close` concatenates the chunks into ``out.h5`` (atomically, via
 :func:`save_dataset`) and removes the folder; :func:`recover` does the same for a folder left by
 a crashed recorder (``h2o-dataset recover out.h5.partial -o out.h5``). Chunks are ``.npz``
@@ -90,7 +92,7 @@ class ChunkedWriter:
                 f"'h2o-dataset recover {self.dir} -o OUT' or remove it"
             )
         self.dir.mkdir(parents=True)
-        self._chunks: list[dict[str, Any]] = []
+        self._chunks = 0
         self._pending: list[Dataset] = []
         self._last_flush = time.monotonic()
         self.rows_flushed = 0
@@ -118,32 +120,31 @@ class ChunkedWriter:
         return False
 
     def flush(self) -> None:
-        """Make every appended row durable (one chunk file, then the manifest)."""
+        """Make every appended row durable (one chunk file)."""
         self._last_flush = time.monotonic()
         if not self._pending:
             return
         rows = concat_datasets(self._pending, self.meta)
         validate_dataset(rows, f"{self.path} (chunk)")
-        name = f"chunk_{len(self._chunks):06d}.npz"
+        name = f"chunk_{self._chunks:06d}.npz"
         _write_atomic(self.dir / name, lambda fh: np.savez(fh, **rows.arrays()))
         self._pending = []
-        self._chunks.append({"file": name, "rows": rows.size})
+        self._chunks += 1
         self.rows_flushed += rows.size
-        self._write_manifest()
 
     def close(self) -> Path:
         """Flush, write the final dataset (last row marked as end of log), remove the chunks."""
         if self.closed:
             return self.path
         self.flush()
-        data = read_chunks(self.dir)
+        data = read_chunks(self.dir)._replace(meta=self.meta)  # meta may have grown since
         save_dataset(self.path, close_last_episode(data), overwrite=self.overwrite)
         shutil.rmtree(self.dir)
         self.closed = True
         return self.path
 
     def _write_manifest(self) -> None:
-        manifest = {"meta": self.meta, "target": self.path.name, "chunks": self._chunks}
+        manifest = {"meta": self.meta, "target": self.path.name}
         text = json.dumps(manifest, indent=1).encode()
         _write_atomic(self.dir / MANIFEST, lambda fh: fh.write(text))
 
@@ -151,8 +152,7 @@ class ChunkedWriter:
 def read_chunks(folder: str | os.PathLike) -> Dataset:
     """All complete chunks of a recording folder as one dataset (not finalised).
 
-    Chunks listed in the manifest come first; a complete chunk file written just before a crash
-    but not yet listed is included too (it was renamed into place, so it is whole).
+    Every ``chunk_*.npz`` file is complete (it was renamed into place only once written).
 
     Raises:
         DatasetError: no manifest, or a chunk is unreadable or invalid.
@@ -163,8 +163,7 @@ def read_chunks(folder: str | os.PathLike) -> Dataset:
         meta = manifest["meta"]
     except (OSError, ValueError, KeyError) as err:
         raise DatasetError(f"{folder}: no readable {MANIFEST} (not a recording folder?)") from err
-    names = [c["file"] for c in manifest.get("chunks", [])]
-    names += sorted(p.name for p in folder.glob("chunk_*.npz") if p.name not in names)
+    names = sorted(p.name for p in folder.glob("chunk_*.npz"))
     parts = []
     for name in names:
         try:
