@@ -203,7 +203,13 @@ def train(cfg: DemoConfig, folder: ReportFolder, dataset: Path) -> dict[str, Tra
         proc.start()
         jobs[algorithm] = (proc, run_dir, log, result)
     print(f"training {', '.join(jobs)} (cap {cfg.train.max_minutes:g} min; logs in {logs})")
-    return {name: _join(name, *job) for name, job in jobs.items()}
+    try:
+        return {name: _join(name, *job) for name, job in jobs.items()}
+    finally:  # one failed (or Ctrl-C): do not leave the others training
+        for proc, *_ in jobs.values():
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=10)
 
 
 def _join(name: str, proc: Any, run_dir: Path, log: Path, result: Path) -> TrainOutcome:
