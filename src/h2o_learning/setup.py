@@ -8,7 +8,7 @@ from setuptools import find_packages, setup
 PACKAGE = "h2o_learning"
 ROOT = os.path.join("..", "..")  # the colcon workspace root holds the shared launch/ and config/
 LAUNCH_FILES: list[str] = ["train.launch.py"]  # file names in ROOT/launch that this package owns
-CONFIG_DIRS = ["train"]  # ROOT/config folders needed at run time
+CONFIG_DIRS = ["train", "demo", "experiment"]  # ROOT/config folders needed at run time
 
 
 def data_files() -> list[tuple[str, list[str]]]:
@@ -55,6 +55,8 @@ setup(
             "h2o-eval = h2o_learning.cli:eval_main",
             "h2o-export = h2o_learning.cli:export_main",
             "h2o_trainer = h2o_learning.trainer_node:main",
+            "h2o-demo = h2o_learning.demo:main",
+            "h2o-experiment = h2o_learning.experiment:main",
         ]
     },
 )

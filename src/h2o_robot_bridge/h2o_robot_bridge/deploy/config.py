@@ -41,6 +41,9 @@ class DeployConfig:
         executor: ``events`` (rclpy EventsExecutor) or ``single`` (SingleThreadedExecutor).
         shadow: compute and publish on ``shadow_topic`` only; never command the robot.
         classical_config: gains YAML for the classical controller ("" = the shipped one).
+        exploration_noise_std: Gaussian noise added to the policy's action before the safety
+            layer (:class:`~h2o_robot_bridge.controllers.noise.NoisyPolicy`), for collecting
+            datasets; 0 = none (deployment).
         diagnostics_period: seconds between ``/diagnostics`` messages.
         deadline_factor: a loop period above this many nominal periods is a deadline miss.
         *_topic: topic names.
@@ -55,6 +58,7 @@ class DeployConfig:
     executor: str = "events"
     shadow: bool = False
     classical_config: str = ""
+    exploration_noise_std: float = 0.0
     diagnostics_period: float = 1.0
     deadline_factor: float = 1.5
     joint_states_topic: str = "/joint_states"
@@ -82,6 +86,10 @@ class DeployConfig:
             raise ConfigError(f"trigger must be one of {TRIGGERS}, got {self.trigger!r}")
         if self.executor not in EXECUTORS:
             raise ConfigError(f"executor must be one of {EXECUTORS}, got {self.executor!r}")
+        if not (np.isfinite(self.exploration_noise_std) and self.exploration_noise_std >= 0):
+            raise ConfigError(
+                f"exploration_noise_std must be >= 0, got {self.exploration_noise_std}"
+            )
         if not self.diagnostics_period > 0:
             raise ConfigError(f"diagnostics_period must be > 0 s, got {self.diagnostics_period}")
         if not self.deadline_factor > 1:
@@ -140,12 +148,22 @@ def resolve_policy_path(spec: str, policies_dir: str) -> Path:
 
 
 def load_policy(config: DeployConfig) -> Policy:
-    """The policy a config names, checked against the contract, task and rate.
+    """The policy a config names, checked against the contract, task and rate, wrapped in
+    :class:`~h2o_robot_bridge.controllers.noise.NoisyPolicy` if ``exploration_noise_std`` > 0.
 
     Raises:
         PolicyLoadError, ContractMismatchError: missing, corrupt or mismatching ONNX file.
         ConfigError: bad classical-controller gains.
     """
+    policy = _load_plain_policy(config)
+    if config.exploration_noise_std > 0:
+        from h2o_robot_bridge.controllers.noise import NoisyPolicy  # noqa: PLC0415
+
+        return NoisyPolicy(policy, config.exploration_noise_std)
+    return policy
+
+
+def _load_plain_policy(config: DeployConfig) -> Policy:
     task = config.task or None
     hz = config.control_hz or None
     if config.policy == CLASSICAL:
