@@ -15,6 +15,7 @@ nothing published.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import fields
@@ -75,7 +76,7 @@ class PolicyRunnerNode(Node):
         self.runner = PolicyRunner(policy, config.runner)
         self.stats = LoopStats(config.control_hz, deadline_factor=config.deadline_factor)
         self.period = 1.0 / config.control_hz
-        self._message_ticked = False
+        self._last_tick = -math.inf  # monotonic time of the last tick [s]
         self._last_guard: str | None = None
 
         topic = config.shadow_topic if config.shadow else config.command_topic
@@ -106,13 +107,11 @@ class PolicyRunnerNode(Node):
             return
         if self.config.trigger == "joint_states":
             self._tick()
-            self._message_ticked = True
 
     def _on_imu(self, msg: Imu) -> None:
         self.runner.on_imu(imu_to_reading(msg), time.monotonic())
         if self.config.trigger == "imu":
             self._tick()
-            self._message_ticked = True
 
     def _on_cmd_vel(self, msg: Twist) -> None:
         self.runner.on_command(twist_to_command(msg), time.monotonic())
@@ -126,14 +125,16 @@ class PolicyRunnerNode(Node):
         return response
 
     def _on_timer(self) -> None:
-        # With a message trigger the timer only ticks when no message did since its last call
-        # (messages stopped or slower than the control rate): the watchdog keeps running.
-        if self.config.trigger == "timer" or not self._message_ticked:
+        # With a message trigger the timer is only a watchdog: it ticks when no tick happened
+        # for a deadline (deadline_factor periods: the messages stopped), so a message that is
+        # merely a little late does not cause an extra tick.
+        late = time.monotonic() - self._last_tick >= self.config.deadline_factor * self.period
+        if self.config.trigger == "timer" or late:
             self._tick()
-        self._message_ticked = False
 
     def _tick(self) -> None:
         start = time.monotonic()
+        self._last_tick = start
         result = self.runner.tick(start)
         now = self.get_clock().now().nanoseconds * 1e-9
         self.command_pub.publish(joint_command_msg(now, result.command))
