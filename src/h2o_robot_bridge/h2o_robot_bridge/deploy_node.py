@@ -76,7 +76,7 @@ class PolicyRunnerNode(Node):
         self.runner = PolicyRunner(policy, config.runner)
         self.stats = LoopStats(config.control_hz, deadline_factor=config.deadline_factor)
         self.period = 1.0 / config.control_hz
-        self._last_tick = -math.inf  # monotonic time of the last tick [s]
+        self._last_message_tick = -math.inf  # monotonic time of the last message tick [s]
         self._last_guard: str | None = None
 
         topic = config.shadow_topic if config.shadow else config.command_topic
@@ -106,12 +106,12 @@ class PolicyRunnerNode(Node):
             self.get_logger().warn(f"ignored joint state: {err}", throttle_duration_sec=1.0)
             return
         if self.config.trigger == "joint_states":
-            self._tick()
+            self._last_message_tick = self._tick()
 
     def _on_imu(self, msg: Imu) -> None:
         self.runner.on_imu(imu_to_reading(msg), time.monotonic())
         if self.config.trigger == "imu":
-            self._tick()
+            self._last_message_tick = self._tick()
 
     def _on_cmd_vel(self, msg: Twist) -> None:
         self.runner.on_command(twist_to_command(msg), time.monotonic())
@@ -125,16 +125,16 @@ class PolicyRunnerNode(Node):
         return response
 
     def _on_timer(self) -> None:
-        # With a message trigger the timer is only a watchdog: it ticks when no tick happened
-        # for a deadline (deadline_factor periods: the messages stopped), so a message that is
-        # merely a little late does not cause an extra tick.
-        late = time.monotonic() - self._last_tick >= self.config.deadline_factor * self.period
-        if self.config.trigger == "timer" or late:
+        # With a message trigger the timer is a watchdog: it ticks (at the full rate) only once
+        # no message ticked for a deadline (deadline_factor periods: the messages stopped), so
+        # a message that is merely a little late does not cause an extra tick.
+        since = time.monotonic() - self._last_message_tick
+        if self.config.trigger == "timer" or since >= self.config.deadline_factor * self.period:
             self._tick()
 
-    def _tick(self) -> None:
+    def _tick(self) -> float:
+        """One runner tick, published; returns its start time (monotonic) [s]."""
         start = time.monotonic()
-        self._last_tick = start
         result = self.runner.tick(start)
         now = self.get_clock().now().nanoseconds * 1e-9
         self.command_pub.publish(joint_command_msg(now, result.command))
@@ -143,6 +143,7 @@ class PolicyRunnerNode(Node):
             log = self.get_logger()
             (log.warn if result.safe else log.info)(result.reason or "policy commanding")
             self._last_guard = result.guard
+        return start
 
     def _publish_diagnostics(self) -> None:
         self.diag_pub.publish(self.diagnostics_msg())
