@@ -112,7 +112,12 @@ class WheelLeggedSimNode(Node):
                 executor.spin_once(timeout_sec=min(wait, 0.1))
                 continue
             executor.spin_once(timeout_sec=0.0)
-            self._tick()
+            try:
+                self._tick()
+            except Exception:
+                if rclpy.ok(context=self.context):
+                    raise
+                break  # Ctrl-C shut the context down between the check and this publish
 
     def _tick(self) -> None:
         tick = self.runner.step()
