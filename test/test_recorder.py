@@ -22,7 +22,12 @@ from h2o_robot_bridge.contract import (  # noqa: E402
     get_task,  # noqa: E402
 )
 from h2o_robot_bridge.dataset import load_dataset, validate_dataset  # noqa: E402
-from h2o_robot_bridge.dataset.chunked import partial_dir, read_chunks, recover  # noqa: E402
+from h2o_robot_bridge.dataset.chunked import (  # noqa: E402
+    MANIFEST,
+    partial_dir,
+    read_chunks,
+    recover,
+)
 from h2o_robot_bridge.paths import config_file  # noqa: E402
 from h2o_robot_bridge.processes import node_process, ros_env  # noqa: E402
 
@@ -120,7 +125,9 @@ def test_sigkill_recovers_flushed_rows(tmp_path: Path, domain_id: int) -> None:
         flushed = 0
         while flushed < 150 and time.monotonic() < deadline:
             time.sleep(0.1)
-            if partial_dir(out).exists():
+            # The folder exists a moment before its manifest (written atomically): poll once
+            # the manifest is there.
+            if (partial_dir(out) / MANIFEST).exists():
                 flushed = read_chunks(partial_dir(out)).size
         assert flushed >= 150, rec.log()
         rec.kill()
