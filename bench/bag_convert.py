@@ -25,8 +25,8 @@ import numpy as np
 
 from h2o_robot_bridge.contract import ACTION_DIM, NUM_JOINTS, action_to_command
 from h2o_robot_bridge.dataset.align import AlignConfig
-from h2o_robot_bridge.dataset.bag import convert_bag
-from h2o_robot_bridge.dataset.bag_writer import RobotBagWriter
+from h2o_robot_bridge.dataset.bag.convert import convert_bag
+from h2o_robot_bridge.dataset.bag.writer import RobotBagWriter
 
 
 def write_bag(path: Path, messages: int, storage: str) -> None:

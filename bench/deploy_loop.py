@@ -1,7 +1,7 @@
 """Benchmark: the policy_runner node against a synthetic robot at 100, 200 and 500 Hz.
 
 For each rate (and trigger mode) the node runs a 256-256 tanh-MLP ONNX policy while the fake
-robot (``h2o_robot_bridge.deploy.fake_robot_node``) publishes joint states and IMU at the same
+robot (``h2o_robot_bridge.nodes.fake_robot_node``) publishes joint states and IMU at the same
 rate, in separate processes over DDS. Printed per run, from the node's own ``/diagnostics``:
 achieved rate, loop period p50/p99/max, deadline misses (periods > 1.5 nominal), latency from
 sensor receipt to command publish p50/p99, and that latency as a multiple of the bare ONNX
@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
+from h2o_robot_bridge.config_files import config_file
 from h2o_robot_bridge.contract import OBS_DIM, robot
-from h2o_robot_bridge.deploy.fake_robot import FakeRobotReport, fake_robot_process, invalid_rows
+from h2o_robot_bridge.conversions.from_msg import ImuReading, JointReading
 from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy, probe_observations
 from h2o_robot_bridge.deploy.runner import PolicyRunner
-from h2o_robot_bridge.deploy.synthetic import mlp_weights, write_mlp_policy
-from h2o_robot_bridge.messages import ImuReading, JointReading
-from h2o_robot_bridge.paths import config_file
-from h2o_robot_bridge.processes import clean_shared_memory, free_domain_id, node_process
+from h2o_robot_bridge.testing.fake_robot import FakeRobotReport, fake_robot_process, invalid_rows
+from h2o_robot_bridge.testing.processes import clean_shared_memory, free_domain_id, node_process
+from h2o_robot_bridge.testing.synthetic import mlp_weights, write_mlp_policy
 
 
 def bare_costs(policy_path: Path, n: int = 20000) -> tuple[float, float]:

@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from h2o_robot_bridge.config_files import config_file
 from h2o_robot_bridge.contract import SAFE_ACTION
-from h2o_robot_bridge.paths import config_file
-from h2o_robot_bridge.processes import free_domain_id, node_process, ros_env
+from h2o_robot_bridge.testing.processes import free_domain_id, node_process, ros_env
 from h2o_sim.simulator import WheelLeggedSim
 
 PARAMS = config_file("h2o_sim", "sim/wheel_legged_sim.yaml")

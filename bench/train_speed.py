@@ -24,8 +24,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from h2o_learning.algorithms import AlgorithmConfig, make_algorithm
-from h2o_learning.buffers import ReplayBuffer
-from h2o_learning.interfaces import Batch
+from h2o_learning.algorithms.protocol import Batch
+from h2o_learning.training.buffers import ReplayBuffer
 
 OBS_DIM, ACTION_DIM, DATA = 25, 6, 20_000
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from h2o_robot_bridge.processes import clean_shared_memory
+from h2o_robot_bridge.testing.processes import clean_shared_memory
 
 _counter = itertools.count()
 

@@ -15,7 +15,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from h2o_robot_bridge.contract import JOINT_NAMES
-from h2o_robot_bridge.messages import joint_state_to_reading
+from h2o_robot_bridge.conversions.from_msg import joint_state_to_reading
 
 
 def talk(n: int) -> None:

@@ -30,7 +30,7 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Empty
 
 from h2o_robot_bridge.contract import ACTION_DIM, NUM_JOINTS, action_to_command
-from h2o_robot_bridge.ros_messages import imu_msg, joint_command_msg, joint_state_msg
+from h2o_robot_bridge.conversions.to_msg import imu_msg, joint_command_msg, joint_state_msg
 
 TOPICS = {"/joint_states": JointState, "/imu/data": Imu, "/joint_commands": JointState}
 ROBOT_TOPICS = ("/joint_states", "/imu/data", "/joint_commands", "/h2o/reset", "/cmd_vel")
@@ -104,7 +104,11 @@ def control(duration: float) -> None:
 
     from h2o_robot_bridge.contract import build_observation, get_task
     from h2o_robot_bridge.controllers.classical import ClassicalController
-    from h2o_robot_bridge.messages import imu_to_reading, joint_state_to_reading, stamp_to_sec
+    from h2o_robot_bridge.conversions.from_msg import (
+        imu_to_reading,
+        joint_state_to_reading,
+        stamp_to_sec,
+    )
 
     init_ros()
     node = Node("control_peer")
@@ -141,7 +145,7 @@ def control(duration: float) -> None:
 
 
 def record_bag(out: str, storage: str, timeout: float) -> None:
-    from h2o_robot_bridge.dataset.bag_writer import RobotBagWriter
+    from h2o_robot_bridge.dataset.bag.writer import RobotBagWriter
 
     init_ros()
     node = Node("bag_peer")

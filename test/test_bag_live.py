@@ -16,7 +16,7 @@ from robot_peer import script  # noqa: E402
 from test_recorder import check_rows_against_script, namespace, peer_env  # noqa: E402
 
 from h2o_robot_bridge.dataset import load_dataset  # noqa: E402
-from h2o_robot_bridge.processes import find_executable  # noqa: E402
+from h2o_robot_bridge.testing.processes import find_executable  # noqa: E402
 
 PEER = str(Path(__file__).with_name("robot_peer.py"))
 

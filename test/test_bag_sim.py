@@ -12,18 +12,18 @@ from rclpy.serialization import serialize_message
 
 from h2o_robot_bridge.contract import SAFE_ACTION, action_to_command
 from h2o_robot_bridge.controllers.classical import ClassicalController
-from h2o_robot_bridge.dataset import load_dataset
-from h2o_robot_bridge.dataset.align import AlignConfig
-from h2o_robot_bridge.dataset.bag import convert_bag
-from h2o_robot_bridge.dataset.bag_writer import RobotBagWriter
-from h2o_robot_bridge.dataset.recorder import Recorder, RecorderConfig
-from h2o_robot_bridge.messages import (
+from h2o_robot_bridge.conversions.from_msg import (
     imu_to_reading,
     joint_command_from_msg,
     joint_state_to_reading,
     stamp_to_sec,
 )
-from h2o_robot_bridge.ros_messages import imu_msg, joint_command_msg, joint_state_msg
+from h2o_robot_bridge.conversions.to_msg import imu_msg, joint_command_msg, joint_state_msg
+from h2o_robot_bridge.dataset import load_dataset
+from h2o_robot_bridge.dataset.align import AlignConfig
+from h2o_robot_bridge.dataset.bag.convert import convert_bag
+from h2o_robot_bridge.dataset.bag.writer import RobotBagWriter
+from h2o_robot_bridge.dataset.recorder import Recorder, RecorderConfig
 from h2o_sim.env import WheelLeggedEnv
 
 DT = 0.01

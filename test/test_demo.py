@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import yaml
 
-from h2o_learning.components import algorithm_from_checkpoint
-from h2o_learning.demo_config import load_demo_config, resolve_demo_config
+from h2o_learning.demo.config import load_demo_config, resolve_demo_config
+from h2o_learning.training.build import algorithm_from_checkpoint
 from h2o_robot_bridge.contract import ACTION_DIM, get_task
 from h2o_robot_bridge.dataset import episode_bounds, load_dataset
 from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy
-from h2o_robot_bridge.processes import find_executable
+from h2o_robot_bridge.testing.processes import find_executable
 
 
 def _demo(

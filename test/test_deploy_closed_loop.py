@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from h2o_robot_bridge.config_files import config_file
 from h2o_robot_bridge.contract import get_task
-from h2o_robot_bridge.deploy.fake_robot import FakeRobotReport, fake_robot_process, invalid_rows
-from h2o_robot_bridge.paths import config_file
-from h2o_robot_bridge.processes import node_process
+from h2o_robot_bridge.testing.fake_robot import FakeRobotReport, fake_robot_process, invalid_rows
+from h2o_robot_bridge.testing.processes import node_process
 
 DURATION = 20.0
 

@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from h2o_robot_bridge.config_files import config_file
 from h2o_robot_bridge.contract import robot
-from h2o_robot_bridge.deploy.fake_robot import (
+from h2o_robot_bridge.testing.fake_robot import (
     FakeRobotReport,
     fake_robot_process,
     invalid_rows,
     safe_rows,
 )
-from h2o_robot_bridge.deploy.synthetic import mlp_weights, write_mlp_policy
-from h2o_robot_bridge.paths import config_file
-from h2o_robot_bridge.processes import NodeProcess, free_domain_id, node_process
+from h2o_robot_bridge.testing.processes import NodeProcess, free_domain_id, node_process
+from h2o_robot_bridge.testing.synthetic import mlp_weights, write_mlp_policy
 
 WHEELS = list(robot.WHEEL_JOINT_IDS)
 PERIOD = 0.01  # 100 Hz

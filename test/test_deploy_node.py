@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from h2o_robot_bridge.deploy.fake_robot import (
+from h2o_robot_bridge.config_files import config_file
+from h2o_robot_bridge.testing.fake_robot import (
     FakeRobotReport,
     fake_robot_process,
     invalid_rows,
     safe_rows,
 )
-from h2o_robot_bridge.deploy.synthetic import mlp_weights, write_mlp_policy
-from h2o_robot_bridge.paths import config_file
-from h2o_robot_bridge.processes import NodeProcess, node_process
+from h2o_robot_bridge.testing.processes import NodeProcess, node_process
+from h2o_robot_bridge.testing.synthetic import mlp_weights, write_mlp_policy
 
 BIAS = [0.6, -0.6, 0.8, 0.6, -0.6, 0.8]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from h2o_learning.experiment_plan import load_preset, plan_runs
-from h2o_robot_bridge.processes import find_executable
+from h2o_learning.experiment.plan import load_preset, plan_runs
+from h2o_robot_bridge.testing.processes import find_executable
 
 CELL = re.compile(r"^(\*\*)?-?\d+ ± \d+(\*\*)?$")
 

@@ -15,6 +15,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from robot_peer import remaps, script  # noqa: E402
 
+from h2o_robot_bridge.config_files import config_file  # noqa: E402
 from h2o_robot_bridge.contract import (  # noqa: E402
     action_to_command,
     build_observation,
@@ -28,8 +29,7 @@ from h2o_robot_bridge.dataset.chunked import (  # noqa: E402
     read_chunks,
     recover,
 )
-from h2o_robot_bridge.paths import config_file  # noqa: E402
-from h2o_robot_bridge.processes import node_process, ros_env  # noqa: E402
+from h2o_robot_bridge.testing.processes import node_process, ros_env  # noqa: E402
 
 PEER = str(Path(__file__).with_name("robot_peer.py"))
 PARAMS = config_file("h2o_robot_bridge", "bridge/recorder.yaml")

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from h2o_robot_bridge.config_files import config_file
 from h2o_robot_bridge.contract import get_task
 from h2o_robot_bridge.dataset import episode_bounds, load_dataset
 from h2o_robot_bridge.dataset.info import dataset_info
-from h2o_robot_bridge.paths import config_file
-from h2o_robot_bridge.processes import node_process
+from h2o_robot_bridge.testing.processes import node_process
 
 sys.path.insert(0, str(Path(__file__).parent))
 from robot_peer import remaps  # noqa: E402

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from h2o_robot_bridge.processes import ros_env
+from h2o_robot_bridge.testing.processes import ros_env
 
 PEER = str(Path(__file__).with_name("dds_peer.py"))
 

@@ -2,7 +2,7 @@
 
 The test process runs a small rclpy probe (its own Context and executor) that records what the
 node publishes, sends ``/joint_commands`` and calls the node's services, like any other node.
-The node is started with ``h2o_robot_bridge.processes`` and the shipped YAML, as the launch
+The node is started with ``h2o_robot_bridge.testing.processes`` and the shipped YAML, as the launch
 file would start it.
 """
 
@@ -29,6 +29,7 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Empty
 from std_srvs.srv import Trigger
 
+from h2o_robot_bridge.config_files import config_file
 from h2o_robot_bridge.contract import (
     JOINT_NAMES,
     LEG_JOINT_IDS,
@@ -39,10 +40,13 @@ from h2o_robot_bridge.contract import (
     projected_gravity_from_quaternion,
 )
 from h2o_robot_bridge.controllers.classical import ClassicalController
-from h2o_robot_bridge.messages import imu_to_reading, joint_state_to_reading, stamp_to_sec
-from h2o_robot_bridge.paths import config_file
-from h2o_robot_bridge.processes import NodeProcess, node_process, ros_env
-from h2o_robot_bridge.ros_messages import joint_command_msg
+from h2o_robot_bridge.conversions.from_msg import (
+    imu_to_reading,
+    joint_state_to_reading,
+    stamp_to_sec,
+)
+from h2o_robot_bridge.conversions.to_msg import joint_command_msg
+from h2o_robot_bridge.testing.processes import NodeProcess, node_process, ros_env
 
 NODE = "wheel_legged_sim"
 PARAMS_FILE = config_file("h2o_sim", "sim/wheel_legged_sim.yaml")

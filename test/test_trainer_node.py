@@ -12,7 +12,7 @@ import pytest
 
 from h2o_robot_bridge.dataset import save_dataset
 from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy
-from h2o_robot_bridge.processes import node_process, ros_env
+from h2o_robot_bridge.testing.processes import node_process, ros_env
 
 OVERRIDES = [
     "loop.epochs=2",

@@ -51,12 +51,12 @@ setup(
     extras_require={"test": ["pytest"]},
     entry_points={
         "console_scripts": [
-            "h2o-train = h2o_learning.cli:train_main",
-            "h2o-eval = h2o_learning.cli:eval_main",
-            "h2o-export = h2o_learning.cli:export_main",
-            "h2o_trainer = h2o_learning.trainer_node:main",
-            "h2o-demo = h2o_learning.demo:main",
-            "h2o-experiment = h2o_learning.experiment:main",
+            "h2o-train = h2o_learning.training.cli:train_main",
+            "h2o-eval = h2o_learning.training.cli:eval_main",
+            "h2o-export = h2o_learning.training.cli:export_main",
+            "h2o_trainer = h2o_learning.nodes.trainer_node:main",
+            "h2o-demo = h2o_learning.demo.pipeline:main",
+            "h2o-experiment = h2o_learning.experiment.runner:main",
         ]
     },
 )

@@ -50,9 +50,9 @@ setup(
     extras_require={"test": ["pytest"]},
     entry_points={
         "console_scripts": [
-            "policy_runner = h2o_robot_bridge.deploy_node:main",
+            "policy_runner = h2o_robot_bridge.nodes.policy_runner:main",
             "h2o-dataset = h2o_robot_bridge.dataset.cli:main",
-            "dataset_recorder = h2o_robot_bridge.recorder_node:main",
+            "dataset_recorder = h2o_robot_bridge.nodes.dataset_recorder:main",
         ]
     },
 )

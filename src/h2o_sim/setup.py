@@ -40,7 +40,7 @@ setup(
     extras_require={"test": ["pytest"]},
     entry_points={
         "console_scripts": [
-            "wheel_legged_sim = h2o_sim.sim_node:main",
+            "wheel_legged_sim = h2o_sim.nodes.sim_node:main",
             "h2o-collect = h2o_sim.collect:main",
         ]
     },

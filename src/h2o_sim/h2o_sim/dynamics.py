@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from h2o_robot_bridge import paths
+from h2o_robot_bridge import config_files
 from h2o_robot_bridge.errors import ConfigError
 
 PACKAGE = "h2o_sim"
@@ -121,16 +119,8 @@ def profile_from_dict(data: dict[str, Any], name: str = "custom") -> DynamicsPro
 
 def profile_names() -> list[str]:
     """Names of the profiles shipped in ``config/dynamics/``."""
-    folder = paths.config_dir(PACKAGE, "dynamics")
+    folder = config_files.config_dir(PACKAGE, "dynamics")
     return sorted(p.stem for p in folder.glob("*.yaml"))
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"dynamics file {path}: cannot read: {err}") from err
-    return {} if data is None else data
 
 
 def load_profile(
@@ -154,17 +144,15 @@ def load_profile(
     else:
         name = text
         try:
-            path = paths.config_file(PACKAGE, f"dynamics/{name}.yaml")
+            path = config_files.config_file(PACKAGE, f"dynamics/{name}.yaml")
         except ConfigError as err:
             try:
                 known = profile_names()
             except ConfigError:
                 known = []
             raise ConfigError(f"unknown dynamics profile {name!r}; known: {known}") from err
-    data = _read_yaml(path)
-    if isinstance(data, dict):
-        data = {"name": name, **data}
-    profile = profile_from_dict(data, name)
+    data = config_files.load_yaml_mapping(path, "dynamics file", empty_ok=True)
+    profile = profile_from_dict({"name": name, **data}, name)
     return profile.replace(**overrides) if overrides else profile
 
 

@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from h2o_robot_bridge import paths
+from h2o_robot_bridge import config_files
 from h2o_robot_bridge.contract import robot
 from h2o_robot_bridge.errors import ConfigError
 
@@ -167,17 +165,12 @@ def geometry_from_dict(data: dict[str, Any], where: str = "robot") -> RobotGeome
 def load_geometry(name_or_path: str | Path | None = None) -> RobotGeometry:
     """Robot geometry from a YAML file path, or the shipped ``wheel_legged`` by default."""
     if name_or_path is None:
-        path = paths.config_file("h2o_sim", DEFAULT_ROBOT)
+        path = config_files.config_file("h2o_sim", DEFAULT_ROBOT)
     else:
         path = Path(name_or_path)
         if not path.is_file():
-            path = paths.config_file("h2o_sim", f"robot/{name_or_path}.yaml")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+            path = config_files.config_file("h2o_sim", f"robot/{name_or_path}.yaml")
+    data = config_files.load_yaml_mapping(path, "robot geometry")
     return geometry_from_dict(data, where=str(path))
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from h2o_robot_bridge.contract import JOINT_NAMES, SAFE_ACTION, clip_action, command_to_action
-from h2o_robot_bridge.messages import MessageError, joint_command_from_msg
+from h2o_robot_bridge.conversions.from_msg import MessageError, joint_command_from_msg
 from h2o_sim.node_config import SimNodeConfig
 from h2o_sim.simulator import SensorReadings, WheelLeggedSim
 

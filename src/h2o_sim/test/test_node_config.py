@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
+from h2o_robot_bridge.config_files import config_file
 from h2o_robot_bridge.contract import (
     JOINT_NAMES,
     SAFE_ACTION,
@@ -17,7 +18,6 @@ from h2o_robot_bridge.contract import (
     action_to_command,
 )
 from h2o_robot_bridge.errors import ConfigError
-from h2o_robot_bridge.paths import config_file
 from h2o_sim.node_config import (
     NODE_PARAMETERS,
     PARAMETER_NAMES,

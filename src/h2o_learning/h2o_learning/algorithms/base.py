@@ -23,12 +23,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from h2o_learning import losses
+from h2o_learning.algorithms import losses
 from h2o_learning.algorithms.config import AlgorithmConfig
-from h2o_learning.buffers import ReplayBuffer
-from h2o_learning.discriminators import DynamicsDiscriminators
-from h2o_learning.interfaces import Batch
-from h2o_learning.networks import DeterministicPolicy, ObsNormalizer, TanhGaussianActor, TwinCritic
+from h2o_learning.algorithms.discriminators import DynamicsDiscriminators
+from h2o_learning.algorithms.networks import (
+    DeterministicPolicy,
+    ObsNormalizer,
+    TanhGaussianActor,
+    TwinCritic,
+)
+from h2o_learning.algorithms.protocol import Batch
+from h2o_learning.training.buffers import ReplayBuffer
 from h2o_robot_bridge.errors import ConfigError, H2OError
 
 STATE_FORMAT = 1

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from h2o_learning import losses
+from h2o_learning.algorithms import losses
 from h2o_learning.algorithms.base import WithDiscriminators, _require, concat_batches
-from h2o_learning.interfaces import Batch
+from h2o_learning.algorithms.protocol import Batch
 
 
 class DARC(WithDiscriminators):

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from h2o_learning import losses
+from h2o_learning.algorithms import losses
 from h2o_learning.algorithms.base import WithDiscriminators, _require, concat_batches
-from h2o_learning.interfaces import Batch
+from h2o_learning.algorithms.protocol import Batch
 from h2o_robot_bridge.errors import ConfigError
 
 # Added to the data std for the default next-state noise (the reference adds it too).

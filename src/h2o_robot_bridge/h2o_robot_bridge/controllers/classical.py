@@ -32,10 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from numpy.typing import NDArray
 
-from h2o_robot_bridge import paths
+from h2o_robot_bridge import config_files
 from h2o_robot_bridge.contract import (
     ACTION_DIM,
     ACTION_SCALE,
@@ -211,24 +210,19 @@ class ClassicalController:
 
 def load_gains(path: str | Path | None = None) -> ClassicalGains:
     """Gains from a YAML file; the shipped ``config/bridge/classical.yaml`` by default."""
-    file = (
-        Path(path) if path is not None else paths.config_file("h2o_robot_bridge", DEFAULT_CONFIG)
-    )
+    if path is None:
+        path = config_files.config_file("h2o_robot_bridge", DEFAULT_CONFIG)
+    file = Path(path)
     if not file.is_file():
         raise ConfigError(f"classical controller config {file} does not exist")
-    try:
-        data = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{file}: not valid YAML: {err}") from err
-    if isinstance(data, dict) and "gains" in data:
-        data = data["gains"]
-    return ClassicalGains.from_dict(data if data is not None else {}, where=str(file))
+    data = config_files.load_yaml_mapping(file, "classical controller config", empty_ok=True)
+    return ClassicalGains.from_dict(data.get("gains", data), where=str(file))
 
 
 def _default_gains() -> ClassicalGains:
     """The shipped gains if the config file is installed, else the dataclass defaults."""
     try:
-        path = paths.config_file("h2o_robot_bridge", DEFAULT_CONFIG)
+        path = config_files.config_file("h2o_robot_bridge", DEFAULT_CONFIG)
     except ConfigError:
         return ClassicalGains()
     return load_gains(path)

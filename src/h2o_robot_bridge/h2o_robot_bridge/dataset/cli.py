@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 from h2o_robot_bridge.contract import TASKS
 from h2o_robot_bridge.dataset.align import AlignConfig
-from h2o_robot_bridge.dataset.bag import BagTopics, convert_bag
+from h2o_robot_bridge.dataset.bag.convert import convert_bag
+from h2o_robot_bridge.dataset.bag.reader import BagTopics
 from h2o_robot_bridge.dataset.chunked import recover
 from h2o_robot_bridge.dataset.info import dataset_info, format_info
 from h2o_robot_bridge.dataset.io import check_writable, load_dataset, save_dataset

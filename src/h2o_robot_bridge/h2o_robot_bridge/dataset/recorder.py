@@ -1,7 +1,8 @@
 """The live recorder's core (no ROS): aligner + crash-safe writer + recording window.
 
-``recorder_node.py`` converts messages with :mod:`h2o_robot_bridge.messages` and calls the
-``on_*`` methods; a timer calls :meth:`Recorder.step`, which aligns what is old enough
+The ``dataset_recorder`` node converts messages with
+:mod:`h2o_robot_bridge.conversions.from_msg` and calls the ``on_*`` methods; a timer calls
+:meth:`Recorder.step`, which aligns what is old enough
 (``process_delay`` behind the newest stamp, so messages of different topics that arrive in a
 different order than stamped still meet) and lets the writer flush. The rows are the ones a bag
 of the same messages converts to (one shared :class:`Aligner`).
@@ -19,7 +20,7 @@ from numpy.typing import ArrayLike
 
 from h2o_robot_bridge.contract import JointCommand, command_to_action
 from h2o_robot_bridge.dataset.align import AlignConfig, Aligner
-from h2o_robot_bridge.dataset.bag import BagTopics, TimeSource
+from h2o_robot_bridge.dataset.bag.reader import BagTopics, TimeSource
 from h2o_robot_bridge.dataset.chunked import ChunkedWriter
 from h2o_robot_bridge.dataset.schema import make_meta
 from h2o_robot_bridge.errors import ConfigError

@@ -1,6 +1,6 @@
 """Load an exported ONNX policy, check it against the contract, run it fast on one thread.
 
-The artifact format is :mod:`h2o_robot_bridge.policy_format` (input ``obs`` (N, OBS_DIM),
+The artifact format is :mod:`h2o_robot_bridge.contract.policy` (input ``obs`` (N, OBS_DIM),
 outputs ``action`` and ``joint_command`` (N, ACTION_DIM), JSON metadata). Every check happens
 at load time, so a robot never starts with a policy made for another contract, task or rate:
 each failure is one :class:`PolicyLoadError` or :class:`ContractMismatchError` naming what
@@ -20,13 +20,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from h2o_robot_bridge.contract import ACTION_DIM, ACTION_OFFSET, ACTION_SCALE, OBS_DIM, Timing
-from h2o_robot_bridge.errors import ContractMismatchError, PolicyLoadError
-from h2o_robot_bridge.policy_format import (
+from h2o_robot_bridge.contract.policy import (
     INPUT_NAME,
     OUTPUT_ACTION,
     OUTPUT_JOINT_COMMAND,
     parse_policy_metadata,
 )
+from h2o_robot_bridge.errors import ContractMismatchError, PolicyLoadError
 
 JOINT_COMMAND_ATOL = 1e-4
 """Allowed |joint_command - (offset + scale * action)| at load [rad or N m] (float32 graph)."""

@@ -33,6 +33,7 @@ from h2o_robot_bridge.contract import (
     get_task,
     tilt_from_projected_gravity,
 )
+from h2o_robot_bridge.conversions.from_msg import ImuReading, JointReading
 from h2o_robot_bridge.deploy.safety import (
     SAFE_COMMAND,
     SafetyConfig,
@@ -41,7 +42,6 @@ from h2o_robot_bridge.deploy.safety import (
     check_command,
 )
 from h2o_robot_bridge.errors import ConfigError
-from h2o_robot_bridge.messages import ImuReading, JointReading
 from h2o_robot_bridge.policy import Policy
 
 

@@ -1,0 +1,1 @@
+"""``h2o-demo`` (``make demo``): collect over DDS, train, export, deploy, report."""

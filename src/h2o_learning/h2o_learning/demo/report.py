@@ -1,0 +1,121 @@
+"""The demo's results: the markdown table and the plots (pure; matplotlib only when plotting)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+from h2o_learning.demo.config import DemoConfig
+
+LABELS = {
+    "classical": "classical controller",
+    "h2o": "H2O",
+    "sac": "SAC (sim only)",
+    "cql": "CQL (real only)",
+    "darc": "DARC",
+    "darc_plus": "DARC+",
+}
+
+
+def _pm(mean: float, std: float, digits: int) -> str:
+    if not math.isfinite(mean):
+        return "n/a"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _trained_on(name: str, cfg: DemoConfig, epochs: dict[str, int]) -> str:
+    if name == "classical":
+        return "hand-tuned (cascaded PD)"
+    sim = cfg.train.sim_dynamics
+    data = {"sac": f"{sim} sim", "cql": "real data"}.get(name, f"{sim} sim + real data")
+    return f"{data}, {epochs.get(name, 0)} epochs"
+
+
+def render_table(
+    cfg: DemoConfig,
+    deployed: dict[str, dict[str, Any]],
+    train_eval: dict[str, tuple[int, float] | None],
+    epochs: dict[str, int],
+) -> str:
+    """Markdown table: one row per policy deployed over DDS on the ``real`` robot.
+
+    Args:
+        deployed: supervisor reports by policy name (``classical``, ``h2o``, ``sac``, ...).
+        train_eval: (epoch, return) of the trainer's last in-process evaluation in the
+            ``real`` env, per run.
+        epochs: epochs trained per run.
+    """
+    limit = cfg.deploy.time_limit_steps
+    horizon = f"{limit / 100.0:g} s" if limit else "the task's time limit"
+    lines = [
+        f"Deployed over DDS on the `real` robot (sim node), task `{cfg.task}`, "
+        f"{cfg.deploy.episodes} episode(s) per policy, episodes end at a fall or after {horizon}.",
+        "",
+        "| policy | trained on | time upright [s] | return | falls | runner rate [Hz] "
+        "| trainer's eval return (real env) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, rep in deployed.items():
+        s = rep["summary"]
+        rate = rep.get("diagnostics", {}).get("rate_hz")
+        tr = train_eval.get(name)
+        cells = [
+            LABELS.get(name, name),
+            _trained_on(name, cfg, epochs),
+            _pm(s["seconds_mean"], s["seconds_std"], 2),
+            _pm(s["return_mean"], s["return_std"], 1),
+            f"{s['falls']}/{s['n_episodes']}",
+            "n/a" if rate is None else f"{float(rate):.1f}",
+            "n/a" if tr is None else f"{tr[1]:.1f} (epoch {tr[0]})",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_plots(
+    root: Path, deployed: dict[str, dict[str, Any]], run_dirs: dict[str, Path], dataset: Path
+) -> list[Path]:
+    """``deploy.png`` (tilt over time of every deployed episode, time upright per policy),
+    ``curves_<run>.png`` (the trainer's learning curves) and ``dataset.png`` (first episode)."""
+    out = [_deploy_plot(root / "deploy.png", deployed)]
+    for name, run_dir in run_dirs.items():
+        src = Path(run_dir) / "curves.png"
+        if src.is_file():
+            out.append(Path(shutil.copyfile(src, root / f"curves_{name}.png")))
+    if dataset.is_file():
+        from h2o_robot_bridge.dataset import load_dataset  # noqa: PLC0415
+        from h2o_robot_bridge.dataset.plot import plot_episode  # noqa: PLC0415
+
+        data = load_dataset(dataset)
+        out.append(plot_episode(data, 0, root / "dataset.png", "recorded real dataset"))
+    return out
+
+
+def _deploy_plot(path: Path, deployed: dict[str, dict[str, Any]]) -> Path:
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, (ax_tilt, ax_bar) = plt.subplots(1, 2, figsize=(13, 4), width_ratios=(2, 1))
+    for i, (name, rep) in enumerate(deployed.items()):
+        color = f"C{i}"
+        trace = rep.get("trace") or []
+        for ep in sorted({row[0] for row in trace}):
+            rows = [r for r in trace if r[0] == ep]
+            label = LABELS.get(name, name) if ep == 0 else None
+            ax_tilt.plot([r[1] / 100.0 for r in rows], [r[2] for r in rows], color=color,
+                         alpha=0.8, label=label)  # fmt: skip
+        s = rep["summary"]
+        ax_bar.bar(i, s["seconds_mean"], yerr=s["seconds_std"], color=color)
+    ax_tilt.set(xlabel="time in episode [s]", ylabel="base tilt [rad]",
+                title="deployed over DDS on the 'real' robot")  # fmt: skip
+    ax_tilt.legend(loc="best")
+    ax_bar.set_xticks(range(len(deployed)), [LABELS.get(n, n) for n in deployed], rotation=15)
+    ax_bar.set(ylabel="time upright [s]", title="mean time upright")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -1,0 +1,147 @@
+"""The experiment's presets and its grid of runs (pure: no training here).
+
+A preset (``config/experiment/<name>.yaml``) names the methods, sim gaps, real datasets and
+seeds, the behaviour-dataset size, the worker count and the training budget (``train`` sections
+merged over ``config/train/h2o_stand.yaml``). The grid follows the seed's table: SAC never sees
+the real dataset, so it runs once per (gap, seed) and its cell repeats across datasets; CQL
+never sees the simulator, so it runs once per (dataset, seed) and repeats across gaps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from h2o_learning.training.config import TrainConfig, config_from_dict, deep_merge, load_raw
+from h2o_learning.training.config_schema import from_dict
+from h2o_robot_bridge.config_files import config_file, load_yaml_mapping
+from h2o_robot_bridge.errors import ConfigError
+
+METHODS = ("sac", "cql", "darc", "darc_plus", "h2o")
+GAPS = ("gravity_x2", "friction_x0.3", "joint_noise")
+DATASETS = ("medium", "medium-replay", "medium-expert")
+SIM_ONLY, REAL_ONLY = ("sac",), ("cql",)
+STATS_DATASET = "medium"
+"""SAC trains in the simulator only; its observation normaliser takes this dataset's statistics
+(as ``config/train/sac_stand.yaml`` does), nothing else of the real data."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """An experiment preset (see the module docstring).
+
+    Attributes:
+        name: preset name (the file name).
+        methods, gaps, datasets: the grid (subsets of METHODS, GAPS, DATASETS).
+        seeds: training seeds (>= 3 for the published tables).
+        dataset_steps: transitions per behaviour dataset (``h2o-collect``, ``real`` profile).
+        dataset_seed: seed of the behaviour datasets (fixed, like D4RL's files).
+        workers: parallel training processes (one torch thread each).
+        estimated_minutes: documented wall time of the whole preset on 2 cores.
+        task: contract task.
+        base: training config the runs start from.
+        train: ``loop``/``algo``/... sections merged over ``base``.
+    """
+
+    name: str
+    methods: tuple[str, ...] = METHODS
+    gaps: tuple[str, ...] = GAPS
+    datasets: tuple[str, ...] = DATASETS
+    seeds: tuple[int, ...] = (0, 1, 2)
+    dataset_steps: int = 20000
+    dataset_seed: int = 0
+    workers: int = 2
+    estimated_minutes: float = 0.0
+    task: str = "stand"
+    base: str = "h2o_stand"
+    train: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for key, allowed in (("methods", METHODS), ("gaps", GAPS), ("datasets", DATASETS)):
+            bad = [v for v in getattr(self, key) if v not in allowed]
+            if bad or not getattr(self, key):
+                raise ConfigError(f"{self.name}: {key} {bad or '[]'} not in {list(allowed)}")
+        if not self.seeds:
+            raise ConfigError(f"{self.name}: seeds is empty")
+        if self.dataset_steps < 10 or self.workers < 1:
+            raise ConfigError(f"{self.name}: dataset_steps >= 10 and workers >= 1 required")
+        unknown = set(self.train) - {"loop", "algo", "env"}
+        if unknown:
+            raise ConfigError(f"{self.name}: train may hold loop, algo, env; got {unknown}")
+
+
+def load_preset(name_or_path: str) -> Preset:
+    """A shipped preset (``micro``, ``quick``, ``full``) or a YAML file.
+
+    Raises:
+        ConfigError: not found, bad YAML, unknown key or bad value.
+    """
+    path = Path(name_or_path)
+    if not path.is_file():
+        try:
+            path = config_file("h2o_learning", f"experiment/{path.stem}.yaml")
+        except ConfigError as err:
+            raise ConfigError(f"experiment preset {name_or_path!r} not found: {err}") from err
+    raw = load_yaml_mapping(path, "experiment preset")
+    return from_dict(Preset, {"name": path.stem, **raw})
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run of the grid.
+
+    Attributes:
+        method: algorithm name.
+        gap: sim dynamics profile (None for CQL: no simulator).
+        dataset: real dataset kind (None for SAC: no real data).
+        seed: training seed.
+    """
+
+    method: str
+    gap: str | None
+    dataset: str | None
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """Folder-safe unique name, e.g. ``h2o__gravity_x2__medium__s0``."""
+        return f"{self.method}__{self.gap or 'nosim'}__{self.dataset or 'nodata'}__s{self.seed}"
+
+    def cells(self, preset: Preset) -> list[tuple[str, str]]:
+        """The (dataset, gap) table cells this run's result fills."""
+        datasets = preset.datasets if self.dataset is None else (self.dataset,)
+        gaps = preset.gaps if self.gap is None else (self.gap,)
+        return [(d, g) for d in datasets for g in gaps]
+
+
+def plan_runs(preset: Preset) -> list[RunSpec]:
+    """Every run the preset needs, each once (seed-major, so early results cover the grid)."""
+    runs: list[RunSpec] = []
+    for seed in preset.seeds:
+        for method in preset.methods:
+            gaps = (None,) if method in REAL_ONLY else preset.gaps
+            datasets = (None,) if method in SIM_ONLY else preset.datasets
+            runs += [RunSpec(method, g, d, seed) for d in datasets for g in gaps]
+    return runs
+
+
+def run_config(
+    preset: Preset, spec: RunSpec, datasets: dict[str, Path], root: Path
+) -> TrainConfig:
+    """The training config of one run (threads 1, no progress bar: several run at once)."""
+    data = spec.dataset or (STATS_DATASET if STATS_DATASET in datasets else None)
+    top = {
+        "name": spec.key,
+        "algorithm": spec.method,
+        "seed": spec.seed,
+        "env": {"task": preset.task, "eval_dynamics": "real"},
+        "data": {"path": str(datasets[data]) if data else None},
+        "run": {"root": str(root), "threads": 1, "progress": False, "tensorboard": False},
+    }
+    if spec.gap is not None:
+        top["env"]["sim_dynamics"] = spec.gap
+    merged = deep_merge(deep_merge(load_raw(preset.base), preset.train), top)
+    if spec.method in REAL_ONLY:  # no simulator to evaluate "in sim": the first gap stands in
+        merged["loop"]["eval_sim"] = False
+    return config_from_dict(merged)

@@ -1,0 +1,194 @@
+"""``h2o-experiment``: the seed's table (H2O_SPEC.md) on our robot.
+
+Methods SAC (sim only), CQL (real only), DARC, DARC+ and H2O; sim gaps ``gravity_x2``,
+``friction_x0.3``, ``joint_noise``; real datasets ``medium``, ``medium-replay``,
+``medium-expert`` (``h2o-collect`` on the ``real`` profile); several seeds. Every policy is
+evaluated in the ``real`` profile (the robot) and, separately, in its sim profile, to show (or
+refute) the seed's "simulation-based evaluation can be very misleading".
+
+    h2o-experiment --preset micro            # < 1 min: the test's well-formed table
+    h2o-experiment --preset quick            # < 1 hour on 2 cores
+    h2o-experiment --preset full             # the reference budget (see config/experiment)
+    h2o-experiment --preset quick --report-only --results docs/results
+
+Runs go to ``--out`` (default ``runs/experiment_<preset>``), one folder per run; a finished run
+holds ``result.json`` and is skipped when the command is run again (resumable: an interrupted
+run continues from its newest checkpoint). Results (``--results``, default ``<out>/results``):
+``table.md`` (mean ± std over seeds, real and sim evaluation), ``runs.csv`` (one row per run),
+``curves.csv`` (every evaluation of every run), ``curves.png`` and ``real_vs_sim.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from h2o_learning.experiment.plan import Preset, RunSpec, load_preset, plan_runs, run_config
+from h2o_learning.experiment.report import write_results
+from h2o_robot_bridge.errors import H2OError
+
+RESULT = "result.json"
+
+
+def ensure_datasets(preset: Preset, out: Path) -> dict[str, Path]:
+    """The behaviour datasets of the preset, collected once (kept across invocations)."""
+    from h2o_robot_bridge.dataset import load_dataset, save_dataset  # noqa: PLC0415
+    from h2o_sim.collect import collect_dataset  # noqa: PLC0415
+
+    folder = out / "datasets"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for kind in sorted({*preset.datasets, "medium"}):
+        path = folder / f"{kind}.h5"
+        if path.is_file() and load_dataset(path).size == preset.dataset_steps:
+            paths[kind] = path
+            continue
+        print(f"collecting dataset {kind} ({preset.dataset_steps} steps, real profile)")
+        data = collect_dataset(kind, preset.dataset_steps, preset.task, preset.dataset_seed)
+        paths[kind] = save_dataset(path, data, overwrite=True)
+    return paths
+
+
+def run_one(job: tuple[Preset, RunSpec, dict[str, Path], Path]) -> dict[str, Any]:
+    """Train one run of the grid (in a worker process); returns its result record.
+
+    Resumes from the run folder's newest checkpoint when one exists; writes ``result.json``
+    last, so a folder without it is an unfinished run.
+    """
+    preset, spec, datasets, root = job
+    run_dir = root / spec.key
+    started = time.time()
+    try:
+        return _train(preset, spec, datasets, root, run_dir, started)
+    except BaseException as err:  # one failed run must not stop the grid
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+        return {**_spec_record(spec), "error": f"{type(err).__name__}: {err}"}
+
+
+def _train(
+    preset: Preset, spec: RunSpec, datasets: dict[str, Path], root: Path, run_dir: Path,
+    started: float,
+) -> dict[str, Any]:  # fmt: skip
+    import torch  # noqa: PLC0415
+
+    from h2o_learning.training.trainer import Trainer  # noqa: PLC0415
+
+    torch.set_num_threads(1)
+    config = run_config(preset, spec, datasets, root)
+    resume = (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir())
+    if run_dir.exists() and not resume:
+        shutil.rmtree(run_dir)
+    trainer = Trainer(config, run_dir, resume=resume)
+    try:
+        out = trainer.run(export=False)
+    finally:
+        trainer.close()
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # disk: ~100 runs
+    m = out.last_metrics
+    record = {
+        **_spec_record(spec),
+        "epochs": out.epochs,
+        "minutes": (time.time() - started) / 60.0,
+        **{k: float(v) for k, v in m.items() if k.startswith(("eval_real/", "eval_sim/"))},
+    }
+    (run_dir / RESULT).write_text(json.dumps(record))
+    return record
+
+
+def _spec_record(spec: RunSpec) -> dict[str, Any]:
+    return {"key": spec.key, "method": spec.method, "gap": spec.gap, "dataset": spec.dataset,
+            "seed": spec.seed}  # fmt: skip
+
+
+def finished_records(root: Path, specs: list[RunSpec]) -> list[dict[str, Any]]:
+    """Result records of the finished runs among ``specs``."""
+    out = []
+    for spec in specs:
+        path = root / spec.key / RESULT
+        if path.is_file():
+            out.append(json.loads(path.read_text()))
+    return out
+
+
+def run_grid(preset: Preset, out: Path, workers: int, max_runs: int | None = None) -> list[str]:
+    """Train every unfinished run (``workers`` processes); returns the errors (run: message)."""
+    from tqdm import tqdm  # noqa: PLC0415
+
+    datasets = ensure_datasets(preset, out)
+    root = out / "runs"
+    specs = plan_runs(preset)
+    todo = [s for s in specs if not (root / s.key / RESULT).is_file()][:max_runs]
+    print(f"{preset.name}: {len(specs)} runs, {len(specs) - len(todo)} finished, "
+          f"{len(todo)} to run with {workers} worker(s)")  # fmt: skip
+    errors: list[str] = []
+    if not todo:
+        return errors
+    jobs = [(preset, s, datasets, root) for s in todo]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers, maxtasksperchild=4) as pool, tqdm(total=len(jobs), unit="run") as bar:
+        for record in pool.imap_unordered(run_one, jobs):
+            if "error" in record:
+                errors.append(f"{record['key']}: {record['error']}")
+                bar.write(f"FAILED {record['key']}: {record['error']} ({root / record['key']})")
+            bar.set_postfix_str(record["key"], refresh=False)
+            bar.update(1)
+    return errors
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``h2o-experiment``."""
+    parser = argparse.ArgumentParser(
+        prog="h2o-experiment",
+        description=__doc__.split("\n\n")[0] + " Trains the grid of methods x sim gaps x real "
+        "datasets x seeds in parallel processes (resumable) and writes the tables and plots.",
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--preset", default="quick", help="micro, quick, full, or a YAML file")
+    parser.add_argument("--out", type=Path, default=None, help="runs folder")
+    parser.add_argument("--results", type=Path, default=None, help="tables/plots folder")
+    parser.add_argument("--workers", type=int, default=None, help="parallel runs (preset's)")
+    parser.add_argument("--max-runs", type=int, default=None, help="run at most N runs now")
+    parser.add_argument(
+        "--report-only", action="store_true", help="only (re)write the results of finished runs"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: 0 when every run finished, 1 if some failed or are left, 2 on bad input."""
+    args = build_parser().parse_args(argv)
+    try:
+        preset = load_preset(args.preset)
+        out = args.out or Path("runs") / f"experiment_{preset.name}"
+        errors: list[str] = []
+        started = time.time()
+        if not args.report_only:
+            errors = run_grid(preset, out, args.workers or preset.workers, args.max_runs)
+        specs = plan_runs(preset)
+        records = finished_records(out / "runs", specs)
+        results = args.results or out / "results"
+        table = write_results(preset, records, specs, out / "runs", results)
+    except H2OError as err:
+        print(f"h2o-experiment: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("h2o-experiment: interrupted (finished runs are kept; run again to resume)")
+        return 130
+    print(f"\n{table}\n\nresults: {results}  ({(time.time() - started) / 60:.1f} min)")
+    for line in errors:
+        print(f"failed: {line}", file=sys.stderr)
+    return 0 if len(records) == len(specs) and not errors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

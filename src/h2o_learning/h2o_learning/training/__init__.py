@@ -1,0 +1,1 @@
+"""Training runs: config, trainer loop, buffers, checkpoints, evaluation, export, CLIs."""

@@ -1,0 +1,267 @@
+"""Console scripts ``h2o-train``, ``h2o-eval`` and ``h2o-export`` (plain Python, no ROS).
+
+Every h2o error (bad config, dataset, checkpoint, policy) is printed as one ``error: ...`` line
+and exits with status 2; nothing trains or writes before the inputs are checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from h2o_robot_bridge.errors import H2OError
+
+TRAIN_EPILOG = """\
+examples:
+  h2o-train --config h2o_stand.yaml --set data.path=medium.h5
+  h2o-train --config config/train/sac_stand.yaml --set loop.epochs=20 --set seed=3
+  h2o-train --config h2o_stand.yaml --run-dir runs/h2o-a --resume   # continue a run
+
+--config takes a path or a name shipped in config/train (h2o_stand, sac_stand, cql_stand,
+darc_stand, darc_plus_stand, smoke_*). --set overrides any key with a YAML value
+(section.key=value, repeatable); unknown keys are errors. The run folder gets the resolved
+config, checkpoints, metrics.csv, TensorBoard events (tb/), curves.png and <task>.onnx.
+"""
+
+EVAL_EPILOG = """\
+examples:
+  h2o-eval --policy runs/h2o-a/stand.onnx --dynamics real --episodes 5
+  h2o-eval --checkpoint runs/h2o-a --dynamics gravity_x2 --episodes 10 --json
+
+Episodes are deterministic (no exploration noise) and seeded (--seed), so two evaluations of
+the same policy print the same numbers.
+"""
+
+
+def _run(
+    main: Callable[[argparse.Namespace], int],
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+) -> int:
+    args = parser.parse_args(argv)
+    try:
+        return main(args)
+    except H2OError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+# ------------------------------------------------------------------------------- h2o-train
+def train_parser() -> argparse.ArgumentParser:
+    """Arguments of ``h2o-train``."""
+    p = argparse.ArgumentParser(
+        prog="h2o-train",
+        description="Train a wheel-legged policy with H2O (or SAC/CQL/DARC/DARC+): online in "
+        "the simulator with unreal dynamics, offline on a real dataset, evaluated in the "
+        "'real' dynamics profile; exports an ONNX policy at the end.",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", required=True, help="training config: path or shipped name")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. loop.epochs=20",
+    )
+    p.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="run folder (default: <run.root>/<name>-<date-time>)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --run-dir from its newest checkpoint",
+    )
+    p.add_argument("--no-export", action="store_true", help="do not export ONNX at the end")
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config and its hash, then exit",
+    )
+    return p
+
+
+def _train(args: argparse.Namespace) -> int:
+    import yaml  # noqa: PLC0415
+
+    from h2o_learning.training.config import config_hash, config_to_dict, load_config  # noqa: PLC0415
+
+    config = load_config(args.config, args.overrides)
+    if args.print_config:
+        print(f"# hash {config_hash(config)}")
+        print(yaml.safe_dump(config_to_dict(config), sort_keys=False), end="")
+        return 0
+    from h2o_learning.training.trainer import Trainer  # noqa: PLC0415 - torch/pybullet import
+
+    trainer = Trainer(config, args.run_dir, resume=args.resume)
+    print(f"run folder: {trainer.folder.root}  (config hash {trainer.hash})", flush=True)
+    try:
+        result = trainer.run(export=not args.no_export)
+    finally:
+        trainer.close()
+    summary = {k: round(v, 4) for k, v in result.last_metrics.items() if k.startswith("eval")}
+    print(f"done: {result.epochs} epochs in {result.run_dir}; last evaluation {summary}")
+    if result.policy_path is not None:
+        print(f"policy: {result.policy_path}")
+    return 0
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``h2o-train``."""
+    return _run(_train, train_parser(), argv)
+
+
+# -------------------------------------------------------------------------------- h2o-eval
+def eval_parser() -> argparse.ArgumentParser:
+    """Arguments of ``h2o-eval``."""
+    p = argparse.ArgumentParser(
+        prog="h2o-eval",
+        description="Evaluate a policy (ONNX export or training checkpoint) with deterministic "
+        "episodes in a simulator dynamics profile.",
+        epilog=EVAL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--policy", type=Path, help="exported .onnx policy")
+    src.add_argument("--checkpoint", type=Path, help="checkpoint file or run folder")
+    p.add_argument(
+        "--dynamics", default="real", help="dynamics profile name or YAML path (default: real)"
+    )
+    p.add_argument("--episodes", type=int, default=5, help="number of episodes (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the episode resets")
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="cap on episode length [control steps] (default: task time limit)",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    return p
+
+
+def _load_policy(
+    args: argparse.Namespace,
+) -> tuple[Callable[[np.ndarray], np.ndarray], str, tuple[float, float] | None]:
+    """(act function, task, command) for --policy or --checkpoint."""
+    if args.policy is not None:
+        from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy  # noqa: PLC0415
+
+        policy = OnnxPolicy(args.policy)
+        return policy.act, policy.task, None
+    import torch  # noqa: PLC0415
+
+    from h2o_learning.training.build import algorithm_from_checkpoint, command_of  # noqa: PLC0415
+
+    config, algo, _ = algorithm_from_checkpoint(args.checkpoint)
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(obs, dtype=torch.float32)[None]
+        return algo.act(x, deterministic=True)[0].cpu().numpy()
+
+    return act, config.env.task, command_of(config)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from h2o_learning.training.evaluation import (  # noqa: PLC0415
+        episode_limit,
+        eval_seeds,
+        make_env,
+        run_episodes,
+    )
+    from h2o_robot_bridge.contract import Timing  # noqa: PLC0415
+    from h2o_robot_bridge.errors import ConfigError  # noqa: PLC0415
+
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
+    act, task, command = _load_policy(args)
+    env = make_env(task, args.dynamics, None, command)
+    try:
+        limit = episode_limit(task, Timing().control_hz, args.max_steps)
+        result = run_episodes(act, env, eval_seeds(args.seed, args.episodes), limit)
+    finally:
+        env.close()
+    metrics = result.metrics(f"eval_{args.dynamics}")
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "task": task,
+                    "dynamics": args.dynamics,
+                    "returns": result.returns.tolist(),
+                    **metrics,
+                }
+            )
+        )
+    else:
+        print(f"task {task}, dynamics {args.dynamics}, {args.episodes} episodes")
+        for i, (ret, n, fell) in enumerate(
+            zip(result.returns, result.lengths, result.falls, strict=True)
+        ):
+            print(f"  episode {i}: return {ret:9.2f}  steps {n:5d}  {'FELL' if fell else ''}")
+        print("  " + "  ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in metrics.items()))
+    return 0
+
+
+def eval_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``h2o-eval``."""
+    return _run(_eval, eval_parser(), argv)
+
+
+# ------------------------------------------------------------------------------ h2o-export
+def export_parser() -> argparse.ArgumentParser:
+    """Arguments of ``h2o-export``."""
+    p = argparse.ArgumentParser(
+        prog="h2o-export",
+        description="Export a checkpoint's deterministic policy as an ONNX file the robot-side "
+        "runner loads (observation normalisation, action scaling and contract metadata inside; "
+        "checked against torch to 1e-5).",
+        epilog="example:\n  h2o-export --checkpoint runs/h2o-a -o stand.onnx",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="checkpoint file or run folder (its newest checkpoint)",
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
+    return p
+
+
+def _export(args: argparse.Namespace) -> int:
+    from h2o_learning.training.build import algorithm_from_checkpoint  # noqa: PLC0415
+    from h2o_learning.training.config import config_hash  # noqa: PLC0415
+    from h2o_learning.training.export import export_policy  # noqa: PLC0415
+    from h2o_learning.training.trainer import export_extra  # noqa: PLC0415
+    from h2o_robot_bridge.contract import Timing  # noqa: PLC0415
+
+    config, algo, payload = algorithm_from_checkpoint(args.checkpoint)
+    path = export_policy(
+        algo.policy_module(),
+        args.output,
+        config.env.task,
+        Timing().control_hz,
+        config.algorithm,
+        config_hash(config),
+        export_extra(config, int(payload["epoch"])),
+    )
+    print(f"exported {config.algorithm} policy ({payload['epoch']} epochs) to {path}")
+    return 0
+
+
+def export_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``h2o-export``."""
+    return _run(_export, export_parser(), argv)

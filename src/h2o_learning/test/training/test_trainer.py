@@ -1,0 +1,212 @@
+"""The training loop: bit-for-bit resume, run folder contents, bad input before training."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from h2o_learning.training.checkpoint import CheckpointError
+from h2o_learning.training.config import TrainConfig, load_config
+from h2o_learning.training.trainer import Trainer
+from h2o_robot_bridge.dataset.io import META_ATTR
+from h2o_robot_bridge.errors import ConfigError, ContractMismatchError, DatasetError
+
+TINY = [
+    "loop.sim_steps_per_epoch=60",
+    "loop.grad_steps_per_epoch=8",
+    "loop.warmup_steps=30",
+    "loop.eval_every=2",
+    "loop.eval_max_steps=25",
+    "algo.hidden=[16, 16]",
+    "algo.disc_hidden=[16, 16]",
+    "algo.batch_size=16",
+    "algo.disc_batch_size=16",
+    "run.progress=false",
+    "run.tensorboard=false",
+]
+
+
+def tiny(data: Path | None, *extra: str, algorithm: str = "h2o") -> TrainConfig:
+    sets = [*TINY, f"algorithm={algorithm}", f"data.path={data or 'null'}", *extra]
+    return load_config("smoke_h2o", sets)
+
+
+def assert_same_state(a: object, b: object, where: str = "state") -> None:
+    if isinstance(a, dict):
+        assert set(a) == set(b), where
+        for k in a:
+            assert_same_state(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    elif torch.is_tensor(a):
+        assert torch.equal(a, b), where
+    else:
+        assert a == b, where
+
+
+def metric_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_resume_equals_uninterrupted_run(real_dataset: Path, tmp_path: Path) -> None:
+    config = tiny(real_dataset, "loop.epochs=3")
+    straight = Trainer(config, tmp_path / "straight")
+    result = straight.run(export=False)
+    straight.close()
+    assert result.finished and result.epochs == 3
+
+    first = Trainer(tiny(real_dataset, "loop.epochs=3"), tmp_path / "split")
+    first.run(should_stop=lambda: first.counters.epoch >= 2, export=False)
+    first.close()
+    resumed = Trainer(config, tmp_path / "split", resume=True)
+    assert resumed.counters.epoch == 2
+    resumed.run(export=False)
+    resumed.close()
+
+    assert_same_state(straight.algo.state_dict(), resumed.algo.state_dict(), "algorithm")
+    assert_same_state(straight.sim_buffer.state_dict(), resumed.sim_buffer.state_dict(), "buffer")
+    assert straight.counters == resumed.counters
+    assert metric_rows(tmp_path / "straight/metrics.csv") == metric_rows(
+        tmp_path / "split/metrics.csv"
+    )
+
+
+def test_same_seed_same_run_other_seed_other_run(real_dataset: Path, tmp_path: Path) -> None:
+    def weights(seed: int, name: str) -> torch.Tensor:
+        trainer = Trainer(tiny(real_dataset, "loop.epochs=1", f"seed={seed}"), tmp_path / name)
+        trainer.run(export=False)
+        trainer.close()
+        return torch.cat([p.flatten() for p in trainer.algo.policy_module().parameters()])
+
+    a, b, c = weights(0, "a"), weights(0, "b"), weights(1, "c")
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_run_folder_holds_everything(real_dataset: Path, tmp_path: Path) -> None:
+    config = tiny(real_dataset, "loop.epochs=2", "run.tensorboard=true")
+    trainer = Trainer(config, tmp_path / "run")
+    result = trainer.run()
+    trainer.close()
+    root = tmp_path / "run"
+    assert result.policy_path == root / "stand.onnx" and result.policy_path.is_file()
+    assert load_config(root / "config.yaml") == config
+    assert sorted(p.name for p in (root / "checkpoints").iterdir()) == [
+        "epoch_00001.pt",
+        "epoch_00002.pt",
+    ]
+    assert (root / "curves.png").stat().st_size > 1000
+    assert list((root / "tb").glob("events.out.tfevents.*"))
+    rows = metric_rows(root / "metrics.csv")
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    # Evaluation in real and sim each eval epoch, logged apart; diagnostics of the update.
+    assert rows[1]["eval_real/return_mean"] and rows[1]["eval_sim/return_mean"]
+    assert rows[0]["eval_real/return_mean"] == ""  # eval_every=2
+    for key in ("train/critic_loss", "train/actor_loss", "rollout/reward_mean"):
+        assert np.isfinite(float(rows[1][key])), key
+    assert float(rows[1]["progress/env_steps"]) == 120
+
+
+def test_sac_runs_without_any_dataset(tmp_path: Path) -> None:
+    trainer = Trainer(tiny(None, "loop.epochs=1", algorithm="sac"), tmp_path / "r")
+    assert trainer.real_data is None and trainer.real_buffer is None
+    assert trainer.run(export=False).finished
+    trainer.close()
+
+
+def test_learning_starts_delays_updates(real_dataset: Path, tmp_path: Path) -> None:
+    config = tiny(real_dataset, "loop.epochs=2", "loop.learning_starts=100", algorithm="sac")
+    trainer = Trainer(config, tmp_path / "r")
+    first = trainer.run_epoch()
+    second = trainer.run_epoch()
+    trainer.close()
+    assert first["train/updates"] == 0 and second["train/updates"] == 8
+
+
+# ------------------------------------------------------------------------------- bad input
+def test_real_algorithm_without_dataset_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="data.path is not set"):
+        Trainer(tiny(None, algorithm="h2o"), tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_dataset_file(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="not found.*h2o-collect"):
+        Trainer(tiny(tmp_path / "nope.h5"), tmp_path / "r")
+
+
+def test_dataset_of_another_task_is_refused(real_dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="task"):
+        Trainer(tiny(real_dataset, "env.task=move_straight"), tmp_path / "r")
+
+
+def test_dataset_with_another_command_is_refused(real_dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(ContractMismatchError, match="command"):
+        Trainer(tiny(real_dataset, "env.command=[0.3, 0.0]"), tmp_path / "r")
+
+
+def test_dataset_of_another_contract_is_refused(real_dataset: Path, tmp_path: Path) -> None:
+    path = tmp_path / "other.h5"
+    shutil.copy(real_dataset, path)
+    with h5py.File(path, "r+") as f:  # edit the file: the writer itself refuses this metadata
+        meta = json.loads(f.attrs[META_ATTR])
+        meta["obs_names"] = meta["obs_names"][::-1]
+        f.attrs[META_ATTR] = json.dumps(meta)
+    with pytest.raises(ContractMismatchError, match="obs_names"):
+        Trainer(tiny(path), tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("env.eval_dynamics=marsgravity", "marsgravity"),
+        ("env.sim_overrides={bogus: 1.0}", "bogus"),
+    ],
+)
+def test_bad_dynamics_fail_before_training(
+    override: str, match: str, real_dataset: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        Trainer(tiny(real_dataset, override), tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_existing_run_folder_is_not_overwritten(real_dataset: Path, tmp_path: Path) -> None:
+    Trainer(tiny(real_dataset), tmp_path / "r").close()
+    with pytest.raises(ConfigError, match="--resume"):
+        Trainer(tiny(real_dataset), tmp_path / "r")
+
+
+def test_resume_refuses_corrupt_checkpoint_before_training(
+    real_dataset: Path, tmp_path: Path
+) -> None:
+    trainer = Trainer(tiny(real_dataset, "loop.epochs=1"), tmp_path / "r")
+    trainer.run(export=False)
+    trainer.close()
+    checkpoint = tmp_path / "r/checkpoints/epoch_00001.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    before = (tmp_path / "r/metrics.csv").read_text()
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        Trainer(tiny(real_dataset, "loop.epochs=2"), tmp_path / "r", resume=True)
+    assert (tmp_path / "r/metrics.csv").read_text() == before
+
+
+def test_resume_refuses_another_config(real_dataset: Path, tmp_path: Path) -> None:
+    trainer = Trainer(tiny(real_dataset, "loop.epochs=1"), tmp_path / "r")
+    trainer.run(export=False)
+    trainer.close()
+    with pytest.raises(ConfigError, match="config differs"):
+        Trainer(tiny(real_dataset, "algo.beta=0.5"), tmp_path / "r", resume=True)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        Trainer(tiny(real_dataset), tmp_path / "empty", resume=True)

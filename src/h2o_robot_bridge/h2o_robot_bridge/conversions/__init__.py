@@ -1,0 +1,1 @@
+"""ROS message <-> numpy conversions as pure functions (message types, never rclpy)."""

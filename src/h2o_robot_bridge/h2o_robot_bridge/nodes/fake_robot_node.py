@@ -1,0 +1,209 @@
+"""A synthetic robot for deploy tests and benchmarks: scripted sensors, recorded commands.
+
+Publishes ``/joint_states`` (default pose, at rest) and ``/imu/data`` (upright) at ``--rate``,
+records every ``/joint_commands`` message with its receive time, keeps the latest
+``/diagnostics`` values, and plays a timeline of faults. Time 0 of the timeline is the first
+command received (so start-up time does not matter). At the end it writes a JSON report.
+
+    python -m h2o_robot_bridge.nodes.fake_robot_node --rate 200 --duration 8 \
+        --events '[{"t": 1.0, "do": "imu_stop"}, {"t": 1.5, "do": "imu_resume"}]' \
+        --out report.json --ros-args ...
+
+With ``--listen-only`` it publishes nothing and records the base tilt from ``/imu/data``
+instead (a monitor for closed-loop runs with the simulator).
+
+Events (``do``): ``imu_stop``/``imu_resume`` (stop/restart IMU messages), ``imu_nan``/
+``imu_ok`` (NaN angular velocity), ``tilt`` (``value``: pitch [rad], 0 = upright),
+``estop`` (``value``: bool, on ``/h2o/estop``), ``release`` (calls
+``/policy_runner/release``; the response is recorded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from rclpy.utilities import remove_ros_args
+from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+
+from h2o_robot_bridge.contract import (
+    projected_gravity_from_quaternion,
+    robot,
+    tilt_from_projected_gravity,
+)
+from h2o_robot_bridge.conversions.from_msg import imu_to_reading, joint_command_from_msg
+from h2o_robot_bridge.conversions.to_msg import imu_msg, joint_state_msg
+
+EVENTS = ("imu_stop", "imu_resume", "imu_nan", "imu_ok", "tilt", "estop", "release")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command line (ROS arguments removed first)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=200.0, help="sensor rate [Hz]")
+    parser.add_argument("--duration", type=float, default=5.0, help="timeline length [s]")
+    parser.add_argument("--events", default="[]", help="JSON list of {t, do, value}")
+    parser.add_argument("--out", required=True, help="JSON report path")
+    parser.add_argument("--max-wait", type=float, default=20.0, help="wait for 1st command [s]")
+    parser.add_argument("--command-topic", default="/joint_commands")
+    parser.add_argument("--release-service", default="/policy_runner/release")
+    parser.add_argument("--count-topic", action="append", default=[], help="also count msgs")
+    parser.add_argument(
+        "--listen-only",
+        action="store_true",
+        help="publish nothing; record the base tilt from /imu/data (a monitor for a real robot "
+        "or the simulator)",
+    )
+    args = parser.parse_args(argv)
+    args.events = sorted(json.loads(args.events), key=lambda e: e["t"])
+    for event in args.events:
+        if event.get("do") not in EVENTS:
+            parser.error(f"unknown event {event!r}; known: {EVENTS}")
+    return args
+
+
+class FakeRobot(Node):
+    """Publishes synthetic sensors, plays the fault timeline, records commands."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__("fake_robot")
+        self.args = args
+        self.imu_on, self.imu_nan, self.pitch = True, False, 0.0
+        self.commands: list[list[float]] = []
+        self.played: list[dict[str, Any]] = []
+        self.pending = list(args.events)
+        self.diagnostics: dict[str, str] = {}
+        self.counts = {topic: 0 for topic in args.count_topic}
+        self.sent = 0
+        self.tilts: list[list[float]] = []
+        self.t0: float | None = None
+        if args.listen_only:
+            self.create_subscription(Imu, "/imu/data", self._on_imu, qos_profile_sensor_data)
+        self.js_pub = self.create_publisher(JointState, "/joint_states", 10)
+        self.imu_pub = self.create_publisher(Imu, "/imu/data", 10)
+        self.estop_pub = self.create_publisher(Bool, "/h2o/estop", 10)
+        self.release = self.create_client(Trigger, args.release_service)
+        self.create_subscription(JointState, args.command_topic, self._on_command, 100)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+        for topic in args.count_topic:
+            self.create_subscription(JointState, topic, self._counter(topic), 100)
+        self.create_timer(1.0 / args.rate, self._publish)
+
+    def _counter(self, topic: str):
+        def count(_msg: JointState) -> None:
+            self.counts[topic] += 1
+
+        return count
+
+    def _on_imu(self, msg: Imu) -> None:
+        if self.t0 is not None:
+            gravity = projected_gravity_from_quaternion(imu_to_reading(msg).quat_xyzw)
+            tilt = float(tilt_from_projected_gravity(gravity))
+            self.tilts.append([time.monotonic() - self.t0, tilt])
+
+    def _publish(self) -> None:
+        now = time.monotonic()
+        self._play(now)
+        if self.args.listen_only:
+            return
+        stamp = self.get_clock().now().nanoseconds * 1e-9
+        pos = robot.DEFAULT_POSITIONS
+        self.js_pub.publish(joint_state_msg(stamp, pos, np.zeros(6), np.zeros(6)))
+        if self.imu_on:
+            quat = [0.0, math.sin(self.pitch / 2), 0.0, math.cos(self.pitch / 2)]
+            gyro = [0.0, float("nan") if self.imu_nan else 0.0, 0.0]
+            self.imu_pub.publish(imu_msg(stamp, quat, gyro, (0.0, 0.0, 9.81)))
+        self.sent += 1
+
+    def _play(self, now: float) -> None:
+        while self.t0 is not None and self.pending and now - self.t0 >= self.pending[0]["t"]:
+            event = self.pending.pop(0)
+            record = {**event, "at": now - self.t0}
+            do = event["do"]
+            if do in ("imu_stop", "imu_resume"):
+                self.imu_on = do == "imu_resume"
+            elif do in ("imu_nan", "imu_ok"):
+                self.imu_nan = do == "imu_nan"
+            elif do == "tilt":
+                self.pitch = float(event["value"])
+            elif do == "estop":
+                self.estop_pub.publish(Bool(data=bool(event["value"])))
+            elif do == "release":
+                future = self.release.call_async(Trigger.Request())
+                future.add_done_callback(lambda f, r=record: r.update(self._response(f)))
+            self.played.append(record)
+
+    def _response(self, future) -> dict[str, Any]:
+        result = future.result()
+        return {"success": bool(result.success), "message": result.message}
+
+    def _on_command(self, msg: JointState) -> None:
+        now = time.monotonic()
+        if self.t0 is None:
+            self.t0 = now
+        cmd = joint_command_from_msg(msg)
+        self.commands.append([now - self.t0, *cmd.position.tolist(), *cmd.effort.tolist()])
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name.startswith("policy_runner"):
+                self.diagnostics = {kv.key: kv.value for kv in status.values}
+                self.diagnostics["message"] = status.message
+
+    def done(self, started: float) -> bool:
+        """Timeline over (or no command within max-wait)."""
+        now = time.monotonic()
+        if self.t0 is None:
+            return now - started > self.args.max_wait
+        return now - self.t0 > self.args.duration
+
+    def report(self) -> dict[str, Any]:
+        """Everything the tests assert on (JSON-serialisable; NaN written as null)."""
+        return {
+            "commands": [[None if math.isnan(v) else v for v in row] for row in self.commands],
+            "events": self.played,
+            "diagnostics": self.diagnostics,
+            "counts": self.counts,
+            "sensor_messages": self.sent,
+            "tilts": self.tilts,
+        }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: ``python -m h2o_robot_bridge.nodes.fake_robot_node``."""
+    argv = sys.argv if argv is None else argv
+    args = parse_args(remove_ros_args(argv)[1:])
+    rclpy.init(args=argv)
+    node = FakeRobot(args)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    started = time.monotonic()
+    try:
+        while rclpy.ok() and not node.done(started):
+            executor.spin_once(timeout_sec=0.05)
+        end = time.monotonic() + 0.3  # let in-flight service responses and diagnostics land
+        while rclpy.ok() and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        Path(args.out).write_text(json.dumps(node.report()))
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""``policy_runner``: run an ONNX policy (or the classical controller) at control rate, safely.
+
+Subscribes ``/joint_states``, ``/imu/data``, ``/cmd_vel``, ``/h2o/estop``; publishes
+``/joint_commands`` (or, in shadow mode, only ``/h2o/shadow/joint_commands``) and
+``/diagnostics``; serves ``~/release`` (std_srvs/Trigger) to clear an e-stop or tilt latch.
+Everything that decides a command lives in :class:`h2o_robot_bridge.deploy.runner.PolicyRunner`;
+this node only wires messages to it. The control timer, receive times, tick times and ages are
+wall-clock monotonic (the watchdog must not depend on a simulated clock; run the simulator at
+``real_time_factor`` 1 against it); message stamps use the node clock (``use_sim_time``
+honoured).
+
+Bad parameters or a missing/corrupt/mismatching policy: one clear log line, exit code 2,
+nothing published.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import fields
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Twist
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+
+from h2o_robot_bridge.conversions.from_msg import (
+    MessageError,
+    imu_to_reading,
+    joint_state_to_reading,
+    twist_to_command,
+)
+from h2o_robot_bridge.conversions.to_msg import joint_command_msg, stamp
+from h2o_robot_bridge.deploy.config import DeployConfig, load_policy
+from h2o_robot_bridge.deploy.diagnostics import LoopStats
+from h2o_robot_bridge.deploy.runner import PolicyRunner, RunnerConfig
+from h2o_robot_bridge.deploy.safety import SafetyConfig
+from h2o_robot_bridge.errors import H2OError
+
+NODE_NAME = "policy_runner"
+SENSOR_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
+
+
+def _parameter_defaults() -> dict[str, object]:
+    """Every parameter with its default, from the config dataclasses (one source of truth)."""
+    out: dict[str, object] = {
+        f.name: f.default for f in fields(DeployConfig) if f.name not in ("policy", "runner")
+    }
+    out["policy"] = ""
+    out.update(
+        {f.name: f.default for f in fields(SafetyConfig) if f.name != "control_hz"},
+    )
+    out["command_max_age"] = RunnerConfig.command_max_age
+    return out
+
+
+class PolicyRunnerNode(Node):
+    """Thin ROS wrapper around :class:`PolicyRunner` (raises H2OError on bad setup)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        params = {
+            name: self.declare_parameter(name, default).value
+            for name, default in _parameter_defaults().items()
+        }
+        config = DeployConfig.from_params(params)
+        policy = load_policy(config)  # raises before anything is published
+        self.config = config = config.with_rate(config.control_hz or policy.control_hz)
+        self.runner = PolicyRunner(policy, config.runner)
+        self.stats = LoopStats(config.control_hz, deadline_factor=config.deadline_factor)
+        self.period = 1.0 / config.control_hz
+        self._last_message_tick = -math.inf  # monotonic time of the last message tick [s]
+        self._last_guard: str | None = None
+
+        topic = config.shadow_topic if config.shadow else config.command_topic
+        self.command_pub = self.create_publisher(JointState, topic, 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, config.diagnostics_topic, 10)
+        self.create_subscription(
+            JointState, config.joint_states_topic, self._on_joint_state, SENSOR_QOS
+        )
+        self.create_subscription(Imu, config.imu_topic, self._on_imu, SENSOR_QOS)
+        self.create_subscription(Twist, config.cmd_vel_topic, self._on_cmd_vel, 10)
+        self.create_subscription(Bool, config.estop_topic, self._on_estop, 10)
+        self.create_service(Trigger, "~/release", self._on_release)
+        # Steady clock, not the node clock: with use_sim_time a ROS-time timer would follow
+        # /clock, while the watchdog ages are wall time (a robot lives in wall time).
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(self.period, self._on_timer, clock=steady)
+        self.create_timer(config.diagnostics_period, self._publish_diagnostics, clock=steady)
+        self.get_logger().info(
+            f"running {policy.name} (task {policy.task}) at {config.control_hz:g} Hz, "
+            f"trigger {config.trigger}, {'SHADOW on ' if config.shadow else ''}{topic}"
+        )
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        try:
+            self.runner.on_joint_state(joint_state_to_reading(msg), time.monotonic())
+        except MessageError as err:
+            self.get_logger().warn(f"ignored joint state: {err}", throttle_duration_sec=1.0)
+            return
+        if self.config.trigger == "joint_states":
+            self._last_message_tick = self._tick()
+
+    def _on_imu(self, msg: Imu) -> None:
+        self.runner.on_imu(imu_to_reading(msg), time.monotonic())
+        if self.config.trigger == "imu":
+            self._last_message_tick = self._tick()
+
+    def _on_cmd_vel(self, msg: Twist) -> None:
+        self.runner.on_command(twist_to_command(msg), time.monotonic())
+
+    def _on_estop(self, msg: Bool) -> None:
+        self.runner.on_estop(bool(msg.data))
+
+    def _on_release(self, request: Trigger.Request, response: Trigger.Response):
+        response.success, response.message = self.runner.release()
+        self.get_logger().info(f"release: {response.message}")
+        return response
+
+    def _on_timer(self) -> None:
+        # With a message trigger the timer is a watchdog: it ticks (at the full rate) only once
+        # no message ticked for a deadline (deadline_factor periods: the messages stopped), so
+        # a message that is merely a little late does not cause an extra tick.
+        since = time.monotonic() - self._last_message_tick
+        if self.config.trigger == "timer" or since >= self.config.deadline_factor * self.period:
+            self._tick()
+
+    def _tick(self) -> float:
+        """One runner tick, published; returns its start time (monotonic) [s]."""
+        start = time.monotonic()
+        result = self.runner.tick(start)
+        now = self.get_clock().now().nanoseconds * 1e-9
+        self.command_pub.publish(joint_command_msg(now, result.command))
+        self.stats.record(start, time.monotonic(), result.sensor_receipt)
+        if result.guard != self._last_guard:  # log changes, not every tick
+            log = self.get_logger()
+            (log.warn if result.safe else log.info)(result.reason or "policy commanding")
+            self._last_guard = result.guard
+        return start
+
+    def _publish_diagnostics(self) -> None:
+        self.diag_pub.publish(self.diagnostics_msg())
+
+    def diagnostics_msg(self) -> DiagnosticArray:
+        """Loop timing, guard trips and state as one ``DiagnosticStatus``."""
+        reason = self.runner.last_reason
+        status = DiagnosticStatus()
+        status.name = f"{NODE_NAME}: {self.runner.policy.name}"
+        status.hardware_id = self.get_fully_qualified_name()
+        if self.runner.latched:
+            status.level = DiagnosticStatus.ERROR
+        elif reason:
+            status.level = DiagnosticStatus.WARN
+        else:
+            status.level = DiagnosticStatus.OK
+        status.message = reason or ("shadow" if self.config.shadow else "commanding")
+        values = self.stats.summary(self.runner.safety.trips)
+        values["control_hz"] = self.config.control_hz
+        status.values = [KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()]
+        status.values.append(KeyValue(key="latched", value=str(self.runner.latched or "")))
+        msg = DiagnosticArray()
+        msg.header.stamp = stamp(self.get_clock().now().nanoseconds * 1e-9)
+        msg.status = [status]
+        return msg
+
+
+def make_executor(kind: str, context=None):
+    """``events`` (rclpy EventsExecutor: measured best here) or ``single``."""
+    if kind == "events":
+        from rclpy.experimental import EventsExecutor  # noqa: PLC0415
+
+        return EventsExecutor(context=context)
+    return SingleThreadedExecutor(context=context)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console script ``policy_runner``."""
+    rclpy.init(args=args)
+    try:
+        node = PolicyRunnerNode()
+    except H2OError as err:
+        rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {err}")
+        rclpy.try_shutdown()
+        sys.exit(2)
+    executor = make_executor(node.config.executor)
+    executor.add_node(node)
+    try:
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Start the synthetic robot (:mod:`.fake_robot_node`) as a process and read its report.
+
+Pure helpers (no rclpy) shared by the system tests and ``bench/deploy_loop.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from h2o_robot_bridge.contract import ACTION_DIM, robot
+from h2o_robot_bridge.deploy.safety import SAFE_COMMAND
+from h2o_robot_bridge.testing.processes import NodeProcess, ros_env
+
+LEGS, WHEELS = list(robot.LEG_JOINT_IDS), list(robot.WHEEL_JOINT_IDS)
+
+
+def fake_robot_process(
+    out: Path, log_dir: Path, domain_id: int, name: str = "fake_robot", **options: Any
+) -> NodeProcess:
+    """A not-yet-started fake robot writing its report to ``out``.
+
+    Args:
+        options: command-line options of the node by Python name (``duration=8.0``,
+            ``events=[...]``, ``count_topic=["/joint_commands"]``, ...).
+    """
+    argv = [sys.executable, "-m", "h2o_robot_bridge.nodes.fake_robot_node", "--out", str(out)]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):  # a switch
+            argv += [flag] if value else []
+        elif key == "count_topic":  # repeatable option
+            for topic in value:
+                argv += [flag, topic]
+        else:
+            argv += [flag, json.dumps(value) if isinstance(value, list) else str(value)]
+    return NodeProcess(name, argv, ros_env(domain_id), Path(log_dir) / f"{name}.log")
+
+
+@dataclass(frozen=True)
+class FakeRobotReport:
+    """What the fake robot saw.
+
+    Attributes:
+        commands: (N, 1 + 2 * ACTION_DIM): receive time since the first command [s], positions
+            (ACTION_DIM,), efforts (ACTION_DIM,), NaN where a field does not apply.
+        events: the played timeline, each with ``at`` [s] (and ``success``/``message`` for
+            releases).
+        diagnostics: the last ``/diagnostics`` values of the runner (strings).
+        counts: messages seen on each ``--count-topic``.
+        sensor_messages: joint-state messages published.
+        tilts: (M, 2) receive time [s], base tilt [rad] from ``/imu/data`` (listen-only mode).
+    """
+
+    commands: NDArray[np.float64]
+    events: list[dict[str, Any]]
+    diagnostics: dict[str, str]
+    counts: dict[str, int]
+    sensor_messages: int
+    tilts: NDArray[np.float64]
+
+    @classmethod
+    def load(cls, path: Path) -> FakeRobotReport:
+        """Read a report JSON file."""
+        raw = json.loads(Path(path).read_text())
+        rows = np.array(raw["commands"], dtype=float).reshape(-1, 1 + 2 * ACTION_DIM)
+        tilts = np.array(raw.get("tilts", []), dtype=float).reshape(-1, 2)
+        return cls(
+            rows, raw["events"], raw["diagnostics"], raw["counts"], raw["sensor_messages"], tilts
+        )
+
+    def window(self, start: float, end: float) -> NDArray[np.float64]:
+        """Command rows received in [start, end) [s]."""
+        t = self.commands[:, 0]
+        return self.commands[(t >= start) & (t < end)]
+
+
+def safe_rows(rows: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """(N,) True where a command row is the safe action (legs at default, wheels 0 N m)."""
+    pos, eff = rows[:, 1 : 1 + ACTION_DIM], rows[:, 1 + ACTION_DIM :]
+    legs_ok = np.all(np.isclose(pos[:, LEGS], SAFE_COMMAND.position[LEGS]), axis=1)
+    return legs_ok & np.all(np.isclose(eff[:, WHEELS], 0.0), axis=1)
+
+
+def invalid_rows(rows: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """(N,) True where a command row is non-finite, outside the limits, or has a value in a
+    field that does not apply (wheel position, leg effort must be NaN)."""
+    pos, eff = rows[:, 1 : 1 + ACTION_DIM], rows[:, 1 + ACTION_DIM :]
+    leg, wheel = pos[:, LEGS], eff[:, WHEELS]
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(leg).all(axis=1) | ~np.isfinite(wheel).all(axis=1)
+        bad |= np.any(leg < robot.LOWER[LEGS], axis=1) | np.any(leg > robot.UPPER[LEGS], axis=1)
+        bad |= np.any(np.abs(wheel) > robot.MAX_EFFORT[WHEELS], axis=1)
+    bad |= ~np.isnan(pos[:, WHEELS]).all(axis=1) | ~np.isnan(eff[:, LEGS]).all(axis=1)
+    return bad

@@ -1,0 +1,323 @@
+"""The runner core and its safety layer, one guard at a time (no ROS, plain numbers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from h2o_robot_bridge.contract import (
+    ACTION_DIM,
+    OBS_SLICES,
+    SAFE_ACTION,
+    JointCommand,
+    action_to_command,
+    robot,
+)
+from h2o_robot_bridge.conversions.from_msg import ImuReading, JointReading
+from h2o_robot_bridge.deploy.config import DeployConfig, resolve_policy_path
+from h2o_robot_bridge.deploy.diagnostics import LoopStats
+from h2o_robot_bridge.deploy.runner import PolicyRunner, RunnerConfig
+from h2o_robot_bridge.deploy.safety import (
+    SAFE_COMMAND,
+    SafetyConfig,
+    UnsafeCommandError,
+    check_command,
+)
+from h2o_robot_bridge.errors import ConfigError, PolicyLoadError
+
+UPRIGHT = np.array([0.0, 0.0, 0.0, 1.0])
+DT = 0.01
+
+
+class ConstantPolicy:
+    """A policy returning a fixed action (or raising), recording what it saw."""
+
+    name, task, control_hz = "constant", "stand", 100.0
+
+    def __init__(self, action, raises: bool = False) -> None:
+        self.action = np.asarray(action, dtype=np.float32)
+        self.raises = raises
+        self.seen: list[np.ndarray] = []
+        self.resets = 0
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def act(self, obs):
+        self.seen.append(np.array(obs))
+        if self.raises:
+            raise RuntimeError("boom")
+        return self.action
+
+
+ACTION = np.array([0.4, -0.3, 0.5, 0.4, -0.3, 0.5])
+
+
+def _runner(action=ACTION, **safety) -> tuple[PolicyRunner, ConstantPolicy]:
+    defaults = {"soft_start": 0.0, "max_action_rate": 0.0}
+    policy = ConstantPolicy(action)
+    return PolicyRunner(policy, RunnerConfig(SafetyConfig(**(defaults | safety)))), policy
+
+
+def _feed(runner: PolicyRunner, t: float, quat=UPRIGHT, ang_vel=(0.0, 0.0, 0.0), imu=True):
+    runner.on_joint_state(JointReading(robot.DEFAULT_POSITIONS, np.zeros(6), np.zeros(6)), t)
+    if imu:
+        runner.on_imu(ImuReading(np.asarray(quat, float), np.asarray(ang_vel, float)), t)
+
+
+def _is_safe_command(cmd: JointCommand) -> bool:
+    legs, wheels = list(robot.LEG_JOINT_IDS), list(robot.WHEEL_JOINT_IDS)
+    return np.allclose(cmd.position[legs], SAFE_COMMAND.position[legs]) and np.allclose(
+        cmd.effort[wheels], 0.0
+    )
+
+
+def _tilted(angle: float) -> np.ndarray:
+    return np.array([0.0, np.sin(angle / 2), 0.0, np.cos(angle / 2)])
+
+
+def test_nominal_tick_commands_the_policy_action() -> None:
+    runner, policy = _runner()
+    _feed(runner, 0.0)
+    result = runner.tick(0.001)
+    assert not result.safe and result.reason == ""
+    np.testing.assert_allclose(result.action, ACTION)
+    expected = action_to_command(ACTION)
+    np.testing.assert_allclose(result.command.position, expected.position)
+    assert result.sensor_receipt == 0.0
+    # prev_action in the next observation is what was emitted.
+    _feed(runner, DT)
+    runner.tick(DT + 0.001)
+    np.testing.assert_allclose(policy.seen[-1][OBS_SLICES["prev_action"]], ACTION, atol=1e-6)
+
+
+def test_waiting_for_inputs_is_safe() -> None:
+    runner, policy = _runner()
+    result = runner.tick(0.0)
+    assert result.safe and "waiting for joint_states" in result.reason
+    _feed(runner, 0.0, imu=False)
+    result = runner.tick(0.001)
+    assert result.safe and "waiting for imu" in result.reason
+    assert _is_safe_command(result.command)
+    assert policy.seen == []
+
+
+@pytest.mark.parametrize("which", ["imu", "joint_states"])
+def test_stale_input_watchdog(which: str) -> None:
+    runner, policy = _runner(imu_max_age=0.05, joint_state_max_age=0.05)
+    _feed(runner, 0.0)
+    assert not runner.tick(0.05).safe  # exactly at the max age: still fresh
+    if which == "imu":
+        runner.on_joint_state(
+            JointReading(robot.DEFAULT_POSITIONS, np.zeros(6), np.zeros(6)), 0.05
+        )
+    else:
+        runner.on_imu(ImuReading(UPRIGHT, np.zeros(3)), 0.05)
+    result = runner.tick(0.06)
+    assert result.safe and f"{which} stale" in result.reason
+    assert _is_safe_command(result.command)
+    np.testing.assert_array_equal(result.action, SAFE_ACTION)
+    assert runner.safety.trips[f"stale_{which}"] == 1
+    # Not latched: fresh data resumes the policy, reset first (integrators start afresh).
+    resets = policy.resets
+    _feed(runner, 0.07)
+    assert not runner.tick(0.071).safe
+    assert policy.resets == resets + 1
+    runner.tick(0.072)
+    assert policy.resets == resets + 1
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nonfinite_observation_is_never_forwarded(bad: float) -> None:
+    runner, policy = _runner()
+    _feed(runner, 0.0, ang_vel=(0.0, bad, 0.0))
+    result = runner.tick(0.001)
+    assert result.safe and "non-finite observation in ['base_ang_vel'" in result.reason
+    assert policy.seen == []
+    assert np.all(np.isfinite(result.command.position[list(robot.LEG_JOINT_IDS)]))
+
+
+def test_nonfinite_action_and_policy_error_give_safe_action() -> None:
+    runner, _ = _runner(action=[0.1, np.nan, 0.0, 0.0, 0.0, 0.0])
+    _feed(runner, 0.0)
+    result = runner.tick(0.001)
+    assert result.safe and result.reason == "non-finite policy action"
+    assert _is_safe_command(result.command)
+    runner = PolicyRunner(ConstantPolicy(ACTION, raises=True))
+    _feed(runner, 0.0)
+    result = runner.tick(0.001)
+    assert result.safe and "policy error" in result.reason and "boom" in result.reason
+
+
+def test_action_is_clipped_and_command_within_limits() -> None:
+    runner, _ = _runner(action=[5.0, -5.0, 9.0, -1.5, 1.5, -9.0])
+    _feed(runner, 0.0)
+    result = runner.tick(0.001)
+    np.testing.assert_array_equal(result.action, [1.0, -1.0, 1.0, -1.0, 1.0, -1.0])
+    check_command(result.command)
+    legs = list(robot.LEG_JOINT_IDS)
+    assert np.all(result.command.position[legs] <= robot.UPPER[legs])
+    assert np.all(result.command.position[legs] >= robot.LOWER[legs])
+
+
+def test_rate_limit() -> None:
+    big = np.array([0.9, -0.9, 0.95, -0.6, 0.9, -0.95])
+    runner, _ = _runner(action=big, max_action_rate=10.0)  # 0.1 per 10 ms tick
+    actions = []
+    for k in range(12):
+        _feed(runner, k * DT)
+        actions.append(runner.tick(k * DT).action)
+    # The first tick has no elapsed time: it stays at the safe action; then 0.1 per tick.
+    for k, a in enumerate(actions):
+        np.testing.assert_allclose(a, np.clip(big, -0.1 * k, 0.1 * k), atol=1e-7)
+    # A late tick cannot move more than two periods' worth.
+    runner2, _ = _runner(action=big, max_action_rate=10.0)
+    _feed(runner2, 0.0)
+    runner2.tick(0.0)
+    _feed(runner2, 0.5)
+    np.testing.assert_allclose(np.abs(runner2.tick(0.5).action), 0.2, atol=1e-7)
+
+
+@pytest.mark.parametrize("wheels", [False, True])
+def test_soft_start_fades_in_and_restarts_after_a_fault(wheels: bool) -> None:
+    runner, _ = _runner(soft_start=0.5, soft_start_wheels=wheels)
+    fractions, wheel = [], []
+    for k in range(60):
+        t = k * DT
+        _feed(runner, t)
+        action = runner.tick(t).action
+        fractions.append(action[0] / ACTION[0])
+        wheel.append(action[2] / ACTION[2])
+    np.testing.assert_allclose(fractions[:51], np.linspace(0.0, 1.0, 51), atol=1e-9)
+    assert fractions[-1] == pytest.approx(1.0)
+    # Wheels: full balance torque at once unless asked to fade too.
+    np.testing.assert_allclose(wheel[:51], np.linspace(0.0, 1.0, 51) if wheels else 1.0)
+    # A watchdog trip, then recovery: fades in again from the safe action.
+    t = 0.8
+    runner.on_joint_state(JointReading(robot.DEFAULT_POSITIONS, np.zeros(6), np.zeros(6)), t)
+    assert runner.tick(t).safe  # imu stale
+    _feed(runner, t + DT)
+    assert runner.tick(t + DT).action[0] == pytest.approx(0.0)
+    _feed(runner, t + 0.26)
+    assert runner.tick(t + 0.26).action[0] / ACTION[0] == pytest.approx(0.5, abs=0.03)
+
+
+def test_tilt_cutoff_latches_until_released_upright() -> None:
+    runner, _ = _runner(tilt_limit=0.5)
+    _feed(runner, 0.0, quat=_tilted(0.45))
+    assert not runner.tick(0.0).safe
+    _feed(runner, DT, quat=_tilted(0.6))
+    result = runner.tick(DT)
+    assert result.safe and "tilt 0.600 rad > limit 0.500" in result.reason
+    assert runner.latched == "tilt"
+    # Upright again: still latched.
+    for k in range(2, 10):
+        _feed(runner, k * DT)
+        result = runner.tick(k * DT)
+        assert result.safe and "tilt cut-off latched" in result.reason
+    ok, msg = runner.release()
+    assert ok, msg
+    _feed(runner, 0.1)
+    assert not runner.tick(0.1).safe
+    assert runner.safety.trips["tilt"] == 1
+    # Release is refused while still tilted.
+    _feed(runner, 0.2, quat=_tilted(1.0))
+    assert runner.tick(0.2).safe
+    ok, msg = runner.release()
+    assert not ok and "still above limit" in msg
+
+
+def test_estop_latches_until_deasserted_and_released() -> None:
+    runner, _ = _runner()
+    _feed(runner, 0.0)
+    assert not runner.tick(0.0).safe
+    runner.on_estop(True)
+    _feed(runner, DT)
+    result = runner.tick(DT)
+    assert result.safe and "e-stop latched" in result.reason
+    ok, msg = runner.release()
+    assert not ok and "still asserted" in msg
+    runner.on_estop(False)  # de-asserting alone does not resume
+    _feed(runner, 2 * DT)
+    assert runner.tick(2 * DT).safe
+    ok, msg = runner.release()
+    assert ok and "estop" in msg
+    _feed(runner, 3 * DT)
+    assert not runner.tick(3 * DT).safe
+    assert runner.safety.trips["estop"] == 1
+    assert runner.release() == (True, "nothing latched")
+
+
+def test_command_timeout_falls_back_to_task_command() -> None:
+    runner, policy = _runner()
+    runner.on_command([0.3, 0.1], 0.0)
+    _feed(runner, 0.0)
+    runner.tick(0.0)
+    np.testing.assert_allclose(policy.seen[-1][OBS_SLICES["command"]], [0.3, 0.1], atol=1e-6)
+    _feed(runner, 1.0)
+    result = runner.tick(1.0)  # cmd_vel is 1 s old > 0.5 s: stand still, but no trip
+    assert not result.safe
+    np.testing.assert_allclose(policy.seen[-1][OBS_SLICES["command"]], [0.0, 0.0])
+
+
+def test_check_command_rejects_bad_commands() -> None:
+    check_command(SAFE_COMMAND)
+    good = action_to_command(np.full(ACTION_DIM, 0.5))
+    for field, index, value, match in [
+        ("position", 0, np.nan, "non-finite"),
+        ("effort", 2, np.inf, "non-finite"),
+        ("position", 1, 0.5, "outside limits"),
+        ("effort", 5, 4.5, "outside limits"),
+        ("effort", 0, 1.0, "must be NaN"),
+    ]:
+        arr = getattr(good, field).copy()
+        arr[index] = value
+        bad = good._replace(**{field: arr})
+        with pytest.raises(UnsafeCommandError, match=match):
+            check_command(bad)
+
+
+def test_safety_config_validation() -> None:
+    for bad in [{"imu_max_age": 0.0}, {"tilt_limit": 4.0}, {"soft_start": -1.0}]:
+        with pytest.raises(ConfigError):
+            SafetyConfig(**bad)
+    with pytest.raises(ConfigError, match="command_max_age"):
+        RunnerConfig(command_max_age=0.0)
+
+
+def test_loop_stats() -> None:
+    stats = LoopStats(control_hz=100.0, window=100)
+    starts = np.arange(50) * 0.01
+    starts[30:] += 0.02  # one late tick: a 30 ms period
+    for s in starts:
+        stats.record(s, s + 0.0002, s - 0.001)
+    assert stats.ticks == 50 and stats.deadline_misses == 1
+    assert stats.period().max == pytest.approx(0.03)
+    assert stats.period().p50 == pytest.approx(0.01)
+    assert stats.latency().p50 == pytest.approx(0.0012)
+    assert stats.achieved_hz() == pytest.approx(49 / starts[-1])
+    summary = stats.summary({"tilt": 2})
+    assert summary["trip.tilt"] == 2.0 and summary["compute_p99_us"] == pytest.approx(200.0)
+
+
+def test_deploy_config(tmp_path) -> None:
+    cfg = DeployConfig.from_params(
+        {"policy": "classical", "imu_max_age": 0.1, "shadow": True, "soft_start_wheels": True}
+    )
+    assert cfg.runner.safety.imu_max_age == 0.1 and cfg.shadow
+    assert cfg.runner.safety.soft_start_wheels is True
+    assert cfg.with_rate(500.0).runner.safety.control_hz == 500.0
+    for bad, match in [
+        ({"policy": ""}, "policy"),
+        ({"policy": "x", "trigger": "sometimes"}, "trigger"),
+        ({"policy": "x", "control_hz": -1.0}, "control_hz"),
+        ({"policy": "x", "imu_topic": ""}, "imu_topic"),
+        ({"policy": "x", "tilt_limt": 0.3}, "unknown deploy parameters"),
+        ({"policy": "x", "task": "dance"}, "unknown task"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            DeployConfig.from_params(bad)
+    (tmp_path / "stand.onnx").write_bytes(b"x")
+    assert resolve_policy_path("stand.onnx", str(tmp_path)) == tmp_path / "stand.onnx"
+    with pytest.raises(PolicyLoadError, match="not found"):
+        resolve_policy_path("other.onnx", str(tmp_path))

@@ -1,0 +1,1 @@
+"""The ROS 2 node of the simulator: the only module of this package that imports rclpy."""

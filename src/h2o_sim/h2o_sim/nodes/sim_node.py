@@ -1,0 +1,230 @@
+"""ROS 2 node ``wheel_legged_sim``: the simulated robot on the robot's own topics.
+
+Publishes, once per control tick: ``/clock`` (rosgraph_msgs/Clock, sim time), then
+``/joint_states`` (contract order, position/velocity/effort all filled), ``/imu/data`` and
+``/odom`` (ground truth: world position, base-frame twist). Subscribes ``/joint_commands``
+(legs: position targets, wheels: efforts, NaN elsewhere; best-effort QoS, so it matches reliable
+and best-effort publishers). Service ``~/reset`` (std_srvs/Trigger) resets the robot.
+
+Stamps: sim time when the node runs with ``use_sim_time:=true`` (the stamps then equal the
+``/clock`` it publishes), wall time otherwise. The sim clock never goes back, also across resets.
+
+Pacing: ``real_time_factor`` r > 0 runs one tick every ``1 / (r * control_hz)`` wall seconds
+(a steady clock, independent of ``/clock``); r = 0 free-runs as fast as the CPU allows. In both
+modes incoming commands, service calls and parameter changes are handled between ticks, so a
+commander sees every tick and its newest command applies from the next tick on (a subscriber
+that wants one command per tick in as-fast mode must follow ``/clock``; the sim does not wait).
+
+Parameters: see ``h2o_sim.node_config`` and ``config/sim/wheel_legged_sim.yaml``. Every knob of
+the dynamics profile is a parameter too (``ros2 param set /wheel_legged_sim gravity_scale 2.0``);
+``real_time_factor`` and ``command_timeout`` may change at run time; the rest is refused with a
+reason. Bad parameters: an error log and exit code 2 before anything is published.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import rclpy
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.experimental import EventsExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Empty
+from std_srvs.srv import Trigger
+
+from h2o_robot_bridge.conversions.to_msg import imu_msg, joint_state_msg, odometry_msg, stamp
+from h2o_robot_bridge.errors import H2OError
+from h2o_sim.node_config import (
+    NODE_PARAMETERS,
+    PARAMETER_NAMES,
+    SimNodeConfig,
+    describe,
+    make_config,
+    profile_from_parameter,
+    profile_knobs,
+    runtime_changes_error,
+    runtime_number,
+)
+from h2o_sim.pacing import Pacer, RealTimeFactorMeter
+from h2o_sim.sim_runner import SimRunner, SimTick
+
+NODE_NAME = "wheel_legged_sim"
+REPORT_PERIOD = 10.0
+"""Wall seconds between progress logs (sim time, achieved real-time factor, overruns)."""
+WARN_THROTTLE = 1.0
+"""Wall seconds between repeats of the same warning about refused commands."""
+
+
+class WheelLeggedSimNode(Node):
+    """Parameters -> :class:`SimNodeConfig` -> :class:`SimRunner`; messages in and out."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self.config, self._knobs = self._read_config()
+        self.runner = SimRunner(self.config)
+        self.pacer = Pacer(self.config.timing.control_dt, self.config.real_time_factor)
+        self.meter = RealTimeFactorMeter()
+        self._last_refusal: str | None = None
+        topics = self.config.topics
+        self._clock_pub = self.create_publisher(Clock, topics.clock, 10)
+        self._joint_pub = self.create_publisher(JointState, topics.joint_states, 10)
+        self._imu_pub = self.create_publisher(Imu, topics.imu, 10)
+        self._odom_pub = self.create_publisher(Odometry, topics.odom, 10)
+        # Recorders split episodes here: a reset is invisible in the state topics otherwise.
+        self._reset_pub = self.create_publisher(Empty, topics.reset, 10)
+        self.create_subscription(
+            JointState, topics.joint_commands, self._on_command, qos_profile_sensor_data
+        )
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._publish(self.runner.last)
+        self.meter.start(self.runner.clock, time.monotonic())
+        self._next_report = time.monotonic() + REPORT_PERIOD
+        self.get_logger().info(describe(self.config))
+
+    def _read_config(self) -> tuple[SimNodeConfig, dict[str, Any]]:
+        """Declare node parameters, then one per knob of the chosen profile; validate all."""
+        # dynamic typing: `-p control_hz:=100` (an int) must not be a type error; make_config
+        # checks types and ranges with clear messages instead.
+        anything = ParameterDescriptor(dynamic_typing=True)
+        for spec in NODE_PARAMETERS:
+            described = ParameterDescriptor(dynamic_typing=True, description=spec.description)
+            self.declare_parameter(spec.name, spec.default, described)
+        knobs = profile_knobs(profile_from_parameter(self.get_parameter("dynamics").value))
+        for name, default in knobs.items():
+            self.declare_parameter(name, default, anything)
+        names = (*PARAMETER_NAMES, *knobs, "use_sim_time")
+        return make_config({n: self.get_parameter(n).value for n in names}), knobs
+
+    def run(self, executor: Any) -> None:
+        """Tick at the configured pace until ROS shuts down (always spinning with timeouts)."""
+        while rclpy.ok(context=self.context):
+            wait = self.pacer.wait_time(time.monotonic())
+            if wait > 0.0:
+                executor.spin_once(timeout_sec=min(wait, 0.1))
+                continue
+            executor.spin_once(timeout_sec=0.0)
+            try:
+                self._tick()
+            except Exception:
+                if rclpy.ok(context=self.context):
+                    raise
+                break  # Ctrl-C shut the context down between the check and this publish
+
+    def _tick(self) -> None:
+        tick = self.runner.step()
+        self._publish(tick)
+        now = time.monotonic()
+        self.pacer.tick_done(now)
+        if tick.note:
+            self.get_logger().warning(tick.note)
+        if now >= self._next_report:
+            self._next_report = now + REPORT_PERIOD
+            self.get_logger().info(self.report())
+
+    def report(self) -> str:
+        """Sim time, achieved real-time factor and pacing overruns, for the log."""
+        rtf = self.meter.value(self.runner.clock, time.monotonic())
+        return (
+            f"sim time {self.runner.clock:.2f} s, achieved real-time factor {rtf:.2f}, "
+            f"overruns {self.pacer.overruns}"
+        )
+
+    def _publish(self, tick: SimTick) -> None:
+        r, cfg = tick.readings, self.config
+        t = tick.stamp if cfg.use_sim_time else time.time()
+        self._clock_pub.publish(Clock(clock=stamp(tick.stamp)))
+        self._joint_pub.publish(joint_state_msg(t, r.joint_pos, r.joint_vel, r.joint_effort))
+        self._imu_pub.publish(imu_msg(t, r.quat_xyzw, r.ang_vel, r.lin_acc, cfg.base_frame))
+        self._odom_pub.publish(
+            odometry_msg(
+                t, r.base_pos, r.quat_xyzw, r.base_lin_vel, r.ang_vel, cfg.odom_frame,
+                cfg.base_frame,
+            )
+        )  # fmt: skip
+
+    def _on_command(self, msg: JointState) -> None:
+        refused = self.runner.on_command(msg)
+        if refused is None:
+            return
+        if refused != self._last_refusal:  # a new kind of problem: say it at once
+            self._last_refusal = refused
+            self.get_logger().warning(refused)
+        else:
+            self.get_logger().warning(refused, throttle_duration_sec=WARN_THROTTLE)
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Any:
+        tick = self.runner.reset()
+        self._reset_pub.publish(Empty())
+        self._publish(tick)
+        response.success = True
+        response.message = f"robot reset at sim time {tick.stamp:.3f} s"
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        changes = {p.name: p.value for p in params}
+        reason = runtime_changes_error(changes, self.runner.sim.profile)
+        if reason is not None:
+            return SetParametersResult(successful=False, reason=reason)
+        try:
+            for name, value in changes.items():
+                self._apply_parameter(name, value)
+        except H2OError as err:  # checked above; a simulator-specific refusal still lands here
+            return SetParametersResult(successful=False, reason=str(err))
+        return SetParametersResult(successful=True)
+
+    def _apply_parameter(self, name: str, value: Any) -> None:
+        if name == "real_time_factor":
+            self.pacer.set_real_time_factor(runtime_number(name, value), time.monotonic())
+            self.meter.start(self.runner.clock, time.monotonic())  # report the new pace
+        elif name == "command_timeout":
+            self.runner.command_timeout = runtime_number(name, value)
+        else:
+            self.runner.set_param(name, value)
+        self.get_logger().info(
+            f"parameter {name} set to {value} at sim time {self.runner.clock:.3f} s"
+        )
+
+    def close(self) -> None:
+        """Log the achieved pace and release the simulator."""
+        # After Ctrl-C the context is already shut down: log without the /rosout publisher.
+        ok = rclpy.ok(context=self.context)
+        logger = self.get_logger() if ok else rclpy.logging.get_logger(f"{NODE_NAME}.exit")
+        logger.info(self.report())
+        self.runner.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console script ``wheel_legged_sim``; exit code 2 on bad parameters."""
+    rclpy.init(args=args)
+    node: WheelLeggedSimNode | None = None
+    code = 0
+    try:
+        node = WheelLeggedSimNode()
+        executor = EventsExecutor(context=node.context)
+        executor.add_node(node)
+        node.run(executor)
+    except H2OError as err:
+        rclpy.logging.get_logger(NODE_NAME).fatal(f"{type(err).__name__}: {err}")
+        code = 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
