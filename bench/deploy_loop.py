@@ -28,7 +28,7 @@ import numpy as np
 
 from h2o_robot_bridge.config_files import config_file
 from h2o_robot_bridge.contract import OBS_DIM, robot
-from h2o_robot_bridge.conversions.from_msg import ImuReading, JointReading
+from h2o_robot_bridge.contract.sensors import ImuReading, JointReading
 from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy, probe_observations
 from h2o_robot_bridge.deploy.runner import PolicyRunner
 from h2o_robot_bridge.testing.fake_robot import FakeRobotReport, fake_robot_process, invalid_rows

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from h2o_robot_bridge.config_files import config_file
-from h2o_robot_bridge.contract import SAFE_ACTION
+from h2o_robot_bridge.contract import SAFE_ACTION, TOPICS
 from h2o_robot_bridge.testing.processes import free_domain_id, node_process, ros_env
 from h2o_sim.simulator import WheelLeggedSim
 
@@ -78,14 +78,14 @@ def node_rtf_observed(seconds: float, log_dir: Path, domain_id: int) -> float:
     clocks: list[tuple[float, float]] = []
     node.create_subscription(
         Clock,
-        "/clock",
+        TOPICS.clock,
         lambda m: clocks.append((time.monotonic(), m.clock.sec + 1e-9 * m.clock.nanosec)),
         100,
     )
     for msg_type, topic in (
-        (JointState, "/joint_states"),
-        (Imu, "/imu/data"),
-        (Odometry, "/odom"),
+        (JointState, TOPICS.joint_states),
+        (Imu, TOPICS.imu),
+        (Odometry, TOPICS.odom),
     ):
         node.create_subscription(msg_type, topic, lambda m: None, 100)
     proc = node_process(

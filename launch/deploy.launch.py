@@ -16,6 +16,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
+from h2o_robot_bridge.contract.topics import TOPICS
 from launch import LaunchDescription
 
 
@@ -30,11 +31,11 @@ def generate_launch_description() -> LaunchDescription:
             "trigger", default_value="timer", description="timer|joint_states|imu"
         ),
         DeclareLaunchArgument("shadow", default_value="false"),
-        DeclareLaunchArgument("joint_states", default_value="/joint_states"),
-        DeclareLaunchArgument("imu", default_value="/imu/data"),
-        DeclareLaunchArgument("cmd_vel", default_value="/cmd_vel"),
-        DeclareLaunchArgument("estop", default_value="/h2o/estop"),
-        DeclareLaunchArgument("command", default_value="/joint_commands"),
+        DeclareLaunchArgument("joint_states", default_value=TOPICS.joint_states),
+        DeclareLaunchArgument("imu", default_value=TOPICS.imu),
+        DeclareLaunchArgument("cmd_vel", default_value=TOPICS.cmd_vel),
+        DeclareLaunchArgument("estop", default_value=TOPICS.estop),
+        DeclareLaunchArgument("command", default_value=TOPICS.joint_commands),
         DeclareLaunchArgument("use_sim_time", default_value="false"),
     ]
     node = Node(
@@ -54,7 +55,7 @@ def generate_launch_description() -> LaunchDescription:
                 "imu_topic": LaunchConfiguration("imu"),
                 "cmd_vel_topic": LaunchConfiguration("cmd_vel"),
                 "estop_topic": LaunchConfiguration("estop"),
-                "command_topic": LaunchConfiguration("command"),
+                "joint_commands_topic": LaunchConfiguration("command"),
                 "use_sim_time": ParameterValue(
                     LaunchConfiguration("use_sim_time"), value_type=bool
                 ),

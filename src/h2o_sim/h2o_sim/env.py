@@ -24,27 +24,13 @@ from h2o_robot_bridge.contract import (
     ACTION_DIM,
     OBS_DIM,
     Timing,
-    build_observation,
     clip_action,
     get_task,
+    observation_from_snapshot,
 )
 from h2o_robot_bridge.errors import ConfigError
 from h2o_sim.dynamics import DynamicsProfile, resolve_profile
-from h2o_sim.simulator import DEFAULT_TIMING, SensorReadings, WheelLeggedSim
-
-
-def observation_from_readings(
-    readings: SensorReadings, command: NDArray, prev_action: NDArray
-) -> NDArray[np.float32]:
-    """The contract observation (OBS_DIM,) float32 for simulated readings."""
-    return build_observation(
-        readings.quat_xyzw,
-        readings.ang_vel,
-        readings.joint_pos,
-        readings.joint_vel,
-        command,
-        prev_action,
-    )
+from h2o_sim.simulator import DEFAULT_TIMING, WheelLeggedSim
 
 
 class WheelLeggedEnv(gym.Env):
@@ -115,7 +101,9 @@ class WheelLeggedEnv(gym.Env):
         # The simulator's own generator is drawn from the env's, so reset(seed) fixes both.
         readings = self.sim.reset(seed=int(self.np_random.integers(2**63 - 1)))
         self._steps = 0
-        self._obs = observation_from_readings(readings, self.command, np.zeros(ACTION_DIM))
+        self._obs = observation_from_snapshot(
+            readings.snapshot(), self.command, np.zeros(ACTION_DIM)
+        )
         return self._obs.copy(), {"readings": readings}
 
     def step(
@@ -124,7 +112,7 @@ class WheelLeggedEnv(gym.Env):
         """One control tick. Returns ``obs, reward, terminated, truncated, info``."""
         a = clip_action(action)  # a fresh float64 copy: the caller may reuse its buffer
         readings = self.sim.step(a)
-        obs = observation_from_readings(readings, self.command, a)
+        obs = observation_from_snapshot(readings.snapshot(), self.command, a)
         reward = float(self.task.reward(self._obs, a, obs))
         terminated = bool(self.task.terminated(obs))
         self._steps += 1

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from h2o_robot_bridge.contract import Timing
+from h2o_robot_bridge.contract import RobotTopics, Timing
+from h2o_robot_bridge.contract.topics import topic_parameters, topics_from_parameters
 from h2o_robot_bridge.errors import ConfigError
 from h2o_sim.dynamics import DynamicsProfile, load_profile
 
@@ -41,6 +42,16 @@ class ParamSpec:
     runtime: bool = False
 
 
+SIM_TOPICS = {
+    "joint_states": "sensor_msgs/JointState output",
+    "imu": "sensor_msgs/Imu output",
+    "odom": "nav_msgs/Odometry output (ground truth)",
+    "clock": "rosgraph_msgs/Clock output (sim time)",
+    "joint_commands": "sensor_msgs/JointState input",
+    "reset": "std_msgs/Empty output on every reset (episode boundary)",
+}
+"""The topics the node uses (``<name>_topic`` parameters), with their descriptions."""
+
 NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("dynamics", "real", "dynamics profile: a name in config/dynamics or a YAML path"),
     ParamSpec("control_hz", Timing().control_hz, "control rate: one published state per tick"),
@@ -59,13 +70,9 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         "sim seconds without a valid command before the safe action is applied; 0 = never",
         runtime=True,
     ),
-    ParamSpec("joint_states_topic", "/joint_states", "sensor_msgs/JointState output"),
-    ParamSpec("imu_topic", "/imu/data", "sensor_msgs/Imu output"),
-    ParamSpec("odom_topic", "/odom", "nav_msgs/Odometry output (ground truth)"),
-    ParamSpec("clock_topic", "/clock", "rosgraph_msgs/Clock output (sim time)"),
-    ParamSpec("joint_commands_topic", "/joint_commands", "sensor_msgs/JointState input"),
-    ParamSpec(
-        "reset_topic", "/h2o/reset", "std_msgs/Empty output on every reset (episode boundary)"
+    *(
+        ParamSpec(name, default, SIM_TOPICS[name.removesuffix("_topic")])
+        for name, default in topic_parameters(SIM_TOPICS).items()
     ),
     ParamSpec("base_frame", "base_link", "child frame of /odom, frame of /imu/data"),
     ParamSpec("odom_frame", "odom", "frame of /odom poses"),
@@ -76,18 +83,6 @@ PARAMETER_NAMES = tuple(p.name for p in NODE_PARAMETERS)
 _SPECS = {p.name: p for p in NODE_PARAMETERS}
 _TOPIC_PARAMS = tuple(n for n in PARAMETER_NAMES if n.endswith("_topic"))
 _FRAME_PARAMS = ("base_frame", "odom_frame")
-
-
-@dataclass(frozen=True)
-class Topics:
-    """Topic names (absolute or relative, remappable as usual)."""
-
-    joint_states: str = "/joint_states"
-    imu: str = "/imu/data"
-    odom: str = "/odom"
-    clock: str = "/clock"
-    joint_commands: str = "/joint_commands"
-    reset: str = "/h2o/reset"
 
 
 @dataclass(frozen=True)
@@ -116,7 +111,7 @@ class SimNodeConfig:
     gui: bool
     command_timeout: float
     use_sim_time: bool
-    topics: Topics
+    topics: RobotTopics
     base_frame: str
     odom_frame: str
 
@@ -193,7 +188,7 @@ def make_config(
         gui=merged["gui"],
         command_timeout=timeout,
         use_sim_time=merged["use_sim_time"],
-        topics=Topics(**{n.removesuffix("_topic"): merged[n].strip() for n in _TOPIC_PARAMS}),
+        topics=topics_from_parameters(merged, SIM_TOPICS),
         base_frame=merged["base_frame"].strip(),
         odom_frame=merged["odom_frame"].strip(),
     )

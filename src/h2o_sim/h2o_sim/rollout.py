@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from h2o_robot_bridge.contract import (
     ACTION_DIM,
-    build_observation,
+    observation_from_snapshot,
     pitch_from_projected_gravity,
     projected_gravity_from_quaternion,
     tilt_from_projected_gravity,
@@ -95,10 +95,7 @@ def rollout(
     fell = False
     for _ in range(int(round(seconds * sim.timing.control_hz))):
         if fixed is None:
-            obs = build_observation(
-                readings.quat_xyzw, readings.ang_vel, readings.joint_pos, readings.joint_vel,
-                cmd, prev,
-            )  # fmt: skip
+            obs = observation_from_snapshot(readings.snapshot(), cmd, prev)
             action = np.asarray(policy(obs), dtype=np.float64)  # type: ignore[operator]
         else:
             action = fixed

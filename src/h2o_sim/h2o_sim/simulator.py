@@ -31,6 +31,9 @@ from h2o_robot_bridge.contract import (
     JOINT_NAMES,
     NUM_JOINTS,
     SAFE_ACTION,
+    ImuReading,
+    JointReading,
+    SensorSnapshot,
     Timing,
     action_to_command,
 )
@@ -95,6 +98,13 @@ class SensorReadings(NamedTuple):
     joint_effort: NDArray[np.float64]
     base_pos: NDArray[np.float64]
     base_lin_vel: NDArray[np.float64]
+
+    def snapshot(self) -> SensorSnapshot:
+        """The readings a robot reports (IMU and joint state), as the core takes them."""
+        return SensorSnapshot(
+            ImuReading(self.quat_xyzw, self.ang_vel),
+            JointReading(self.joint_pos, self.joint_vel, self.joint_effort),
+        )
 
 
 def _rotation(quat_xyzw: tuple[float, ...]) -> NDArray[np.float64]:

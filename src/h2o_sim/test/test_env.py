@@ -138,3 +138,17 @@ def test_gym_make_passes_dynamics_and_timing() -> None:
     assert base.profile.gravity_scale == 2.0 and base.profile.latency_steps == 2
     assert base.max_episode_steps == get_task("stand").max_episode_steps(200.0)
     env.close()
+
+
+def test_env_observation_is_built_from_the_simulators_snapshot() -> None:
+    # The env and the deployed runner build observations from the same SensorSnapshot type.
+    from h2o_robot_bridge.contract import build_observation  # noqa: PLC0415
+
+    env = WheelLeggedEnv("stand", "real")
+    obs, _ = env.reset(seed=3)
+    r = env.sim.readings
+    assert np.array_equal(r.snapshot().joints.effort, r.joint_effort)
+    want = build_observation(
+        r.quat_xyzw, r.ang_vel, r.joint_pos, r.joint_vel, env.command, np.zeros(6)
+    )
+    assert np.array_equal(obs, want)

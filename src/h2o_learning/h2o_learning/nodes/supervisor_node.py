@@ -44,10 +44,12 @@ from h2o_learning.demo.episodes import (
 )
 from h2o_robot_bridge.contract import (
     ACTION_DIM,
-    build_observation,
+    TOPICS,
+    SensorSnapshot,
     clip_action,
     command_to_action,
     get_task,
+    observation_from_snapshot,
 )
 from h2o_robot_bridge.conversions.from_msg import (
     MessageError,
@@ -82,7 +84,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", required=True, help="JSON report")
     p.add_argument("--sim-reset-service", default="/wheel_legged_sim/reset")
     p.add_argument("--release-service", default="/policy_runner/release")
-    p.add_argument("--reset-topic", default="/h2o/reset")
+    p.add_argument("--reset-topic", default=TOPICS.reset)
     args = p.parse_args(argv)
     if args.time_limit < 0:
         hz = args.control_hz
@@ -118,10 +120,11 @@ class DemoSupervisor(Node):
         self.sim_reset = self.create_client(Trigger, args.sim_reset_service)
         self.release = self.create_client(Trigger, args.release_service)
         qos = qos_profile_sensor_data
-        self.create_subscription(JointState, "/joint_states", self._on_joint_state, qos)
-        self.create_subscription(Imu, "/imu/data", self._on_imu, qos)
-        self.create_subscription(JointState, "/joint_commands", self._on_command, qos)
-        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        t = TOPICS
+        self.create_subscription(JointState, t.joint_states, self._on_joint_state, qos)
+        self.create_subscription(Imu, t.imu, self._on_imu, qos)
+        self.create_subscription(JointState, t.joint_commands, self._on_command, qos)
+        self.create_subscription(DiagnosticArray, t.diagnostics, self._on_diagnostics, 10)
 
     def _on_joint_state(self, msg: JointState) -> None:
         self.joints = msg
@@ -139,9 +142,8 @@ class DemoSupervisor(Node):
         if js is None or stamp_to_sec(js.header.stamp) != stamp_to_sec(msg.header.stamp):
             self.counts["unpaired"] += 1
             return
-        j, i = joint_state_to_reading(js), imu_to_reading(msg)
-        obs = build_observation(i.quat_xyzw, i.ang_vel, j.position, j.velocity, self.command,
-                                self.action)  # fmt: skip
+        snapshot = SensorSnapshot(imu_to_reading(msg), joint_state_to_reading(js))
+        obs = observation_from_snapshot(snapshot, self.command, self.action)
         self.counts["ticks"] += 1
         request = self.sup.on_tick(obs, self.commanded)
         self.commanded = False

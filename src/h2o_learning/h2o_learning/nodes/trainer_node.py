@@ -26,6 +26,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from h2o_learning.training.config import TrainConfig, load_config
+from h2o_robot_bridge.contract import TOPICS
 from h2o_robot_bridge.errors import H2OError
 
 
@@ -75,7 +76,7 @@ class TrainerNode(Node):
             "export": self.declare_parameter("export", True).value,
         }
         self.cfg = node_config(**p)
-        self.pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.pub = self.create_publisher(DiagnosticArray, TOPICS.diagnostics, 10)
         from h2o_learning.training.trainer import Trainer  # noqa: PLC0415 - heavy (torch, pybullet)
 
         self.trainer = Trainer(self.cfg.train, self.cfg.run_dir, resume=self.cfg.resume)

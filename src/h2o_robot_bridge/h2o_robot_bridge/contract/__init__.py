@@ -1,4 +1,5 @@
-"""The robot contract: the one definition of joints, observations, actions, tasks and timing.
+"""The robot contract: the one definition of joints, observations, actions, tasks, timing and
+topics.
 
 Sim, bridge and learner import these names; nothing else may redefine them. Anything that
 changes meaning here must bump :data:`CONTRACT_VERSION`.
@@ -38,8 +39,15 @@ from h2o_robot_bridge.contract.robot import (
     WHEEL_RADIUS,
     JointSpec,
 )
+from h2o_robot_bridge.contract.sensors import (
+    ImuReading,
+    JointReading,
+    SensorSnapshot,
+    observation_from_snapshot,
+)
 from h2o_robot_bridge.contract.tasks import TASKS, RewardWeights, Task, get_task
 from h2o_robot_bridge.contract.timing import Timing
+from h2o_robot_bridge.contract.topics import TOPICS, RobotTopics
 
 __all__ = [
     "ACTION_DIM",
@@ -63,6 +71,12 @@ __all__ = [
     "JointSpec",
     "RewardWeights",
     "Task",
+    "ImuReading",
+    "JointReading",
+    "SensorSnapshot",
+    "observation_from_snapshot",
+    "TOPICS",
+    "RobotTopics",
     "Timing",
     "action_to_command",
     "check_contract_metadata",

@@ -7,33 +7,19 @@ here imports rclpy or message packages.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from h2o_robot_bridge.contract import robot
 from h2o_robot_bridge.contract.action import JointCommand
+from h2o_robot_bridge.contract.sensors import ImuReading, JointReading
 from h2o_robot_bridge.errors import H2OError
 
 
 class MessageError(H2OError):
     """A message lacks a field the contract needs (e.g. a joint is missing)."""
-
-
-class JointReading(NamedTuple):
-    """Joint state in contract order, each (NUM_JOINTS,) float64; NaN where not reported."""
-
-    position: NDArray[np.float64]  # [rad]
-    velocity: NDArray[np.float64]  # [rad/s]
-    effort: NDArray[np.float64]  # [N m]
-
-
-class ImuReading(NamedTuple):
-    """IMU sample: orientation (4,) x, y, z, w in world; angular velocity (3,) [rad/s], base."""
-
-    quat_xyzw: NDArray[np.float64]
-    ang_vel: NDArray[np.float64]
 
 
 def stamp_to_sec(stamp: Any) -> float:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from h2o_robot_bridge.contract import TASKS
 from h2o_robot_bridge.dataset.align import AlignConfig
 from h2o_robot_bridge.dataset.bag.convert import convert_bag
-from h2o_robot_bridge.dataset.bag.reader import BagTopics
+from h2o_robot_bridge.dataset.bag.reader import BAG_TOPICS, BagTopics
 from h2o_robot_bridge.dataset.chunked import recover
 from h2o_robot_bridge.dataset.info import dataset_info, format_info
 from h2o_robot_bridge.dataset.io import check_writable, load_dataset, save_dataset
@@ -37,13 +37,7 @@ def _from_bag(args: argparse.Namespace) -> int:
         time_limit=not args.no_time_limit,
         allow_repeated_samples=args.allow_repeated_samples,
     )
-    topics = BagTopics(
-        joint_states=args.joint_states_topic,
-        imu=args.imu_topic,
-        joint_commands=args.joint_commands_topic,
-        cmd_vel=args.cmd_vel_topic,
-        reset=args.reset_topic,
-    )
+    topics = BagTopics.from_parameters(vars(args))
     source = {"robot": args.robot_id} if args.robot_id else {}
     conv = convert_bag(
         args.bag,
@@ -142,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="align on header stamps (default) or on the bag's receive times",
     )
     topics = BagTopics()
-    for name in ("joint_states", "imu", "joint_commands", "cmd_vel", "reset"):
+    for name in BAG_TOPICS:
         p.add_argument(
             f"--{name.replace('_', '-')}-topic",
             default=getattr(topics, name),

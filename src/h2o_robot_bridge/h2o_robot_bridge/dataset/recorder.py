@@ -11,6 +11,7 @@ of the same messages converts to (one shared :class:`Aligner`).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from h2o_robot_bridge.contract import JointCommand, command_to_action
+from h2o_robot_bridge.contract.topics import topic_parameters
 from h2o_robot_bridge.dataset.align import AlignConfig, Aligner
-from h2o_robot_bridge.dataset.bag.reader import BagTopics, TimeSource
+from h2o_robot_bridge.dataset.bag.reader import BAG_TOPICS, BagTopics, TimeSource
 from h2o_robot_bridge.dataset.chunked import ChunkedWriter
 from h2o_robot_bridge.dataset.schema import make_meta
 from h2o_robot_bridge.errors import ConfigError
@@ -69,6 +71,55 @@ class RecorderConfig:
         for name, topic in asdict(self.topics).items():
             if not topic:
                 raise ConfigError(f"topic for {name} is empty")
+
+
+PARAMETERS: dict[str, Any] = {
+    "output": "",
+    "overwrite": False,
+    "task": "stand",
+    "control_hz": 100.0,
+    "max_age": 0.0,  # 0: 2.5 control periods
+    "max_tick_interval": 0.0,  # 0: 1.5 control periods
+    "clock_jump": 1.0,
+    "resume_after_fall": "upright",
+    "time_limit": True,
+    "allow_repeated_samples": False,
+    "time_source": "header",
+    "process_delay": 0.1,
+    "flush_interval": 0.5,
+    "autostart": True,
+    "best_effort": True,
+    "robot_id": "",
+    **topic_parameters(BAG_TOPICS),
+}
+"""The ``dataset_recorder`` node's ROS parameters and their defaults."""
+
+
+def config_from_parameters(p: Mapping[str, Any]) -> RecorderConfig:
+    """Parameter values -> validated :class:`RecorderConfig` (ConfigError when invalid)."""
+    align = AlignConfig(
+        task=p["task"],
+        control_hz=float(p["control_hz"]),
+        max_age=float(p["max_age"]) or None,
+        max_tick_interval=float(p["max_tick_interval"]) or None,
+        clock_jump=float(p["clock_jump"]),
+        resume_after_fall=p["resume_after_fall"],
+        time_limit=bool(p["time_limit"]),
+        allow_repeated_samples=bool(p["allow_repeated_samples"]),
+    )
+    topics = BagTopics.from_parameters(p)
+    return RecorderConfig(
+        output=p["output"],
+        align=align,
+        topics=topics,
+        time_source=p["time_source"],
+        process_delay=float(p["process_delay"]),
+        flush_interval=float(p["flush_interval"]),
+        overwrite=bool(p["overwrite"]),
+        autostart=bool(p["autostart"]),
+        best_effort=bool(p["best_effort"]),
+        robot_id=p["robot_id"],
+    )
 
 
 class Recorder:

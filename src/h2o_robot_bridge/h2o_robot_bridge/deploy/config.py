@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from h2o_robot_bridge.contract import get_task
+from h2o_robot_bridge.contract import TOPICS, RobotTopics, get_task
+from h2o_robot_bridge.contract.topics import topic_parameters, topics_from_parameters
 from h2o_robot_bridge.deploy.runner import RunnerConfig
 from h2o_robot_bridge.deploy.safety import SafetyConfig
 from h2o_robot_bridge.errors import ConfigError, PolicyLoadError
@@ -22,6 +23,16 @@ from h2o_robot_bridge.policy import Policy
 CLASSICAL = "classical"
 TRIGGERS = ("timer", "joint_states", "imu")
 EXECUTORS = ("events", "single")
+DEPLOY_TOPICS = (
+    "joint_states",
+    "imu",
+    "cmd_vel",
+    "estop",
+    "joint_commands",
+    "shadow_joint_commands",
+    "diagnostics",
+)
+"""The topics the ``policy_runner`` node uses (``<name>_topic`` parameters)."""
 
 
 @dataclass(frozen=True)
@@ -39,19 +50,21 @@ class DeployConfig:
             in a cycle, e.g. ``imu`` for the simulator, so the other is fresh; a timer at the
             control rate still runs the watchdog when messages stop).
         executor: ``events`` (rclpy EventsExecutor) or ``single`` (SingleThreadedExecutor).
-        shadow: compute and publish on ``shadow_topic`` only; never command the robot.
+        shadow: compute and publish on ``topics.shadow_joint_commands`` only; never command
+            the robot.
         classical_config: gains YAML for the classical controller ("" = the shipped one).
         exploration_noise_std: Gaussian noise added to the policy's action before the safety
             layer (:class:`~h2o_robot_bridge.controllers.noise.NoisyPolicy`), for collecting
             datasets; 0 = none (deployment).
         diagnostics_period: seconds between ``/diagnostics`` messages.
         deadline_factor: a loop period above this many nominal periods is a deadline miss.
-        *_topic: topic names.
+        topics: topic names (parameters ``<name>_topic`` for the names in
+            :data:`DEPLOY_TOPICS`).
         runner: guard thresholds and command timeout.
     """
 
     policy: str
-    policies_dir: str = ""
+    policies_dir: str = "policies"
     task: str = ""
     control_hz: float = 0.0
     trigger: str = "timer"
@@ -61,13 +74,7 @@ class DeployConfig:
     exploration_noise_std: float = 0.0
     diagnostics_period: float = 1.0
     deadline_factor: float = 1.5
-    joint_states_topic: str = "/joint_states"
-    imu_topic: str = "/imu/data"
-    cmd_vel_topic: str = "/cmd_vel"
-    estop_topic: str = "/h2o/estop"
-    command_topic: str = "/joint_commands"
-    shadow_topic: str = "/h2o/shadow/joint_commands"
-    diagnostics_topic: str = "/diagnostics"
+    topics: RobotTopics = TOPICS
     runner: RunnerConfig = RunnerConfig()
 
     def __post_init__(self) -> None:
@@ -94,9 +101,6 @@ class DeployConfig:
             raise ConfigError(f"diagnostics_period must be > 0 s, got {self.diagnostics_period}")
         if not self.deadline_factor > 1:
             raise ConfigError(f"deadline_factor must be > 1, got {self.deadline_factor}")
-        for f in fields(self):
-            if f.name.endswith("_topic") and not getattr(self, f.name):
-                raise ConfigError(f"{f.name} is empty")
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> DeployConfig:
@@ -113,14 +117,18 @@ class DeployConfig:
         runner = {}
         if "command_max_age" in params:
             runner["command_max_age"] = float(params.pop("command_max_age"))
-        own = {f.name for f in fields(cls)} - {"runner"}
+        topics = topics_from_parameters(params, DEPLOY_TOPICS)
+        topic_keys = topic_parameters(DEPLOY_TOPICS)
+        params = {k: v for k, v in params.items() if k not in topic_keys}
+        own = {f.name for f in fields(cls)} - {"runner", "topics"}
         unknown = sorted(set(params) - own)
         if unknown:
-            raise ConfigError(f"unknown deploy parameters {unknown}; known: {sorted(own)}")
+            known = sorted(own | set(topic_keys))
+            raise ConfigError(f"unknown deploy parameters {unknown}; known: {known}")
         # control_hz may still be 0 (= the policy's); the real rate is set by with_rate().
         hz = float(params.get("control_hz", 0.0)) or 100.0
         runner_cfg = RunnerConfig(SafetyConfig(control_hz=hz, **safety), **runner)
-        return cls(**params, runner=runner_cfg)
+        return cls(**params, runner=runner_cfg, topics=topics)
 
     def with_rate(self, control_hz: float) -> DeployConfig:
         """Copy with the resolved control rate (also in the guard settings)."""
@@ -128,6 +136,20 @@ class DeployConfig:
 
         safety = replace(self.runner.safety, control_hz=control_hz)
         return replace(self, control_hz=control_hz, runner=replace(self.runner, safety=safety))
+
+
+def parameter_defaults() -> dict[str, Any]:
+    """Every ``policy_runner`` parameter with its default (what the node declares)."""
+    out: dict[str, Any] = {
+        f.name: f.default
+        for f in fields(DeployConfig)
+        if f.name not in ("policy", "runner", "topics")
+    }
+    out["policy"] = ""
+    out.update({f.name: f.default for f in fields(SafetyConfig) if f.name != "control_hz"})
+    out["command_max_age"] = RunnerConfig.command_max_age
+    out.update(topic_parameters(DEPLOY_TOPICS))
+    return out
 
 
 def resolve_policy_path(spec: str, policies_dir: str) -> Path:

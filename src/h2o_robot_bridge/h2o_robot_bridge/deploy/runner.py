@@ -26,14 +26,19 @@ from numpy.typing import ArrayLike, NDArray
 from h2o_robot_bridge.contract import (
     ACTION_DIM,
     OBS_SLICES,
-    SAFE_ACTION,
     JointCommand,
     action_to_command,
-    build_observation,
     get_task,
     tilt_from_projected_gravity,
 )
-from h2o_robot_bridge.conversions.from_msg import ImuReading, JointReading
+from h2o_robot_bridge.contract.sensors import (
+    NAN_IMU,
+    NAN_JOINTS,
+    ImuReading,
+    JointReading,
+    SensorSnapshot,
+    observation_from_snapshot,
+)
 from h2o_robot_bridge.deploy.safety import (
     SAFE_COMMAND,
     SafetyConfig,
@@ -185,19 +190,14 @@ class PolicyRunner:
         return "", ""
 
     def _observation(self, now: float) -> NDArray[np.float32]:
-        joints: JointReading = self._joints.value if self._joints else _NAN_JOINTS
-        imu: ImuReading = self._imu.value if self._imu else _NAN_IMU
+        snapshot = SensorSnapshot(
+            self._imu.value if self._imu else NAN_IMU,
+            self._joints.value if self._joints else NAN_JOINTS,
+        )
         command = self.default_command
         if self._command is not None and now - self._command.time <= self.config.command_max_age:
             command = self._command.value
-        return build_observation(
-            imu.quat_xyzw,
-            imu.ang_vel,
-            joints.position,
-            joints.velocity,
-            command,
-            self.safety.last_output,
-        )
+        return observation_from_snapshot(snapshot, command, self.safety.last_output)
 
     def _evaluate(self, obs: NDArray[np.float32]) -> tuple[str, str, NDArray[np.float64] | None]:
         """(reason, guard, action): a fault reason or the policy's finite action."""
@@ -217,6 +217,3 @@ class PolicyRunner:
             return "non-finite policy action", "nonfinite_action", None
         return "", "", action
 
-
-_NAN_JOINTS = JointReading(*(np.full(len(SAFE_ACTION), np.nan) for _ in range(3)))
-_NAN_IMU = ImuReading(np.full(4, np.nan), np.full(3, np.nan))

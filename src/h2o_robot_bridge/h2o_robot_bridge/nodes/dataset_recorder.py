@@ -13,7 +13,6 @@ clean shutdown (SIGINT/SIGTERM) writes ``output``; after a crash run
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import rclpy
 from geometry_msgs.msg import Twist
@@ -33,67 +32,13 @@ from h2o_robot_bridge.conversions.from_msg import (
     stamp_to_sec,
     twist_to_command,
 )
-from h2o_robot_bridge.dataset.align import AlignConfig
-from h2o_robot_bridge.dataset.bag.reader import BagTopics
-from h2o_robot_bridge.dataset.recorder import Recorder, RecorderConfig, wall_time
+from h2o_robot_bridge.dataset.recorder import (
+    PARAMETERS,
+    Recorder,
+    config_from_parameters,
+    wall_time,
+)
 from h2o_robot_bridge.errors import H2OError
-
-PARAMETERS: dict[str, Any] = {
-    "output": "",
-    "overwrite": False,
-    "task": "stand",
-    "control_hz": 100.0,
-    "max_age": 0.0,  # 0: 2.5 control periods
-    "max_tick_interval": 0.0,  # 0: 1.5 control periods
-    "clock_jump": 1.0,
-    "resume_after_fall": "upright",
-    "time_limit": True,
-    "allow_repeated_samples": False,
-    "time_source": "header",
-    "process_delay": 0.1,
-    "flush_interval": 0.5,
-    "autostart": True,
-    "best_effort": True,
-    "robot_id": "",
-    "joint_states_topic": "/joint_states",
-    "imu_topic": "/imu/data",
-    "joint_commands_topic": "/joint_commands",
-    "cmd_vel_topic": "/cmd_vel",
-    "reset_topic": "/h2o/reset",
-}
-
-
-def config_from_parameters(p: dict[str, Any]) -> RecorderConfig:
-    """Parameter values -> validated :class:`RecorderConfig` (ConfigError when invalid)."""
-    align = AlignConfig(
-        task=p["task"],
-        control_hz=float(p["control_hz"]),
-        max_age=float(p["max_age"]) or None,
-        max_tick_interval=float(p["max_tick_interval"]) or None,
-        clock_jump=float(p["clock_jump"]),
-        resume_after_fall=p["resume_after_fall"],
-        time_limit=bool(p["time_limit"]),
-        allow_repeated_samples=bool(p["allow_repeated_samples"]),
-    )
-    topics = BagTopics(
-        joint_states=p["joint_states_topic"],
-        imu=p["imu_topic"],
-        joint_commands=p["joint_commands_topic"],
-        cmd_vel=p["cmd_vel_topic"],
-        reset=p["reset_topic"],
-    )
-    return RecorderConfig(
-        output=p["output"],
-        align=align,
-        topics=topics,
-        time_source=p["time_source"],
-        process_delay=float(p["process_delay"]),
-        flush_interval=float(p["flush_interval"]),
-        overwrite=bool(p["overwrite"]),
-        autostart=bool(p["autostart"]),
-        best_effort=bool(p["best_effort"]),
-        robot_id=p["robot_id"],
-    )
 
 
 def received(info: MessageInfo) -> float:

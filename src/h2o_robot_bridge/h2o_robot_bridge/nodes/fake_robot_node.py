@@ -40,6 +40,7 @@ from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
 from h2o_robot_bridge.contract import (
+    TOPICS,
     projected_gravity_from_quaternion,
     robot,
     tilt_from_projected_gravity,
@@ -58,7 +59,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--events", default="[]", help="JSON list of {t, do, value}")
     parser.add_argument("--out", required=True, help="JSON report path")
     parser.add_argument("--max-wait", type=float, default=20.0, help="wait for 1st command [s]")
-    parser.add_argument("--command-topic", default="/joint_commands")
+    parser.add_argument("--command-topic", default=TOPICS.joint_commands)
     parser.add_argument("--release-service", default="/policy_runner/release")
     parser.add_argument("--count-topic", action="append", default=[], help="also count msgs")
     parser.add_argument(
@@ -91,13 +92,13 @@ class FakeRobot(Node):
         self.tilts: list[list[float]] = []
         self.t0: float | None = None
         if args.listen_only:
-            self.create_subscription(Imu, "/imu/data", self._on_imu, qos_profile_sensor_data)
-        self.js_pub = self.create_publisher(JointState, "/joint_states", 10)
-        self.imu_pub = self.create_publisher(Imu, "/imu/data", 10)
-        self.estop_pub = self.create_publisher(Bool, "/h2o/estop", 10)
+            self.create_subscription(Imu, TOPICS.imu, self._on_imu, qos_profile_sensor_data)
+        self.js_pub = self.create_publisher(JointState, TOPICS.joint_states, 10)
+        self.imu_pub = self.create_publisher(Imu, TOPICS.imu, 10)
+        self.estop_pub = self.create_publisher(Bool, TOPICS.estop, 10)
         self.release = self.create_client(Trigger, args.release_service)
         self.create_subscription(JointState, args.command_topic, self._on_command, 100)
-        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+        self.create_subscription(DiagnosticArray, TOPICS.diagnostics, self._on_diag, 10)
         for topic in args.count_topic:
             self.create_subscription(JointState, topic, self._counter(topic), 100)
         self.create_timer(1.0 / args.rate, self._publish)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import fields
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -38,27 +37,13 @@ from h2o_robot_bridge.conversions.from_msg import (
     twist_to_command,
 )
 from h2o_robot_bridge.conversions.to_msg import joint_command_msg, stamp
-from h2o_robot_bridge.deploy.config import DeployConfig, load_policy
+from h2o_robot_bridge.deploy.config import DeployConfig, load_policy, parameter_defaults
 from h2o_robot_bridge.deploy.diagnostics import LoopStats
-from h2o_robot_bridge.deploy.runner import PolicyRunner, RunnerConfig
-from h2o_robot_bridge.deploy.safety import SafetyConfig
+from h2o_robot_bridge.deploy.runner import PolicyRunner
 from h2o_robot_bridge.errors import H2OError
 
 NODE_NAME = "policy_runner"
 SENSOR_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
-
-
-def _parameter_defaults() -> dict[str, object]:
-    """Every parameter with its default, from the config dataclasses (one source of truth)."""
-    out: dict[str, object] = {
-        f.name: f.default for f in fields(DeployConfig) if f.name not in ("policy", "runner")
-    }
-    out["policy"] = ""
-    out.update(
-        {f.name: f.default for f in fields(SafetyConfig) if f.name != "control_hz"},
-    )
-    out["command_max_age"] = RunnerConfig.command_max_age
-    return out
 
 
 class PolicyRunnerNode(Node):
@@ -68,7 +53,7 @@ class PolicyRunnerNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         params = {
             name: self.declare_parameter(name, default).value
-            for name, default in _parameter_defaults().items()
+            for name, default in parameter_defaults().items()
         }
         config = DeployConfig.from_params(params)
         policy = load_policy(config)  # raises before anything is published
@@ -79,15 +64,14 @@ class PolicyRunnerNode(Node):
         self._last_message_tick = -math.inf  # monotonic time of the last message tick [s]
         self._last_guard: str | None = None
 
-        topic = config.shadow_topic if config.shadow else config.command_topic
+        t = config.topics
+        topic = t.shadow_joint_commands if config.shadow else t.joint_commands
         self.command_pub = self.create_publisher(JointState, topic, 10)
-        self.diag_pub = self.create_publisher(DiagnosticArray, config.diagnostics_topic, 10)
-        self.create_subscription(
-            JointState, config.joint_states_topic, self._on_joint_state, SENSOR_QOS
-        )
-        self.create_subscription(Imu, config.imu_topic, self._on_imu, SENSOR_QOS)
-        self.create_subscription(Twist, config.cmd_vel_topic, self._on_cmd_vel, 10)
-        self.create_subscription(Bool, config.estop_topic, self._on_estop, 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, t.diagnostics, 10)
+        self.create_subscription(JointState, t.joint_states, self._on_joint_state, SENSOR_QOS)
+        self.create_subscription(Imu, t.imu, self._on_imu, SENSOR_QOS)
+        self.create_subscription(Twist, t.cmd_vel, self._on_cmd_vel, 10)
+        self.create_subscription(Bool, t.estop, self._on_estop, 10)
         self.create_service(Trigger, "~/release", self._on_release)
         # Steady clock, not the node clock: with use_sim_time a ROS-time timer would follow
         # /clock, while the watchdog ages are wall time (a robot lives in wall time).

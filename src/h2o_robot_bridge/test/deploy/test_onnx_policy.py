@@ -10,7 +10,7 @@ import pytest
 
 from h2o_robot_bridge.contract import ACTION_DIM, ACTION_OFFSET, ACTION_SCALE, OBS_DIM
 from h2o_robot_bridge.contract.policy import make_policy_metadata
-from h2o_robot_bridge.conversions.from_msg import ImuReading, JointReading
+from h2o_robot_bridge.contract.sensors import ImuReading, JointReading
 from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy, probe_observations
 from h2o_robot_bridge.deploy.runner import PolicyRunner, RunnerConfig
 from h2o_robot_bridge.deploy.safety import SafetyConfig

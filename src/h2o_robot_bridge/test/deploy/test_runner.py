@@ -13,7 +13,7 @@ from h2o_robot_bridge.contract import (
     action_to_command,
     robot,
 )
-from h2o_robot_bridge.conversions.from_msg import ImuReading, JointReading
+from h2o_robot_bridge.contract.sensors import ImuReading, JointReading
 from h2o_robot_bridge.deploy.config import DeployConfig, resolve_policy_path
 from h2o_robot_bridge.deploy.diagnostics import LoopStats
 from h2o_robot_bridge.deploy.runner import PolicyRunner, RunnerConfig

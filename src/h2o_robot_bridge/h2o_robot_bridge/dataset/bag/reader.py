@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +21,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from h2o_robot_bridge.contract import JOINT_NAMES, NUM_JOINTS
+from h2o_robot_bridge.contract import JOINT_NAMES, NUM_JOINTS, TOPICS
+from h2o_robot_bridge.contract.topics import topics_from_parameters
 from h2o_robot_bridge.dataset.bag.cdr import names_from_block, parse_imu, parse_joint_state
 from h2o_robot_bridge.dataset.bag.salvage import SalvageReport, salvage_messages, storage_files
 from h2o_robot_bridge.errors import DatasetError
@@ -31,6 +33,10 @@ JOINT_STATE = "sensor_msgs/msg/JointState"
 IMU = "sensor_msgs/msg/Imu"
 TWIST = "geometry_msgs/msg/Twist"
 TWIST_STAMPED = "geometry_msgs/msg/TwistStamped"
+
+
+BAG_TOPICS = ("joint_states", "imu", "joint_commands", "cmd_vel", "reset")
+"""The contract topics a dataset is built from (fields of :class:`BagTopics`)."""
 
 
 @dataclass(frozen=True)
@@ -45,11 +51,21 @@ class BagTopics:
         reset: any message type; each message marks a robot reset (a new episode).
     """
 
-    joint_states: str = "/joint_states"
-    imu: str = "/imu/data"
-    joint_commands: str = "/joint_commands"
-    cmd_vel: str = "/cmd_vel"
-    reset: str = "/h2o/reset"
+    joint_states: str = TOPICS.joint_states
+    imu: str = TOPICS.imu
+    joint_commands: str = TOPICS.joint_commands
+    cmd_vel: str = TOPICS.cmd_vel
+    reset: str = TOPICS.reset
+
+    @classmethod
+    def from_parameters(cls, params: Mapping[str, Any]) -> BagTopics:
+        """From ``<name>_topic`` values (ROS parameters, CLI options); missing ones default.
+
+        Raises:
+            ConfigError: a given name is empty or not a string.
+        """
+        topics = topics_from_parameters(params, BAG_TOPICS)
+        return cls(**{name: getattr(topics, name) for name in BAG_TOPICS})
 
     def required(self) -> dict[str, str]:
         return {
