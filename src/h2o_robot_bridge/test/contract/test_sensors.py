@@ -1,4 +1,4 @@
-"""The one sensor snapshot type: the observation it gives equals the contract's builder, bitwise."""
+"""The one sensor snapshot type: its observation equals the contract builder's, bitwise."""
 
 from __future__ import annotations
 
