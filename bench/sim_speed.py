@@ -23,11 +23,11 @@ import time
 import numpy as np
 import pybullet as p
 
-from h2o_robot_bridge.contract import JOINTS, action_to_command, build_observation
+from h2o_robot_bridge.contract import DEFAULT_TIMING, JOINTS, action_to_command, build_observation
 from h2o_robot_bridge.contract import robot as contract_robot
 from h2o_robot_bridge.controllers import ClassicalController
 from h2o_sim.env import WheelLeggedEnv
-from h2o_sim.simulator import DEFAULT_TIMING, WheelLeggedSim
+from h2o_sim.simulator import WheelLeggedSim
 
 KP = [j.stiffness for j in JOINTS]
 KD = [j.damping for j in JOINTS]

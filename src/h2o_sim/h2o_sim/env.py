@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from h2o_robot_bridge.contract import (
     ACTION_DIM,
+    DEFAULT_TIMING,
     OBS_DIM,
     Timing,
     clip_action,
@@ -30,7 +31,7 @@ from h2o_robot_bridge.contract import (
 )
 from h2o_robot_bridge.errors import ConfigError
 from h2o_sim.dynamics import DynamicsProfile, resolve_profile
-from h2o_sim.simulator import DEFAULT_TIMING, WheelLeggedSim
+from h2o_sim.simulator import WheelLeggedSim
 
 
 class WheelLeggedEnv(gym.Env):

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from h2o_robot_bridge.contract import RobotTopics, Timing
+from h2o_robot_bridge.contract import DEFAULT_TIMING, RobotTopics, Timing
 from h2o_robot_bridge.contract.topics import topic_parameters, topics_from_parameters
 from h2o_robot_bridge.errors import ConfigError
 from h2o_sim.dynamics import DynamicsProfile, load_profile
@@ -54,8 +54,8 @@ SIM_TOPICS = {
 
 NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("dynamics", "real", "dynamics profile: a name in config/dynamics or a YAML path"),
-    ParamSpec("control_hz", Timing().control_hz, "control rate: one published state per tick"),
-    ParamSpec("physics_hz", Timing().physics_hz, "physics rate, integer multiple of control_hz"),
+    ParamSpec("control_hz", DEFAULT_TIMING.control_hz, "control rate: one state per tick"),
+    ParamSpec("physics_hz", DEFAULT_TIMING.physics_hz, "physics rate, a multiple of control_hz"),
     ParamSpec(
         "real_time_factor",
         1.0,

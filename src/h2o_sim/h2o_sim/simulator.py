@@ -28,6 +28,7 @@ import pybullet as p
 from numpy.typing import NDArray
 
 from h2o_robot_bridge.contract import (
+    DEFAULT_TIMING,
     JOINT_NAMES,
     NUM_JOINTS,
     SAFE_ACTION,
@@ -42,7 +43,6 @@ from h2o_robot_bridge.errors import ConfigError, H2OError
 from h2o_sim.dynamics import DynamicsProfile, knob_names, resolve_profile
 from h2o_sim.robot_model import RobotGeometry, load_geometry, urdf_file
 
-DEFAULT_TIMING = Timing()
 """Contract default rates (frozen, so one shared instance is a safe default argument)."""
 
 GRAVITY = 9.81

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from h2o_robot_bridge.contract import Timing, get_task
+from h2o_robot_bridge.contract import DEFAULT_TIMING, Timing, get_task
 
 ActFn = Callable[[NDArray[np.float32]], NDArray[np.float32]]
 """One raw observation (OBS_DIM,) -> one action (ACTION_DIM,) in [-1, 1]."""
@@ -50,14 +50,16 @@ def make_env(
     dynamics: str,
     overrides: dict[str, float] | None = None,
     command: tuple[float, float] | None = None,
+    timing: Timing = DEFAULT_TIMING,
 ) -> Any:
-    """The simulator env (``h2o_sim.env.WheelLeggedEnv``) for a task and a dynamics profile."""
+    """The simulator env (``h2o_sim.env.WheelLeggedEnv``) for a task and a dynamics profile,
+    at the control loop's ``timing`` (the caller's, so training and evaluation share one)."""
     from h2o_sim.env import WheelLeggedEnv  # noqa: PLC0415 - pybullet only when simulating
 
     return WheelLeggedEnv(
         task=task,
         dynamics=dynamics,
-        timing=Timing(),
+        timing=timing,
         overrides=overrides or None,
         command=command,
     )

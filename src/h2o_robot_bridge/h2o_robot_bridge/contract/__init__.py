@@ -46,7 +46,7 @@ from h2o_robot_bridge.contract.sensors import (
     observation_from_snapshot,
 )
 from h2o_robot_bridge.contract.tasks import TASKS, RewardWeights, Task, get_task
-from h2o_robot_bridge.contract.timing import Timing
+from h2o_robot_bridge.contract.timing import DEFAULT_TIMING, Timing
 from h2o_robot_bridge.contract.topics import TOPICS, RobotTopics
 
 __all__ = [
@@ -77,6 +77,7 @@ __all__ = [
     "observation_from_snapshot",
     "TOPICS",
     "RobotTopics",
+    "DEFAULT_TIMING",
     "Timing",
     "action_to_command",
     "check_contract_metadata",

@@ -55,3 +55,8 @@ class Timing:
     def decimation(self) -> int:
         """Physics steps per control tick."""
         return int(round(self.physics_hz / self.control_hz))
+
+
+DEFAULT_TIMING = Timing()
+"""The contract's timing (100 Hz control, 1 kHz physics): what the sim, the env, evaluation
+and the trainer use unless a caller passes its own :class:`Timing`."""
