@@ -490,7 +490,7 @@ class Aligner:
         return Dataset(
             o,
             a,
-            self.task.reward(o, a, nxt).astype(np.float32),
+            np.asarray(self.task.reward(o, a, nxt)).astype(np.float32),  # 2-D: an array
             nxt,
             np.array([sp[2] for sp in spans], bool),
             np.array([sp[3] for sp in spans], bool),
