@@ -325,6 +325,7 @@ class Aligner:
         tail = empty_dataset(self.meta)
         if c.held is not None:  # the end of the log truncates the held row's episode
             (obs, act), end = c.held, c.obs
+            assert end is not None  # a held row always ends at the carried observation
             tail = self._spans_dataset([[0, 1, False, True]], np.stack([obs, end]), act[None])
             self._count(tail)
         for stream in self._streams:
