@@ -162,7 +162,7 @@ def collect_dataset(
                 for b, n in plan
             ],
         },
-        command=tuple(float(c) for c in env.command),
+        command=(float(env.command[0]), float(env.command[1])),  # shape (2,), checked by the env
     )
     bar = None
     if progress:

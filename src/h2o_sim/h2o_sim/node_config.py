@@ -147,7 +147,8 @@ def make_config(
         ConfigError: every problem found, one per line.
     """
     env = os.environ if environ is None else environ
-    merged = {p.name: p.default for p in NODE_PARAMETERS}
+    # Raw values (defaults, then the caller's): each one's type is checked below.
+    merged: dict[str, Any] = {p.name: p.default for p in NODE_PARAMETERS}
     merged["use_sim_time"] = False
     merged.update(values)
     profile = profile_from_parameter(merged["dynamics"])

@@ -85,8 +85,9 @@ def rollout(
         command: task command written into the observation (v [m/s], yaw rate [rad/s]).
         fall_tilt: stop after the first tick whose tilt exceeds this [rad] (``None``: never).
     """
-    fixed = None if callable(policy) else np.zeros(ACTION_DIM)
-    if fixed is not None and policy is not None:
+    policy_fn = policy if callable(policy) else None
+    fixed = np.zeros(ACTION_DIM)
+    if policy_fn is None and policy is not None:
         fixed = np.asarray(policy, dtype=np.float64)
     cmd = np.asarray(command, dtype=np.float64)
     prev = np.zeros(ACTION_DIM)
@@ -94,9 +95,9 @@ def rollout(
     rows: list[tuple] = []
     fell = False
     for _ in range(int(round(seconds * sim.timing.control_hz))):
-        if fixed is None:
+        if policy_fn is not None:
             obs = observation_from_snapshot(readings.snapshot(), cmd, prev)
-            action = np.asarray(policy(obs), dtype=np.float64)  # type: ignore[operator]
+            action = np.asarray(policy_fn(obs), dtype=np.float64)
         else:
             action = fixed
         readings = sim.step(action)

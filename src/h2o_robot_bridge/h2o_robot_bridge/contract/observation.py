@@ -80,7 +80,7 @@ def projected_gravity_from_quaternion(quat_xyzw: ArrayLike) -> NDArray[np.float6
     return np.stack(_gravity(q[..., 0], q[..., 1], q[..., 2], q[..., 3], sqrt=np.sqrt), axis=-1)
 
 
-def _gravity(x, y, z, w, sqrt):  # noqa: ANN001, ANN202 - floats or arrays, same formula
+def _gravity(x, y, z, w, *, sqrt):  # noqa: ANN001, ANN202 - floats or arrays, same formula
     n = sqrt(x * x + y * y + z * z + w * w)
     x, y, z, w = x / n, y / n, z / n, w / n
     # Third row of R (world z axis in base coordinates), negated.

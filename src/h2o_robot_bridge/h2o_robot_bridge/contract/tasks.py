@@ -67,8 +67,9 @@ class Task:
 
     def reward(
         self, obs: ArrayLike, action: ArrayLike, next_obs: ArrayLike
-    ) -> NDArray[np.float64]:
-        """Reward of transitions, (...,), from obs (..., OBS_DIM), action (..., ACTION_DIM)."""
+    ) -> NDArray[np.float64] | np.float64:
+        """Reward of transitions, (...,), from obs (..., OBS_DIM), action (..., ACTION_DIM);
+        a numpy scalar for one transition (1-D inputs)."""
         o, a, n = (np.asarray(x, dtype=np.float64) for x in (obs, action, next_obs))
         if o.ndim == a.ndim == n.ndim == 1:
             return self._reward_one(o, a, n)
@@ -116,8 +117,9 @@ class Task:
             - w.action_rate * rate
         )
 
-    def terminated(self, next_obs: ArrayLike) -> NDArray[np.bool_]:
-        """True where the robot has fallen (or the observation is not finite), (...,)."""
+    def terminated(self, next_obs: ArrayLike) -> NDArray[np.bool_] | np.bool_:
+        """True where the robot has fallen (or the observation is not finite), (...,); a numpy
+        scalar for one observation (1-D)."""
         n = np.asarray(next_obs, dtype=np.float64)
         if n.ndim == 1:
             return np.bool_(_tilt_one(n.tolist()) > self.fall_tilt or not np.isfinite(n).all())

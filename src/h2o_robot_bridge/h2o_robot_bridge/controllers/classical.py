@@ -149,7 +149,7 @@ class ClassicalController:
     def reset(self) -> None:
         """Forget the integrated position drift, leg errors and the speed filter state."""
         self._pos_error = 0.0
-        self._vel = None
+        self._vel: float | None = None  # filtered forward speed; None until the first call
         self._heading_error = 0.0
         self._leg_error = np.zeros(len(contract_robot.LEG_JOINT_IDS))
 

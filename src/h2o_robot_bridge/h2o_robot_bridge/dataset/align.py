@@ -325,6 +325,7 @@ class Aligner:
         tail = empty_dataset(self.meta)
         if c.held is not None:  # the end of the log truncates the held row's episode
             (obs, act), end = c.held, c.obs
+            assert end is not None  # a held row always ends at the carried observation
             tail = self._spans_dataset([[0, 1, False, True]], np.stack([obs, end]), act[None])
             self._count(tail)
         for stream in self._streams:
@@ -490,7 +491,7 @@ class Aligner:
         return Dataset(
             o,
             a,
-            self.task.reward(o, a, nxt).astype(np.float32),
+            np.asarray(self.task.reward(o, a, nxt)).astype(np.float32),  # 2-D: an array
             nxt,
             np.array([sp[2] for sp in spans], bool),
             np.array([sp[3] for sp in spans], bool),

@@ -127,7 +127,11 @@ class ChunkedWriter:
         rows = concat_datasets(self._pending, self.meta)
         validate_dataset(rows, f"{self.path} (chunk)")
         name = f"chunk_{self._chunks:06d}.npz"
-        _write_atomic(self.dir / name, lambda fh: np.savez(fh, **rows.arrays()))
+        _write_atomic(
+            self.dir / name,
+            # numpy's stub: a **kwds key might be its allow_pickle: bool parameter (none is)
+            lambda fh: np.savez(fh, **rows.arrays()),  # type: ignore[arg-type]
+        )
         self._pending = []
         self._chunks += 1
         self.rows_flushed += rows.size

@@ -18,7 +18,7 @@ spinning a node. One tick:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -88,8 +88,14 @@ class TickResult(NamedTuple):
     sensor_receipt: float | None
 
 
-class _Latest(NamedTuple):
-    value: object
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class _Latest(Generic[_T]):
+    """The latest value of one input and its receive time [s]."""
+
+    value: _T
     time: float
 
 
@@ -106,9 +112,9 @@ class PolicyRunner:
         self.config = config or RunnerConfig()
         self.safety = SafetyLayer(self.config.safety)
         self.default_command = np.asarray(get_task(policy.task).command, dtype=np.float64)
-        self._joints: _Latest | None = None
-        self._imu: _Latest | None = None
-        self._command: _Latest | None = None
+        self._joints: _Latest[JointReading] | None = None
+        self._imu: _Latest[ImuReading] | None = None
+        self._command: _Latest[NDArray[np.float64]] | None = None
         self.last_reason = ""
 
     # Inputs: store with receive time; decoding errors are the caller's (the node's) to log.
@@ -155,6 +161,7 @@ class PolicyRunner:
         if reason:
             emitted = self.safety.safe(now, guard)
         else:
+            assert action is not None  # _evaluate gives an action exactly when reason is ""
             emitted = self.safety.shape(now, action)
         command = action_to_command(emitted)
         try:

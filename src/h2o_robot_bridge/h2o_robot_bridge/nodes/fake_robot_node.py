@@ -25,15 +25,18 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.client import Client
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.task import Future
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Bool
@@ -96,7 +99,8 @@ class FakeRobot(Node):
         self.js_pub = self.create_publisher(JointState, TOPICS.joint_states, 10)
         self.imu_pub = self.create_publisher(Imu, TOPICS.imu, 10)
         self.estop_pub = self.create_publisher(Bool, TOPICS.estop, 10)
-        self.release = self.create_client(Trigger, args.release_service)
+        # Trigger request/response: the message packages are untyped.
+        self.release: Client[Any, Any] = self.create_client(Trigger, args.release_service)
         self.create_subscription(JointState, args.command_topic, self._on_command, 100)
         self.create_subscription(DiagnosticArray, TOPICS.diagnostics, self._on_diag, 10)
         for topic in args.count_topic:
@@ -144,11 +148,20 @@ class FakeRobot(Node):
                 self.estop_pub.publish(Bool(data=bool(event["value"])))
             elif do == "release":
                 future = self.release.call_async(Trigger.Request())
-                future.add_done_callback(lambda f, r=record: r.update(self._response(f)))
+                future.add_done_callback(self._record_response(record))
             self.played.append(record)
 
-    def _response(self, future) -> dict[str, Any]:
+    def _record_response(self, record: dict[str, Any]) -> Callable[[Future[Any]], None]:
+        """A done callback that adds the service response to ``record``."""
+
+        def done(future: Future[Any]) -> None:
+            record.update(self._response(future))
+
+        return done
+
+    def _response(self, future: Future[Any]) -> dict[str, Any]:
         result = future.result()
+        assert result is not None  # done callback of a call nobody cancels: the response is set
         return {"success": bool(result.success), "message": result.message}
 
     def _on_command(self, msg: JointState) -> None:

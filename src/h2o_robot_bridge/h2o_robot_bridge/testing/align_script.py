@@ -61,8 +61,10 @@ class Script:
                 writer.write_joint_commands(t, cmd, log_t=t + log_offset + 1e-4)
 
 
-def expected_row(sc: Script, k: int, first: bool) -> tuple[np.ndarray, ...]:
-    """(obs, action, reward, next_obs) of the transition from tick k to k+1."""
+def expected_row(
+    sc: Script, k: int, first: bool
+) -> tuple[np.ndarray, np.ndarray, np.float64 | np.ndarray, np.ndarray]:
+    """(obs, action, reward (a numpy scalar), next_obs) of the transition from tick k to k+1."""
     o = sc.obs(k, None if first else sc.act[k - 1])
     n = sc.obs(k + 1, sc.act[k])
     a = sc.act[k].astype(np.float32)

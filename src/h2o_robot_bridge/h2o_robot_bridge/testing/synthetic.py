@@ -53,7 +53,8 @@ def mlp_reference(
     obs_std: ArrayLike,
 ) -> NDArray[np.float64]:
     """The same MLP in numpy (float64): ``tanh(mlp((obs - mean) / std))``, (N, ACTION_DIM)."""
-    x = (np.atleast_2d(np.asarray(obs, dtype=np.float64)) - obs_mean) / obs_std
+    mean, std = np.asarray(obs_mean, np.float64), np.asarray(obs_std, np.float64)
+    x = (np.atleast_2d(np.asarray(obs, dtype=np.float64)) - mean) / std
     for i, (w, b) in enumerate(layers):
         x = x @ w.astype(np.float64) + b
         if i < len(layers) - 1:

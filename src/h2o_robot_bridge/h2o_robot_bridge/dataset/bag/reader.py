@@ -258,7 +258,11 @@ def _storage(bag: Path) -> str:
 
 def _select(available: list[tuple[str, str]], topics: BagTopics, bag: Path) -> dict[str, str]:
     """Topic name -> input key for the topics to read; checks presence and types."""
-    expected = {"joint_states": (JOINT_STATE,), "imu": (IMU,), "joint_commands": (JOINT_STATE,)}
+    expected: dict[str, tuple[str, ...]] = {
+        "joint_states": (JOINT_STATE,),
+        "imu": (IMU,),
+        "joint_commands": (JOINT_STATE,),
+    }
     expected["cmd_vel"] = (TWIST, TWIST_STAMPED)
     names = {**topics.required(), "cmd_vel": topics.cmd_vel, "reset": topics.reset}
     present = sorted({topic for topic, _ in available})

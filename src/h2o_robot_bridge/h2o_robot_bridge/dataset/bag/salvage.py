@@ -152,7 +152,8 @@ def _chunk_records(buf: memoryview, body: int, path: Path, report: SalvageReport
             return decompress(raw)
         if compression == "zstd":
             try:
-                from compression import zstd  # Python >= 3.14
+                # Python >= 3.14: mypy's python_version (3.10) has no such stdlib module
+                from compression import zstd  # type: ignore[import-not-found]
             except ImportError:
                 from backports import zstd
             return zstd.decompress(raw)
