@@ -1,0 +1,63 @@
+"""The algorithm registry: every algorithm's facts in one place, consistent with what the
+algorithm does, and read by the tools instead of restated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from h2o_learning.algorithms import (
+    ALGORITHMS,
+    ActorCritic,
+    AlgorithmInfo,
+    algorithm_info,
+    make_algorithm,
+)
+from h2o_learning.training.cli import TRAIN_EPILOG
+from h2o_learning.training.config import load_config
+from h2o_robot_bridge.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def test_names_labels_and_order() -> None:
+    assert list(ALGORITHMS) == ["sac", "cql", "darc", "darc_plus", "h2o"]
+    assert {n: i.label for n, i in ALGORITHMS.items()} == {
+        "sac": "SAC",
+        "cql": "CQL",
+        "darc": "DARC",
+        "darc_plus": "DARC+",
+        "h2o": "H2O",
+    }
+    assert {n: i.long_label for n, i in ALGORITHMS.items()} == {
+        "sac": "SAC (sim only)",
+        "cql": "CQL (real only)",
+        "darc": "DARC",
+        "darc_plus": "DARC+",
+        "h2o": "H2O",
+    }
+    with pytest.raises(TypeError):
+        ALGORITHMS["ppo"] = ALGORITHMS["sac"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", list(ALGORITHMS))
+def test_facts_are_the_class_and_its_training_config(name: str) -> None:
+    info = algorithm_info(name)
+    assert isinstance(info, AlgorithmInfo) and issubclass(info.cls, ActorCritic)
+    assert (info.name, info.uses_real, info.uses_sim) == (
+        info.cls.name,
+        info.cls.uses_real,
+        info.cls.uses_sim,
+    )
+    assert info.uses_real or info.uses_sim
+    algo = make_algorithm(name, 5, 2, load_config(info.train_config).algo)
+    assert type(algo) is info.cls and algo.name == name
+    assert (ROOT / "config" / "train" / f"{info.train_config}.yaml").is_file()
+    assert load_config(info.train_config).algorithm == name
+    assert info.train_config in TRAIN_EPILOG  # h2o-train --help lists the shipped configs
+
+
+def test_unknown_name_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match=r"unknown algorithm 'ppo'.*'darc_plus'.*'sac'"):
+        algorithm_info("ppo")
