@@ -13,7 +13,6 @@ config ``config/train/<train_config>.yaml``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -112,8 +111,7 @@ def make_algorithm(
     """Build an algorithm by name (a key of :data:`ALGORITHMS`).
 
     Args:
-        name: algorithm name (``sac``, ``cql``, ``darc``, ``darc_plus``, ``h2o``); ``darc``
-            with ``config.darc_plus`` gives DARC+.
+        name: algorithm name (``sac``, ``cql``, ``darc``, ``darc_plus``, ``h2o``).
         obs_dim, action_dim: sizes of the contract's observation and action.
         config: hyper-parameters.
         obs_mean, obs_std: (obs_dim,) observation normalisation, baked into the policy.
@@ -125,9 +123,5 @@ def make_algorithm(
     Raises:
         ConfigError: unknown name or bad arguments.
     """
-    if name == "darc" and config.darc_plus:
-        name = "darc_plus"
-    if name == "darc_plus" and not config.darc_plus:
-        config = dataclasses.replace(config, darc_plus=True)
     cls = algorithm_info(name).cls
     return cls(obs_dim, action_dim, config, obs_mean, obs_std, state_std, seed, device)

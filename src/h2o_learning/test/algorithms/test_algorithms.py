@@ -60,7 +60,7 @@ def buffers() -> tuple[ReplayBuffer, ReplayBuffer]:
 
 
 def test_factory_names_and_data_flags() -> None:
-    flags = {name: (cls.uses_real, cls.uses_sim) for name, cls in ALGORITHMS.items()}
+    flags = {name: (info.uses_real, info.uses_sim) for name, info in ALGORITHMS.items()}
     assert flags == {
         "sac": (False, True),
         "cql": (True, False),
@@ -70,8 +70,6 @@ def test_factory_names_and_data_flags() -> None:
     }
     for name in ALGORITHMS:
         assert make_algorithm(name, 5, 2, TINY).name == name
-    plus = make_algorithm("darc", 5, 2, dataclasses.replace(TINY, darc_plus=True))
-    assert plus.name == "darc_plus"
     with pytest.raises(ConfigError, match="unknown algorithm"):
         make_algorithm("ppo", 5, 2, TINY)
     with pytest.raises(ConfigError, match="obs_std"):
@@ -113,6 +111,7 @@ def test_config_defaults_are_the_reference_ones() -> None:
         ({"u_floor": 20.0}, "u_floor"),
         ({"batch_size": 1}, "empty real or sim"),
         ({"learning_rate": 1e-3}, "unknown algorithm config key"),
+        ({"darc_plus": True}, r"unknown algorithm config key\(s\) \['darc_plus'\]"),
     ],
 )
 def test_config_rejects_bad_values(values: dict, match: str) -> None:
