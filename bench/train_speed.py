@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from h2o_learning.algorithms import AlgorithmConfig, make_algorithm
 from h2o_learning.algorithms.protocol import Batch
 from h2o_learning.training.buffers import ReplayBuffer
+from h2o_learning.training.sampling import sample_batches
 
 OBS_DIM, ACTION_DIM, DATA = 25, 6, 20_000
 
@@ -128,7 +129,7 @@ def main() -> None:
         if name == "eager_sac":
             return lambda: baseline.update(None, sim.sample(config.batch_size, gen))
         algo = algos[name]
-        return lambda: algo.update(**algo.sample_batches(real, sim, gen))
+        return lambda: algo.update(*sample_batches(algo, real, sim, gen))
 
     print(
         f"{'threads':>7} {'eager SAC':>10} {'SAC':>8} {'H2O':>8} {'H2O/SAC':>8} "

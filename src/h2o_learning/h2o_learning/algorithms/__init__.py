@@ -2,7 +2,8 @@
 
 >>> algo = make_algorithm("h2o", obs_dim, action_dim, AlgorithmConfig(), obs_mean, obs_std,
 ...                       state_std=next_state_noise_std(real_obs), seed=0)
->>> metrics = algo.update(**algo.sample_batches(real_buffer, sim_buffer, generator))
+>>> # the trainer draws the batches (h2o_learning.training.sampling.sample_batches)
+>>> metrics = algo.update(*sample_batches(algo, real_buffer, sim_buffer, generator))
 >>> algorithm_info("darc_plus").label
 'DARC+'
 """

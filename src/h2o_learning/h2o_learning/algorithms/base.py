@@ -34,7 +34,6 @@ from h2o_learning.algorithms.networks import (
     TwinCritic,
 )
 from h2o_learning.algorithms.protocol import Batch
-from h2o_learning.training.buffers import ReplayBuffer
 from h2o_robot_bridge.errors import ConfigError, H2OError
 
 STATE_FORMAT = 1
@@ -112,7 +111,6 @@ class ActorCritic:
     name: ClassVar[str] = "sac"
     uses_real: ClassVar[bool] = False
     uses_sim: ClassVar[bool] = True
-    uses_discriminators: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -202,8 +200,12 @@ class ActorCritic:
         return losses.bellman_error(q, inputs.y), {"q_mean": q.detach().mean()}
 
     def batch_sizes(self) -> tuple[int, int]:
-        """(real, sim) transitions per critic batch."""
+        """(real, sim) transitions per critic batch (0: none of that kind)."""
         return 0, self.config.batch_size
+
+    def disc_batch_size(self) -> int:
+        """Real and sim transitions each per discriminator step; 0: no discriminators."""
+        return 0
 
     # -- the step --------------------------------------------------------------------------
 
@@ -317,35 +319,6 @@ class ActorCritic:
         Shares the live parameters; ``torch.onnx.export`` (dynamo) traces it."""
         return DeterministicPolicy(self.normalizer, self.actor)
 
-    def sample_batches(
-        self,
-        real_buffer: ReplayBuffer | None,
-        sim_buffer: ReplayBuffer | None,
-        generator: torch.Generator,
-    ) -> dict[str, Batch | None]:
-        """Keyword arguments for :meth:`update`, sampled with the sizes this algorithm uses:
-        ``algo.update(**algo.sample_batches(real_buffer, sim_buffer, generator))``."""
-        n_real, n_sim = self.batch_sizes()
-        out: dict[str, Batch | None] = {
-            "real": _require(real_buffer, "a real replay buffer", self.name).sample(
-                n_real, generator
-            )
-            if n_real
-            else None,
-            "sim": _require(sim_buffer, "a sim replay buffer", self.name).sample(n_sim, generator)
-            if n_sim
-            else None,
-        }
-        if self.uses_discriminators:
-            n = self.config.disc_batch_size
-            out["disc_real"] = _require(real_buffer, "a real replay buffer", self.name).sample(
-                n, generator
-            )
-            out["disc_sim"] = _require(sim_buffer, "a sim replay buffer", self.name).sample(
-                n, generator
-            )
-        return out
-
     # -- state -----------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
@@ -407,7 +380,8 @@ def _to_floats(stats: dict[str, torch.Tensor]) -> dict[str, float]:
 class WithDiscriminators(ActorCritic):
     """Adds D_sa/D_sas (one Adam over both: the sas loss also trains D_sa) and their step."""
 
-    uses_discriminators: ClassVar[bool] = True
+    def disc_batch_size(self) -> int:
+        return self.config.disc_batch_size
 
     def _build_extra(
         self, init: torch.Generator, state_std: np.ndarray | None, obs_std: np.ndarray | None

@@ -3,22 +3,30 @@ algorithm does, and read by the tools instead of restated."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from h2o_learning.algorithms import (
     ALGORITHMS,
     ActorCritic,
+    AlgorithmConfig,
+    AlgorithmError,
     AlgorithmInfo,
     algorithm_info,
     make_algorithm,
 )
 from h2o_learning.training.cli import TRAIN_EPILOG
 from h2o_learning.training.config import load_config
+from h2o_learning.training.sampling import sample_batches
 from h2o_robot_bridge.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[4]
+TINY = AlgorithmConfig(
+    hidden=(8, 8), disc_hidden=(8, 8), batch_size=16, disc_batch_size=8, n_next_samples=2
+)
 
 
 def test_names_labels_and_order() -> None:
@@ -56,6 +64,27 @@ def test_facts_are_the_class_and_its_training_config(name: str) -> None:
     assert (ROOT / "config" / "train" / f"{info.train_config}.yaml").is_file()
     assert load_config(info.train_config).algorithm == name
     assert info.train_config in TRAIN_EPILOG  # h2o-train --help lists the shipped configs
+
+
+@pytest.mark.parametrize("name", list(ALGORITHMS))
+def test_facts_match_what_the_algorithm_samples_and_needs(name: str, buffers: tuple) -> None:
+    info, algo = algorithm_info(name), make_algorithm(name, 5, 2, TINY)
+    (n_real, n_sim), n_disc = algo.batch_sizes(), algo.disc_batch_size()
+    assert info.uses_real == (n_real > 0 or n_disc > 0)
+    assert info.uses_sim == (n_sim > 0 or n_disc > 0)
+    # The trainer builds only the buffers the facts name: enough for an update ...
+    real, sim = buffers
+    gen = torch.Generator().manual_seed(0)
+    given = (real if info.uses_real else None, sim if info.uses_sim else None)
+    metrics = algo.update(*sample_batches(algo, *given, gen))
+    assert metrics and all(math.isfinite(v) for v in metrics.values())
+    # ... and each of them is needed.
+    if info.uses_real:
+        with pytest.raises(AlgorithmError, match="real replay buffer"):
+            sample_batches(algo, None, sim, gen)
+    if info.uses_sim:
+        with pytest.raises(AlgorithmError, match="sim replay buffer"):
+            sample_batches(algo, real, None, gen)
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
