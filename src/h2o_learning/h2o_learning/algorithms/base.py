@@ -170,8 +170,8 @@ class ActorCritic:
         if c.auto_alpha:
             self.optimizers["alpha"] = make_adam([self.log_alpha], c.alpha_lr)
         self._add_optimizers()
-        self._online_params = list(self.critic.parameters())
-        self._target_params = list(self.target_critic.parameters())
+        self._online_params: list[torch.Tensor] = list(self.critic.parameters())
+        self._target_params: list[torch.Tensor] = list(self.target_critic.parameters())
         self.steps = 0
 
     # -- hooks -----------------------------------------------------------------------------

@@ -77,7 +77,7 @@ class H2O(WithDiscriminators):
     @property
     def next_state_std(self) -> torch.Tensor:
         """(obs_dim,) sigma of the next-state perturbation in u, raw observation units."""
-        return self.gap_noise.std
+        return self.gap_noise.get_buffer("std")
 
     def batch_sizes(self) -> tuple[int, int]:
         return self.config.real_batch_size, self.config.sim_batch_size

@@ -34,7 +34,10 @@ class DataStats(NamedTuple):
 def command_of(config: TrainConfig) -> tuple[float, float]:
     """The task command of the run: the config's, else the task default."""
     task = get_task(config.env.task)
-    return tuple(config.env.command) if config.env.command is not None else task.command
+    if config.env.command is None:
+        return task.command
+    forward, yaw = config.env.command
+    return forward, yaw
 
 
 def load_real_data(config: TrainConfig) -> Dataset | None:
