@@ -144,6 +144,7 @@ def run_config(
     if spec.gap is not None:
         top["env"]["sim_dynamics"] = spec.gap
     merged = deep_merge(deep_merge(load_raw(preset.base), preset.train), top)
-    if not algorithm_info(spec.method).uses_sim:  # no simulator to evaluate "in sim"
+    # No simulator to evaluate "in sim" (CQL): the first gap stands in for its env section.
+    if not algorithm_info(spec.method).uses_sim:
         merged["loop"]["eval_sim"] = False
     return config_from_dict(merged)
