@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from h2o_learning.algorithms import AlgorithmConfig, make_algorithm
 from h2o_learning.algorithms.protocol import Batch
 from h2o_learning.training.buffers import ReplayBuffer
+from h2o_learning.training.sampling import sample_batches
 
 OBS_DIM, ACTION_DIM, DATA = 25, 6, 20_000
 
@@ -69,7 +70,7 @@ class EagerSAC:
         action = dist.rsample()
         return action, dist.log_prob(action).sum(-1)
 
-    def update(self, real: Batch | None, sim: Batch | None) -> None:
+    def update(self, real: Batch | None, sim: Batch) -> None:
         b = sim
         action, log_pi = self.policy(b.obs)
         alpha_loss = -(self.log_alpha * (log_pi - ACTION_DIM).detach()).mean()
@@ -98,7 +99,7 @@ class EagerSAC:
                     tp.mul_(1 - 5e-3).add_(p, alpha=5e-3)
 
 
-def steps_per_second(step: Callable[[], None], steps: int, repeats: int) -> float:
+def steps_per_second(step: Callable[[], object], steps: int, repeats: int) -> float:
     """Median steps/s over ``repeats`` blocks of ``steps`` calls (after a warm-up block)."""
     for _ in range(3):
         step()
@@ -124,11 +125,11 @@ def main() -> None:
     algos = {name: make_algorithm(name, OBS_DIM, ACTION_DIM, config) for name in ("sac", "h2o")}
     baseline = EagerSAC()
 
-    def run(name: str) -> Callable[[], None]:
+    def run(name: str) -> Callable[[], object]:
         if name == "eager_sac":
             return lambda: baseline.update(None, sim.sample(config.batch_size, gen))
         algo = algos[name]
-        return lambda: algo.update(**algo.sample_batches(real, sim, gen))
+        return lambda: algo.update(*sample_batches(algo, real, sim, gen))
 
     print(
         f"{'threads':>7} {'eager SAC':>10} {'SAC':>8} {'H2O':>8} {'H2O/SAC':>8} "

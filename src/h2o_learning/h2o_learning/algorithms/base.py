@@ -2,10 +2,10 @@
 automatic temperature), with hooks for what each algorithm adds.
 
 One gradient step (:meth:`ActorCritic.update`):
-1. ``_prepare`` (algorithm-specific): train discriminators, build the critic batch, compute
-   per-sample extras (importance weights, omega, corrected rewards).
+1. ``_prepare`` (algorithm-specific): train discriminators, build the critic batch (corrected
+   rewards included) and its per-sample weights, returned as a :class:`CriticBatch`.
 2. Actor sample at s (with graph) and at s' (no graph), TD target from the target critics.
-3. ``_critic_loss`` (algorithm-specific): per-critic loss terms.
+3. ``_critic_loss`` (algorithm-specific): per-critic loss terms from a :class:`CriticInputs`.
 4. One backward over ``alpha_loss + actor_loss + critic_loss``: their parameter sets are
    disjoint (the actor's Q uses detached critic weights, the temperature is detached in the
    actor loss, log pi is detached in the temperature loss), so this equals separate backwards
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,7 +34,6 @@ from h2o_learning.algorithms.networks import (
     TwinCritic,
 )
 from h2o_learning.algorithms.protocol import Batch
-from h2o_learning.training.buffers import ReplayBuffer
 from h2o_robot_bridge.errors import ConfigError, H2OError
 
 STATE_FORMAT = 1
@@ -55,6 +55,45 @@ def concat_batches(first: Batch, second: Batch) -> Batch:
     return Batch(*(torch.cat(pair) for pair in zip(first, second, strict=True)))
 
 
+@dataclass(frozen=True)
+class CriticBatch:
+    """What ``_prepare`` hands to the shared step: the batch the critic and the actor train on
+    and the per-sample weights of the algorithm's critic loss.
+
+    Attributes:
+        batch: (B, ...) transitions; the first ``n_real`` rows are real, the others sim.
+        n_real: real rows at the start of ``batch`` (0 when it holds one kind only).
+        weight: (B - n_real,) importance weights w of the sim rows' Bellman errors (H2O), or
+            None (unweighted).
+        log_omega: (B - n_real,) log of the dynamics-gap weights omega of the sim rows in the
+            penalty's logsumexp (H2O), or None.
+    """
+
+    batch: Batch
+    n_real: int = 0
+    weight: torch.Tensor | None = None
+    log_omega: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class CriticInputs:
+    """What ``_critic_loss`` receives (B rows, E critics).
+
+    Attributes:
+        q: (E, B) each critic's Q(s, a) at the batch's actions, with graph.
+        y: (B,) TD targets, no graph.
+        obs_n: (B, obs_dim) normalised observations s.
+        next_obs_n: (B, obs_dim) normalised next observations s'.
+        data: the critic batch ``_prepare`` returned.
+    """
+
+    q: torch.Tensor
+    y: torch.Tensor
+    obs_n: torch.Tensor
+    next_obs_n: torch.Tensor
+    data: CriticBatch
+
+
 class ActorCritic:
     """SAC on whatever batch ``_prepare`` returns; subclasses add their terms.
 
@@ -72,7 +111,6 @@ class ActorCritic:
     name: ClassVar[str] = "sac"
     uses_real: ClassVar[bool] = False
     uses_sim: ClassVar[bool] = True
-    uses_discriminators: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -132,8 +170,8 @@ class ActorCritic:
         if c.auto_alpha:
             self.optimizers["alpha"] = make_adam([self.log_alpha], c.alpha_lr)
         self._add_optimizers()
-        self._online_params = list(self.critic.parameters())
-        self._target_params = list(self.target_critic.parameters())
+        self._online_params: list[torch.Tensor] = list(self.critic.parameters())
+        self._target_params: list[torch.Tensor] = list(self.target_critic.parameters())
         self.steps = 0
 
     # -- hooks -----------------------------------------------------------------------------
@@ -152,26 +190,22 @@ class ActorCritic:
         sim: Batch | None,
         disc_real: Batch | None,
         disc_sim: Batch | None,
-    ) -> tuple[Batch, int, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """(critic batch, number of real rows at its start, extras, stats). SAC: sim only."""
-        return _require(sim, "a sim batch", self.name), 0, {}, {}
+    ) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
+        """(the critic batch, scalar diagnostics by name). SAC: the sim batch."""
+        return CriticBatch(_require(sim, "a sim batch", self.name)), {}
 
-    def _critic_loss(
-        self,
-        q: torch.Tensor,
-        y: torch.Tensor,
-        batch: Batch,
-        obs_n: torch.Tensor,
-        next_n: torch.Tensor,
-        n_real: int,
-        extras: dict[str, torch.Tensor],
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """(E,) loss per critic and stats. SAC: the plain Bellman error."""
-        return losses.bellman_error(q, y), {"q_mean": q.detach().mean()}
+    def _critic_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """((E,) loss per critic, scalar diagnostics by name). SAC: the plain Bellman error."""
+        q = inputs.q
+        return losses.bellman_error(q, inputs.y), {"q_mean": q.detach().mean()}
 
     def batch_sizes(self) -> tuple[int, int]:
-        """(real, sim) transitions per critic batch."""
+        """(real, sim) transitions per critic batch (0: none of that kind)."""
         return 0, self.config.batch_size
+
+    def disc_batch_size(self) -> int:
+        """Real and sim transitions each per discriminator step; 0: no discriminators."""
+        return 0
 
     # -- the step --------------------------------------------------------------------------
 
@@ -198,7 +232,8 @@ class ActorCritic:
         ):
             if given is not None:
                 self._check_batch(given, what)
-        batch, n_real, extras, stats = self._prepare(real, sim, disc_real, disc_sim)
+        data, stats = self._prepare(real, sim, disc_real, disc_sim)
+        batch = data.batch
         obs_n = self.normalizer(batch.obs)
         next_n = self.normalizer(batch.next_obs)
         alpha = self.log_alpha.detach().exp()
@@ -207,7 +242,7 @@ class ActorCritic:
         actor_loss = losses.actor_loss(log_pi, q_pi, alpha)
         y, next_q = self._td_target(batch, next_n, alpha)
         q = self.critic(obs_n, batch.action)
-        critic_terms, critic_stats = self._critic_loss(q, y, batch, obs_n, next_n, n_real, extras)
+        critic_terms, critic_stats = self._critic_loss(CriticInputs(q, y, obs_n, next_n, data))
         critic_loss = critic_terms.sum()
         total = actor_loss + critic_loss
         if self.config.auto_alpha:
@@ -284,35 +319,6 @@ class ActorCritic:
         Shares the live parameters; ``torch.onnx.export`` (dynamo) traces it."""
         return DeterministicPolicy(self.normalizer, self.actor)
 
-    def sample_batches(
-        self,
-        real_buffer: ReplayBuffer | None,
-        sim_buffer: ReplayBuffer | None,
-        generator: torch.Generator,
-    ) -> dict[str, Batch | None]:
-        """Keyword arguments for :meth:`update`, sampled with the sizes this algorithm uses:
-        ``algo.update(**algo.sample_batches(real_buffer, sim_buffer, generator))``."""
-        n_real, n_sim = self.batch_sizes()
-        out: dict[str, Batch | None] = {
-            "real": _require(real_buffer, "a real replay buffer", self.name).sample(
-                n_real, generator
-            )
-            if n_real
-            else None,
-            "sim": _require(sim_buffer, "a sim replay buffer", self.name).sample(n_sim, generator)
-            if n_sim
-            else None,
-        }
-        if self.uses_discriminators:
-            n = self.config.disc_batch_size
-            out["disc_real"] = _require(real_buffer, "a real replay buffer", self.name).sample(
-                n, generator
-            )
-            out["disc_sim"] = _require(sim_buffer, "a sim replay buffer", self.name).sample(
-                n, generator
-            )
-        return out
-
     # -- state -----------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
@@ -374,7 +380,8 @@ def _to_floats(stats: dict[str, torch.Tensor]) -> dict[str, float]:
 class WithDiscriminators(ActorCritic):
     """Adds D_sa/D_sas (one Adam over both: the sas loss also trains D_sa) and their step."""
 
-    uses_discriminators: ClassVar[bool] = True
+    def disc_batch_size(self) -> int:
+        return self.config.disc_batch_size
 
     def _build_extra(
         self, init: torch.Generator, state_std: np.ndarray | None, obs_std: np.ndarray | None

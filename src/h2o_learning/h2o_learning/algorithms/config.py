@@ -48,8 +48,8 @@ class AlgorithmConfig:
         cql_alpha: weight of the CQL(H) term. cql_n_actions: sampled actions per kind.
         cql_temperature, cql_importance_sample, cql_clip_min, cql_clip_max.
     DARC:
-        darc_reward_scale: multiplier of the log-ratio reward correction.
-        darc_plus: also put real data into the critic batch (same as algorithm ``darc_plus``).
+        darc_reward_scale: multiplier of the log-ratio reward correction (DARC+, which also
+            puts real data into the critic batch, is the algorithm ``darc_plus``).
     """
 
     hidden: tuple[int, ...] = (256, 256)
@@ -97,7 +97,6 @@ class AlgorithmConfig:
     cql_clip_max: float = math.inf
 
     darc_reward_scale: float = 1.0
-    darc_plus: bool = False
 
     def __post_init__(self) -> None:
         for name in ("hidden", "disc_hidden"):

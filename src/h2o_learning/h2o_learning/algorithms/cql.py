@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from h2o_learning.algorithms import losses
-from h2o_learning.algorithms.base import ActorCritic, _require
+from h2o_learning.algorithms.base import ActorCritic, CriticBatch, CriticInputs, _require
 from h2o_learning.algorithms.protocol import Batch
 
 
@@ -28,23 +28,14 @@ class CQL(ActorCritic):
         sim: Batch | None,
         disc_real: Batch | None,
         disc_sim: Batch | None,
-    ) -> tuple[Batch, int, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        return _require(real, "a real batch", self.name), 0, {}, {}
+    ) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
+        return CriticBatch(_require(real, "a real batch", self.name)), {}
 
-    def _critic_loss(
-        self,
-        q: torch.Tensor,
-        y: torch.Tensor,
-        batch: Batch,
-        obs_n: torch.Tensor,
-        next_n: torch.Tensor,
-        n_real: int,
-        extras: dict[str, torch.Tensor],
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        c = self.config
-        bellman = losses.bellman_error(q, y)
+    def _critic_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        c, q = self.config, inputs.q
+        bellman = losses.bellman_error(q, inputs.y)
         q_random, q_policy, log_pi_policy, q_next, log_pi_next = self._sampled_q(
-            obs_n, next_n, batch.action.shape[0]
+            inputs.obs_n, inputs.next_obs_n, inputs.data.batch.action.shape[0]
         )
         penalty = losses.cql_penalty(
             q,

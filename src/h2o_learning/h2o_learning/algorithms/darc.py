@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from h2o_learning.algorithms import losses
-from h2o_learning.algorithms.base import WithDiscriminators, _require, concat_batches
+from h2o_learning.algorithms.base import (
+    CriticBatch,
+    CriticInputs,
+    WithDiscriminators,
+    _require,
+    concat_batches,
+)
 from h2o_learning.algorithms.protocol import Batch
 
 
@@ -27,7 +35,7 @@ class DARC(WithDiscriminators):
         sim: Batch | None,
         disc_real: Batch | None,
         disc_sim: Batch | None,
-    ) -> tuple[Batch, int, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    ) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
         stats = self._train_discriminators(real, sim, disc_real, disc_sim)
         sim = _require(sim, "a sim batch", self.name)
         log_ratio = self.discriminators.log_ratio(sim.obs, sim.action, sim.next_obs)
@@ -35,22 +43,14 @@ class DARC(WithDiscriminators):
             reward=losses.darc_reward(sim.reward, log_ratio, self.config.darc_reward_scale)
         )
         stats.update(log_ratio_mean=log_ratio.mean(), log_ratio_std=log_ratio.std(correction=0))
-        return corrected, 0, {}, stats
+        return CriticBatch(corrected), stats
 
-    def _critic_loss(
-        self,
-        q: torch.Tensor,
-        y: torch.Tensor,
-        batch: Batch,
-        obs_n: torch.Tensor,
-        next_n: torch.Tensor,
-        n_real: int,
-        extras: dict[str, torch.Tensor],
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _critic_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        q, n_real = inputs.q, inputs.data.n_real
         stats = {"q_sim_mean": q[:, n_real:].detach().mean()}
         if n_real:
             stats["q_real_mean"] = q[:, :n_real].detach().mean()
-        return losses.bellman_error(q, y), stats
+        return losses.bellman_error(q, inputs.y), stats
 
 
 class DARCPlus(DARC):
@@ -70,7 +70,8 @@ class DARCPlus(DARC):
         sim: Batch | None,
         disc_real: Batch | None,
         disc_sim: Batch | None,
-    ) -> tuple[Batch, int, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        corrected, _, extras, stats = super()._prepare(real, sim, disc_real, disc_sim)
+    ) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
+        corrected, stats = super()._prepare(real, sim, disc_real, disc_sim)
         real = _require(real, "a real batch", self.name)
-        return concat_batches(real, corrected), real.obs.shape[0], extras, stats
+        both = concat_batches(real, corrected.batch)
+        return replace(corrected, batch=both, n_real=real.obs.shape[0]), stats

@@ -13,7 +13,14 @@ import torch
 from torch import nn
 
 from h2o_learning.algorithms import losses
-from h2o_learning.algorithms.base import WithDiscriminators, _require, concat_batches
+from h2o_learning.algorithms.base import (
+    AlgorithmError,
+    CriticBatch,
+    CriticInputs,
+    WithDiscriminators,
+    _require,
+    concat_batches,
+)
 from h2o_learning.algorithms.protocol import Batch
 from h2o_robot_bridge.errors import ConfigError
 
@@ -70,7 +77,7 @@ class H2O(WithDiscriminators):
     @property
     def next_state_std(self) -> torch.Tensor:
         """(obs_dim,) sigma of the next-state perturbation in u, raw observation units."""
-        return self.gap_noise.std
+        return self.gap_noise.get_buffer("std")
 
     def batch_sizes(self) -> tuple[int, int]:
         return self.config.real_batch_size, self.config.sim_batch_size
@@ -81,18 +88,14 @@ class H2O(WithDiscriminators):
         sim: Batch | None,
         disc_real: Batch | None,
         disc_sim: Batch | None,
-    ) -> tuple[Batch, int, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    ) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
         real = _require(real, "a real batch", self.name)
         sim = _require(sim, "a sim batch", self.name)
         stats = self._train_discriminators(real, sim, disc_real, disc_sim)
         weight, log_om, gap_stats = self.dynamics_weights(sim)
         stats.update(gap_stats)
-        return (
-            concat_batches(real, sim),
-            real.obs.shape[0],
-            {"weight": weight, "log_omega": log_om},
-            stats,
-        )
+        data = CriticBatch(concat_batches(real, sim), real.obs.shape[0], weight, log_om)
+        return data, stats
 
     @torch.no_grad()
     def dynamics_weights(
@@ -127,22 +130,16 @@ class H2O(WithDiscriminators):
         }
         return weight, log_om, stats
 
-    def _critic_loss(
-        self,
-        q: torch.Tensor,
-        y: torch.Tensor,
-        batch: Batch,
-        obs_n: torch.Tensor,
-        next_n: torch.Tensor,
-        n_real: int,
-        extras: dict[str, torch.Tensor],
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        c = self.config
+    def _critic_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        c, q, y, data = self.config, inputs.q, inputs.y, inputs.data
+        if data.weight is None or data.log_omega is None:
+            raise AlgorithmError("h2o: the critic batch lacks the sim rows' w and log omega")
+        n_real = data.n_real
         q_real, q_sim = q[:, :n_real], q[:, n_real:]
         real_err = losses.bellman_error(q_real, y[:n_real])
-        sim_err = losses.bellman_error(q_sim, y[n_real:], extras["weight"])
+        sim_err = losses.bellman_error(q_sim, y[n_real:], data.weight)
         penalty = losses.h2o_penalty(
-            q_sim, extras["log_omega"], q_real, c.beta, c.penalty_temperature, c.penalty_clip
+            q_sim, data.log_omega, q_real, c.beta, c.penalty_temperature, c.penalty_clip
         )
         stats = {
             "critic_real_loss": real_err.detach().mean(),

@@ -66,6 +66,9 @@ class ObsNormalizer(nn.Module):
         min_std: floor on ``std``.
     """
 
+    mean: torch.Tensor  # (obs_dim,) buffer
+    inv_std: torch.Tensor  # (obs_dim,) buffer, 1 / max(std, min_std)
+
     def __init__(
         self,
         obs_dim: int,

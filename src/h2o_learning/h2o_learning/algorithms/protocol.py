@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, Protocol
 
+import numpy as np
 import torch
 
 
@@ -31,24 +32,52 @@ class Batch(NamedTuple):
 
 
 class Algorithm(Protocol):
-    """What the trainer needs from an algorithm.
+    """Everything the trainer (and checkpoints, evaluation and export) uses of an algorithm.
 
-    Attributes:
-        name: ``sac``, ``cql``, ``darc``, ``darc_plus`` or ``h2o``.
-        uses_real: samples the offline real dataset in ``update``.
-        uses_sim: collects online simulator data (the trainer steps the sim env only then).
+    The algorithm states the data it trains on and the batch sizes it wants; the trainer owns
+    the buffers and draws the batches (:func:`h2o_learning.training.sampling.sample_batches`),
+    then calls :meth:`update`.
     """
 
-    name: str
-    uses_real: bool
-    uses_sim: bool
-
-    def update(self, real: Batch | None, sim: Batch | None) -> dict[str, float]:
-        """One gradient step on all networks; returns scalar diagnostics (losses, alpha, ...)."""
+    @property
+    def name(self) -> str:
+        """``sac``, ``cql``, ``darc``, ``darc_plus`` or ``h2o`` (the registry's key)."""
         ...
 
-    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
-        """Actions (B, action_dim) in [-1, 1] for raw observations (B, obs_dim); no graph."""
+    @property
+    def uses_real(self) -> bool:
+        """Trains on the offline real dataset (critic batch or discriminators)."""
+        ...
+
+    @property
+    def uses_sim(self) -> bool:
+        """Trains on online simulator data (the trainer steps the sim env only then)."""
+        ...
+
+    def batch_sizes(self) -> tuple[int, int]:
+        """(real, sim) transitions per critic/actor batch; 0: no batch of that kind."""
+        ...
+
+    def disc_batch_size(self) -> int:
+        """Real and sim transitions *each* per discriminator step (fresh batches, drawn after
+        the critic batches); 0: no discriminators."""
+        ...
+
+    def update(
+        self,
+        real: Batch | None,
+        sim: Batch | None,
+        disc_real: Batch | None = None,
+        disc_sim: Batch | None = None,
+    ) -> dict[str, float]:
+        """One gradient step on all networks with batches of :meth:`batch_sizes` and
+        :meth:`disc_batch_size` (None where that size is 0); returns scalar diagnostics by
+        name (losses, alpha, ...)."""
+        ...
+
+    def act(self, obs: torch.Tensor | np.ndarray, deterministic: bool = False) -> torch.Tensor:
+        """Actions (B, action_dim) in [-1, 1] for raw observations (B, obs_dim) (or (obs_dim,)
+        -> (action_dim,)); no graph. Stochastic actions draw from the algorithm's generator."""
         ...
 
     def policy_module(self) -> torch.nn.Module:

@@ -7,16 +7,20 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from h2o_learning.algorithms import ALGORITHMS
 from h2o_learning.demo.config import DemoConfig
 
-LABELS = {
-    "classical": "classical controller",
-    "h2o": "H2O",
-    "sac": "SAC (sim only)",
-    "cql": "CQL (real only)",
-    "darc": "DARC",
-    "darc_plus": "DARC+",
-}
+CLASSICAL = "classical"
+"""The deployed classical controller's name (every other policy is an algorithm's run)."""
+
+
+def policy_label(name: str) -> str:
+    """Label of a deployed policy: the classical controller, or the algorithm's long label
+    (``SAC (sim only)``); an unknown name stands for itself."""
+    if name == CLASSICAL:
+        return "classical controller"
+    info = ALGORITHMS.get(name)
+    return name if info is None else info.long_label
 
 
 def _pm(mean: float, std: float, digits: int) -> str:
@@ -26,11 +30,15 @@ def _pm(mean: float, std: float, digits: int) -> str:
 
 
 def _trained_on(name: str, cfg: DemoConfig, epochs: dict[str, int]) -> str:
-    if name == "classical":
+    if name == CLASSICAL:
         return "hand-tuned (cascaded PD)"
-    sim = cfg.train.sim_dynamics
-    data = {"sac": f"{sim} sim", "cql": "real data"}.get(name, f"{sim} sim + real data")
-    return f"{data}, {epochs.get(name, 0)} epochs"
+    info = ALGORITHMS.get(name)
+    parts = []
+    if info is None or info.uses_sim:
+        parts.append(f"{cfg.train.sim_dynamics} sim")
+    if info is None or info.uses_real:
+        parts.append("real data")
+    return f"{' + '.join(parts)}, {epochs.get(name, 0)} epochs"
 
 
 def render_table(
@@ -62,7 +70,7 @@ def render_table(
         rate = rep.get("diagnostics", {}).get("rate_hz")
         tr = train_eval.get(name)
         cells = [
-            LABELS.get(name, name),
+            policy_label(name),
             _trained_on(name, cfg, epochs),
             _pm(s["seconds_mean"], s["seconds_std"], 2),
             _pm(s["return_mean"], s["return_std"], 1),
@@ -105,7 +113,7 @@ def _deploy_plot(path: Path, deployed: dict[str, dict[str, Any]]) -> Path:
         trace = rep.get("trace") or []
         for ep in sorted({row[0] for row in trace}):
             rows = [r for r in trace if r[0] == ep]
-            label = LABELS.get(name, name) if ep == 0 else None
+            label = policy_label(name) if ep == 0 else None
             ax_tilt.plot([r[1] / 100.0 for r in rows], [r[2] for r in rows], color=color,
                          alpha=0.8, label=label)  # fmt: skip
         s = rep["summary"]
@@ -113,7 +121,7 @@ def _deploy_plot(path: Path, deployed: dict[str, dict[str, Any]]) -> Path:
     ax_tilt.set(xlabel="time in episode [s]", ylabel="base tilt [rad]",
                 title="deployed over DDS on the 'real' robot")  # fmt: skip
     ax_tilt.legend(loc="best")
-    ax_bar.set_xticks(range(len(deployed)), [LABELS.get(n, n) for n in deployed], rotation=15)
+    ax_bar.set_xticks(range(len(deployed)), [policy_label(n) for n in deployed], rotation=15)
     ax_bar.set(ylabel="time upright [s]", title="mean time upright")
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -4,7 +4,8 @@ A preset (``config/experiment/<name>.yaml``) names the methods, sim gaps, real d
 seeds, the behaviour-dataset size, the worker count and the training budget (``train`` sections
 merged over ``config/train/h2o_stand.yaml``). The grid follows the seed's table: SAC never sees
 the real dataset, so it runs once per (gap, seed) and its cell repeats across datasets; CQL
-never sees the simulator, so it runs once per (dataset, seed) and repeats across gaps.
+never sees the simulator, so it runs once per (dataset, seed) and repeats across gaps (which
+data each method uses is its ``uses_real``/``uses_sim`` in the algorithm registry).
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from h2o_learning.algorithms import ALGORITHMS, algorithm_info
 from h2o_learning.training.config import TrainConfig, config_from_dict, deep_merge, load_raw
 from h2o_learning.training.config_schema import from_dict
 from h2o_robot_bridge.config_files import config_file, load_yaml_mapping
 from h2o_robot_bridge.errors import ConfigError
 
-METHODS = ("sac", "cql", "darc", "darc_plus", "h2o")
+METHODS = tuple(ALGORITHMS)
 GAPS = ("gravity_x2", "friction_x0.3", "joint_noise")
 DATASETS = ("medium", "medium-replay", "medium-expert")
-SIM_ONLY, REAL_ONLY = ("sac",), ("cql",)
 STATS_DATASET = "medium"
 """SAC trains in the simulator only; its observation normaliser takes this dataset's statistics
 (as ``config/train/sac_stand.yaml`` does), nothing else of the real data."""
@@ -120,8 +121,9 @@ def plan_runs(preset: Preset) -> list[RunSpec]:
     runs: list[RunSpec] = []
     for seed in preset.seeds:
         for method in preset.methods:
-            gaps = (None,) if method in REAL_ONLY else preset.gaps
-            datasets = (None,) if method in SIM_ONLY else preset.datasets
+            info = algorithm_info(method)
+            gaps = preset.gaps if info.uses_sim else (None,)
+            datasets = preset.datasets if info.uses_real else (None,)
             runs += [RunSpec(method, g, d, seed) for d in datasets for g in gaps]
     return runs
 
@@ -131,7 +133,7 @@ def run_config(
 ) -> TrainConfig:
     """The training config of one run (threads 1, no progress bar: several run at once)."""
     data = spec.dataset or (STATS_DATASET if STATS_DATASET in datasets else None)
-    top = {
+    top: dict[str, Any] = {
         "name": spec.key,
         "algorithm": spec.method,
         "seed": spec.seed,
@@ -142,6 +144,7 @@ def run_config(
     if spec.gap is not None:
         top["env"]["sim_dynamics"] = spec.gap
     merged = deep_merge(deep_merge(load_raw(preset.base), preset.train), top)
-    if spec.method in REAL_ONLY:  # no simulator to evaluate "in sim": the first gap stands in
+    # No simulator to evaluate "in sim" (CQL): the first gap stands in for its env section.
+    if not algorithm_info(spec.method).uses_sim:
         merged["loop"]["eval_sim"] = False
     return config_from_dict(merged)

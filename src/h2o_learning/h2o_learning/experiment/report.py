@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from h2o_learning.algorithms import ALGORITHMS, algorithm_info
 from h2o_learning.experiment.plan import Preset, RunSpec
 from h2o_learning.training.metrics_log import EPOCH, REAL_RETURN, SIM_RETURN, read_metrics
 
-LABELS = {"sac": "SAC", "cql": "CQL", "darc": "DARC", "darc_plus": "DARC+", "h2o": "H2O"}
 RUN_FIELDS = ("key", "method", "gap", "dataset", "seed", "epochs", "minutes")
 
 
@@ -36,7 +36,8 @@ def markdown_table(
     preset: Preset, values: dict[tuple[str, str, str], list[float]], bold_best: bool
 ) -> str:
     """Rows (dataset, gap), columns methods; ``mean ± std`` (``(n=k)`` when seeds are missing)."""
-    header = "| dataset | gap | " + " | ".join(LABELS[m] for m in preset.methods) + " |"
+    labels = [algorithm_info(m).label for m in preset.methods]
+    header = "| dataset | gap | " + " | ".join(labels) + " |"
     lines = [header, "|---|---|" + "---|" * len(preset.methods)]
     for dataset in preset.datasets:
         for gap in preset.gaps:
@@ -162,7 +163,7 @@ def _plot_curves(
                 if curve:
                     xs = sorted(curve)
                     ax.plot(xs, [np.mean(curve[x]) for x in xs], marker="o", color=f"C{k}",
-                            label=LABELS[method])  # fmt: skip
+                            label=algorithm_info(method).label)  # fmt: skip
             ax.set_title(f"{dataset} / {gap}", fontsize="small")
             ax.set_xlabel("epoch")
             if j == 0:
@@ -177,12 +178,12 @@ def _plot_real_vs_sim(path: Path, records: list[dict[str, Any]]) -> None:
     """Each run's final return in its sim profile (x) vs in ``real`` (y)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    for k, method in enumerate(LABELS):
+    for k, (method, info) in enumerate(ALGORITHMS.items()):
         pts = [(r[SIM_RETURN], r[REAL_RETURN]) for r in records
                if r["method"] == method and SIM_RETURN in r and REAL_RETURN in r]  # fmt: skip
         if pts:
             xs, ys = zip(*pts, strict=True)
-            ax.scatter(xs, ys, color=f"C{k}", label=LABELS[method], alpha=0.7)
+            ax.scatter(xs, ys, color=f"C{k}", label=info.label, alpha=0.7)
     lims = ax.get_xlim()
     ax.plot(lims, lims, "k--", lw=0.8, label="real = sim")
     ax.set(xlabel="return evaluated in the sim profile", ylabel="return evaluated in real",

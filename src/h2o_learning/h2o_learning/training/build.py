@@ -15,15 +15,12 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from h2o_learning.algorithms import make_algorithm, next_state_noise_std
+from h2o_learning.algorithms import algorithm_info, make_algorithm, next_state_noise_std
 from h2o_learning.algorithms.protocol import Algorithm
 from h2o_learning.training.config import TrainConfig
 from h2o_robot_bridge.contract import ACTION_DIM, OBS_DIM, Timing, get_task
 from h2o_robot_bridge.dataset import Dataset, load_dataset
 from h2o_robot_bridge.errors import ConfigError, ContractMismatchError, DatasetError
-
-REAL_ALGORITHMS = ("cql", "darc", "darc_plus", "h2o")
-"""Algorithms that cannot run without the real dataset."""
 
 
 class DataStats(NamedTuple):
@@ -37,7 +34,10 @@ class DataStats(NamedTuple):
 def command_of(config: TrainConfig) -> tuple[float, float]:
     """The task command of the run: the config's, else the task default."""
     task = get_task(config.env.task)
-    return tuple(config.env.command) if config.env.command is not None else task.command
+    if config.env.command is None:
+        return task.command
+    forward, yaw = config.env.command
+    return forward, yaw
 
 
 def load_real_data(config: TrainConfig) -> Dataset | None:
@@ -50,7 +50,7 @@ def load_real_data(config: TrainConfig) -> Dataset | None:
     """
     path = config.data.path
     if path is None:
-        if config.algorithm in REAL_ALGORITHMS:
+        if algorithm_info(config.algorithm).uses_real:
             raise ConfigError(
                 f"{config.algorithm} trains on the real dataset but data.path is not set; "
                 "make one with 'h2o-collect --kind medium --steps 20000 -o medium.h5' and pass "

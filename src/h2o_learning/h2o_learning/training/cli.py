@@ -22,9 +22,9 @@ examples:
   h2o-train --config config/train/sac_stand.yaml --set loop.epochs=20 --set seed=3
   h2o-train --config h2o_stand.yaml --run-dir runs/h2o-a --resume   # continue a run
 
---config takes a path or a name shipped in config/train (h2o_stand, sac_stand, cql_stand,
-darc_stand, darc_plus_stand, smoke_*). --set overrides any key with a YAML value
-(section.key=value, repeatable); unknown keys are errors. The run folder gets the resolved
+--config takes a path or a name shipped in config/train: <algorithm>_stand for each algorithm
+(h2o_stand, sac_stand, ...) and smoke_* for a quick try. --set overrides any key with a YAML
+value (section.key=value, repeatable); unknown keys are errors. The run folder gets the resolved
 config, checkpoints, metrics.csv, TensorBoard events (tb/), curves.png and <task>.onnx.
 """
 

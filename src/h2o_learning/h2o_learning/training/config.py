@@ -3,7 +3,7 @@
 A run is described by a YAML file under ``config/train/`` (see ``h2o_stand.yaml``)::
 
     name: h2o_stand          # required
-    algorithm: h2o           # required: sac, cql, darc, darc_plus, h2o
+    algorithm: h2o           # required: a name in the algorithm registry (sac, ..., h2o)
     seed: 0
     env:  {task, sim_dynamics, sim_overrides, eval_dynamics, command}
     data: {path}             # the offline real dataset (HDF5 from h2o-collect / h2o-dataset)
@@ -66,8 +66,8 @@ class DataConfig:
 
     Attributes:
         path: HDF5 dataset (D4RL keys, this contract). Required by algorithms that use real
-            data (cql, darc, darc_plus, h2o); for sac it only provides observation statistics.
-            Relative paths are relative to the working directory.
+            data (``uses_real`` in the algorithm registry); for the others it only provides
+            observation statistics. Relative paths are relative to the working directory.
     """
 
     path: str | None = None

@@ -45,6 +45,7 @@ from h2o_learning.training.evaluation import episode_limit, eval_seeds, make_env
 from h2o_learning.training.export import export_policy
 from h2o_learning.training.metrics_log import REAL_RETURN, SIM_RETURN, MetricsLog, plot_curves
 from h2o_learning.training.run_folder import RunFolder, open_run_folder
+from h2o_learning.training.sampling import sample_batches
 from h2o_robot_bridge.contract import ACTION_DIM, OBS_DIM, Timing
 from h2o_robot_bridge.dataset import Dataset
 
@@ -267,8 +268,8 @@ class Trainer:
                 bar.update(1)
             if not self._can_update():
                 continue
-            batches = self.algo.sample_batches(self.real_buffer, self.sim_buffer, self.sample_gen)
-            for key, value in self.algo.update(**batches).items():
+            batches = sample_batches(self.algo, self.real_buffer, self.sim_buffer, self.sample_gen)
+            for key, value in self.algo.update(*batches).items():
                 sums[key] += float(value)
             done += 1
             self.counters.grad_steps += 1

@@ -19,6 +19,7 @@ from h2o_learning.algorithms import (
     next_state_noise_std,
 )
 from h2o_learning.training.buffers import ReplayBuffer
+from h2o_learning.training.sampling import sample_batches
 from h2o_robot_bridge.errors import ConfigError, H2OError
 
 TINY = AlgorithmConfig(
@@ -31,17 +32,6 @@ TINY = AlgorithmConfig(
 )
 
 
-def random_buffer(n: int, obs_dim: int, action_dim: int, seed: int) -> ReplayBuffer:
-    rng = np.random.default_rng(seed)
-    return ReplayBuffer.from_arrays(
-        rng.normal(size=(n, obs_dim)),
-        rng.uniform(-1, 1, (n, action_dim)),
-        rng.normal(size=n),
-        rng.normal(size=(n, obs_dim)),
-        (rng.random(n) < 0.1).astype(np.float32),
-    )
-
-
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():  # noqa: ANN201
     """Tiny networks: one thread is fastest, and robust on a loaded machine."""
@@ -51,16 +41,11 @@ def one_thread():  # noqa: ANN201
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def buffers() -> tuple[ReplayBuffer, ReplayBuffer]:
-    return random_buffer(200, 5, 2, 0), random_buffer(200, 5, 2, 1)
-
-
 # -- factory and config ------------------------------------------------------------------------
 
 
 def test_factory_names_and_data_flags() -> None:
-    flags = {name: (cls.uses_real, cls.uses_sim) for name, cls in ALGORITHMS.items()}
+    flags = {name: (info.uses_real, info.uses_sim) for name, info in ALGORITHMS.items()}
     assert flags == {
         "sac": (False, True),
         "cql": (True, False),
@@ -70,8 +55,6 @@ def test_factory_names_and_data_flags() -> None:
     }
     for name in ALGORITHMS:
         assert make_algorithm(name, 5, 2, TINY).name == name
-    plus = make_algorithm("darc", 5, 2, dataclasses.replace(TINY, darc_plus=True))
-    assert plus.name == "darc_plus"
     with pytest.raises(ConfigError, match="unknown algorithm"):
         make_algorithm("ppo", 5, 2, TINY)
     with pytest.raises(ConfigError, match="obs_std"):
@@ -113,6 +96,7 @@ def test_config_defaults_are_the_reference_ones() -> None:
         ({"u_floor": 20.0}, "u_floor"),
         ({"batch_size": 1}, "empty real or sim"),
         ({"learning_rate": 1e-3}, "unknown algorithm config key"),
+        ({"darc_plus": True}, r"unknown algorithm config key\(s\) \['darc_plus'\]"),
     ],
 )
 def test_config_rejects_bad_values(values: dict, match: str) -> None:
@@ -134,7 +118,7 @@ def test_one_update_of_each_algorithm(name: str, buffers: tuple) -> None:
     real, sim = buffers
     algo = make_algorithm(name, 5, 2, TINY, seed=3)
     before = [p.detach().clone() for p in algo.actor.parameters()]
-    metrics = algo.update(**algo.sample_batches(real, sim, torch.Generator().manual_seed(0)))
+    metrics = algo.update(*sample_batches(algo, real, sim, torch.Generator().manual_seed(0)))
     assert all(math.isfinite(v) for v in metrics.values())
     assert {"critic_loss", "actor_loss", "alpha", "log_pi"} <= set(metrics)
     assert any(not torch.equal(a, p) for a, p in zip(before, algo.actor.parameters(), strict=True))
@@ -167,24 +151,13 @@ def test_missing_batches_are_clear_errors(buffers: tuple) -> None:
     with pytest.raises(AlgorithmError, match="real batch"):
         make_algorithm("h2o", 5, 2, TINY).update(None, sim.sample(8, gen))
     with pytest.raises(AlgorithmError, match="real replay buffer"):
-        make_algorithm("cql", 5, 2, TINY).sample_batches(None, sim, gen)
+        sample_batches(make_algorithm("cql", 5, 2, TINY), None, sim, gen)
     assert issubclass(AlgorithmError, H2OError)
     wrong = real.sample(8, gen)._replace(action=torch.zeros(8, 3))
     with pytest.raises(AlgorithmError, match="real batch has shapes"):
         make_algorithm("h2o", 5, 2, TINY).update(wrong, sim.sample(8, gen))
     with pytest.raises(AlgorithmError, match="act expects"):
         make_algorithm("sac", 5, 2, TINY).act(torch.zeros(3, 4))
-
-
-def test_sample_batches_sizes(buffers: tuple) -> None:
-    real, sim = buffers
-    gen = torch.Generator()
-    h2o = make_algorithm("h2o", 5, 2, TINY).sample_batches(real, sim, gen)
-    assert (len(h2o["real"].obs), len(h2o["sim"].obs), len(h2o["disc_real"].obs)) == (16, 16, 32)
-    sac = make_algorithm("sac", 5, 2, TINY).sample_batches(None, sim, gen)
-    assert sac["real"] is None and len(sac["sim"].obs) == 32 and "disc_real" not in sac
-    darc = make_algorithm("darc", 5, 2, TINY).sample_batches(real, sim, gen)
-    assert darc["real"] is None and len(darc["disc_real"].obs) == 32
 
 
 def test_act_and_policy_module(buffers: tuple) -> None:
@@ -212,18 +185,18 @@ def test_state_dict_round_trip_continues_identically(name: str, buffers: tuple) 
     real, sim = buffers
     gen = torch.Generator().manual_seed(7)
     a = make_algorithm(name, 5, 2, TINY, seed=1)
-    batches = [a.sample_batches(real, sim, gen) for _ in range(6)]
-    for kwargs in batches[:3]:
-        a.update(**kwargs)
+    batches = [sample_batches(a, real, sim, gen) for _ in range(6)]
+    for batch in batches[:3]:
+        a.update(*batch)
     blob = io.BytesIO()
     torch.save(a.state_dict(), blob)
-    after_a = [a.update(**kwargs) for kwargs in batches[3:]]
+    after_a = [a.update(*batch) for batch in batches[3:]]
     act_a = a.act(real.obs[:4])
 
     blob.seek(0)
     b = make_algorithm(name, 5, 2, TINY, seed=99)  # other seed: everything must come from state
     b.load_state_dict(torch.load(blob, weights_only=True))
-    after_b = [b.update(**kwargs) for kwargs in batches[3:]]
+    after_b = [b.update(*batch) for batch in batches[3:]]
     assert after_a == after_b
     assert torch.equal(act_a, b.act(real.obs[:4]))
     for x, y in zip(params(a), params(b), strict=True):
@@ -241,7 +214,7 @@ def test_same_seed_same_run_other_seed_differs(buffers: tuple) -> None:
     def run(seed: int) -> list[dict]:
         algo = make_algorithm("h2o", 5, 2, TINY, seed=seed)
         gen = torch.Generator().manual_seed(0)
-        return [algo.update(**algo.sample_batches(real, sim, gen)) for _ in range(2)]
+        return [algo.update(*sample_batches(algo, real, sim, gen)) for _ in range(2)]
 
     assert run(4) == run(4)
     assert run(4) != run(5)
@@ -364,7 +337,7 @@ def train(name: str, steps: int, config: AlgorithmConfig = BANDIT) -> float:
     real, sim = bandit(2000, 2.0, 0), bandit(2000, -1.0, 1)
     gen = torch.Generator().manual_seed(0)
     for _ in range(steps):
-        algo.update(**algo.sample_batches(real, sim, gen))
+        algo.update(*sample_batches(algo, real, sim, gen))
     return policy_slope(algo)
 
 

@@ -96,6 +96,13 @@ def test_bad_configs_name_the_key(data: dict, match: str) -> None:
         config_from_dict(data)
 
 
+def test_removed_darc_plus_flag_is_rejected_by_name() -> None:
+    # DARC+ is selected one way only: ``algorithm: darc_plus`` (config/train/darc_plus_stand).
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['algo\.darc_plus'\]"):
+        load_config("darc_stand", ["algo.darc_plus=true"])
+    assert load_config("darc_plus_stand").algorithm == "darc_plus"
+
+
 def test_overrides_parse_yaml_values_and_reach_nested_keys() -> None:
     config = load_config(
         "h2o_stand",

@@ -1,0 +1,26 @@
+"""The demo's table: policy labels and "trained on" come from the algorithm registry."""
+
+from __future__ import annotations
+
+from h2o_learning.demo.config import load_demo_config
+from h2o_learning.demo.report import policy_label, render_table
+
+
+def test_labels_and_trained_on_per_policy() -> None:
+    cfg = load_demo_config(None, "tiny")
+    summary = {"seconds_mean": 1.0, "seconds_std": 0.0, "return_mean": 2.0, "return_std": 0.0}
+    summary.update(falls=0, n_episodes=1)
+    names = ["classical", "h2o", "sac", "cql", "darc", "darc_plus"]
+    deployed = {n: {"summary": summary} for n in names}
+    table = render_table(cfg, deployed, {}, dict.fromkeys(names, 3))
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1] for line in table.splitlines()[4:]}
+    sim = cfg.train.sim_dynamics
+    assert rows == {
+        "classical controller": "hand-tuned (cascaded PD)",
+        "H2O": f"{sim} sim + real data, 3 epochs",
+        "SAC (sim only)": f"{sim} sim, 3 epochs",
+        "CQL (real only)": "real data, 3 epochs",
+        "DARC": f"{sim} sim + real data, 3 epochs",
+        "DARC+": f"{sim} sim + real data, 3 epochs",
+    }
+    assert policy_label("mpc") == "mpc"  # a policy the registry does not know stands for itself
