@@ -1,6 +1,6 @@
 """AlgorithmConfig: every count and coefficient of SAC, CQL, DARC(+) and H2O, validated.
 
-Defaults are the H2O reference's (see ``/work/shared/H2O_SPEC.md``) unless a field says
+Defaults are the H2O reference's (see ``docs/algorithm.md``) unless a field says
 otherwise. Build it from YAML with :meth:`AlgorithmConfig.from_dict`; unknown keys and
 out-of-range values raise :class:`~h2o_robot_bridge.errors.ConfigError`.
 """

@@ -2,7 +2,7 @@
 
 Shapes: ``B`` batch, ``E`` critic ensemble members (2), ``N`` sampled actions or next states,
 ``A`` action size. Q tensors are (E, B). Discriminator logits are (B, 2) with index 0 = real and
-1 = sim. See ``/work/shared/H2O_SPEC.md`` for where each term comes from.
+1 = sim. See ``docs/algorithm.md`` for where each term comes from.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ class EpisodeMonitor:
             raise ConfigError(f"control_hz must be > 0, got {self.control_hz}")
         if self.time_limit_steps is not None and self.time_limit_steps < 1:
             raise ConfigError(f"time_limit_steps must be >= 1, got {self.time_limit_steps}")
-        self._prev: NDArray[np.float64] | None = None
+        self._prev: NDArray[np.floating] | None = None
         self._steps, self._ret, self._above = 0, 0.0, 0
         self.active = False
 
@@ -99,7 +99,7 @@ class EpisodeMonitor:
         self._prev, self._steps, self._ret, self._above = None, 0, 0.0, 0
         self.active = True
 
-    def tick(self, obs: NDArray[np.float64]) -> str | None:
+    def tick(self, obs: NDArray[np.floating]) -> str | None:
         """Score one observation (OBS_DIM,) of the active episode.
 
         Returns:
@@ -186,7 +186,7 @@ class EpisodeSupervisor:
         self._commanded = 0
         self._waited = 0
 
-    def on_tick(self, obs: NDArray[np.float64], commanded: bool) -> str | None:
+    def on_tick(self, obs: NDArray[np.floating], commanded: bool) -> str | None:
         """One sensor tick; returns ``reset``, ``release``, ``finish`` or None (nothing to do).
 
         While a reset or a release is outstanding it is asked for again every
@@ -209,7 +209,7 @@ class EpisodeSupervisor:
         self.phase, self._waited = phase, 0
         return RESET if phase == RESETTING else RELEASE
 
-    def _active_tick(self, obs: NDArray[np.float64]) -> str | None:
+    def _active_tick(self, obs: NDArray[np.floating]) -> str | None:
         ended = self.monitor.tick(obs)
         target = self.transitions
         if ended is None and target is not None and self.monitor.total_steps >= target:

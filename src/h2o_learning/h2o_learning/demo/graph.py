@@ -132,9 +132,8 @@ def _wait(
     while supervisor.alive():
         for node in nodes:
             if not node.alive():
-                raise GraphError(
-                    f"{node.name} exited early (code {node.proc.returncode})", node.log_path
-                )
+                code = node.proc.returncode if node.proc is not None else None
+                raise GraphError(f"{node.name} exited early (code {code})", node.log_path)
         if time.monotonic() > end:
             raise GraphError(f"not finished within {timeout:.0f} s", supervisor.log_path)
         if on_progress is not None:

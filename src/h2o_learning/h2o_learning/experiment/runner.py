@@ -1,4 +1,4 @@
-"""``h2o-experiment``: the seed's table (H2O_SPEC.md) on our robot.
+"""``h2o-experiment``: the paper's table (docs/algorithm.md) on our robot.
 
 Methods SAC (sim only), CQL (real only), DARC, DARC+ and H2O; sim gaps ``gravity_x2``,
 ``friction_x0.3``, ``joint_noise``; real datasets ``medium``, ``medium-replay``,

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.client import Client
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -117,8 +118,8 @@ class DemoSupervisor(Node):
         self.diagnostics: dict[str, str] = {}
         self.pending: Any = None
         self.reset_pub = self.create_publisher(Empty, args.reset_topic, 10)
-        self.sim_reset = self.create_client(Trigger, args.sim_reset_service)
-        self.release = self.create_client(Trigger, args.release_service)
+        self.sim_reset: Client = self.create_client(Trigger, args.sim_reset_service)
+        self.release: Client = self.create_client(Trigger, args.release_service)
         qos = qos_profile_sensor_data
         t = TOPICS
         self.create_subscription(JointState, t.joint_states, self._on_joint_state, qos)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -67,10 +68,10 @@ class TrainerNode(Node):
 
     def __init__(self) -> None:
         super().__init__("h2o_trainer")
-        p = {
+        p: dict[str, Any] = {
             "config": self.declare_parameter("config", "h2o_stand.yaml").value,
             "dataset": self.declare_parameter("dataset", "").value,
-            "overrides": list(self.declare_parameter("overrides", [""]).value),
+            "overrides": list(self.declare_parameter("overrides", [""]).value or []),
             "run_dir": self.declare_parameter("run_dir", "").value,
             "resume": self.declare_parameter("resume", False).value,
             "export": self.declare_parameter("export", True).value,

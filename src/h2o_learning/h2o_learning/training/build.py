@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from h2o_learning.algorithms import algorithm_info, make_algorithm, next_state_noise_std
 from h2o_learning.algorithms.protocol import Algorithm
 from h2o_learning.training.config import TrainConfig
-from h2o_robot_bridge.contract import ACTION_DIM, OBS_DIM, Timing, get_task
+from h2o_robot_bridge.contract import ACTION_DIM, DEFAULT_TIMING, OBS_DIM, Timing, get_task
 from h2o_robot_bridge.dataset import Dataset, load_dataset
 from h2o_robot_bridge.errors import ConfigError, ContractMismatchError, DatasetError
 
@@ -40,8 +40,9 @@ def command_of(config: TrainConfig) -> tuple[float, float]:
     return forward, yaw
 
 
-def load_real_data(config: TrainConfig) -> Dataset | None:
-    """The real dataset if the config names one (required for the real-data algorithms).
+def load_real_data(config: TrainConfig, timing: Timing = DEFAULT_TIMING) -> Dataset | None:
+    """The real dataset if the config names one (required for the real-data algorithms),
+    checked against the run's control ``timing``.
 
     Raises:
         ConfigError: no ``data.path`` for an algorithm that needs it.
@@ -63,17 +64,17 @@ def load_real_data(config: TrainConfig) -> Dataset | None:
             f"'h2o-collect --kind medium --steps 20000 -o {path}'"
         )
     data = load_dataset(path, task=config.env.task)
-    _check_matches_run(data, config, path)
+    _check_matches_run(data, config, path, timing)
     return data
 
 
-def _check_matches_run(data: Dataset, config: TrainConfig, path: str) -> None:
+def _check_matches_run(data: Dataset, config: TrainConfig, path: str, timing: Timing) -> None:
     if data.size == 0:
         raise DatasetError(f"{path}: dataset holds no transitions")
     hz = float(data.meta["control_hz"])
-    if not np.isclose(hz, Timing().control_hz):
+    if not np.isclose(hz, timing.control_hz):
         raise ContractMismatchError(
-            f"{path}: recorded at {hz} Hz, the simulator runs at {Timing().control_hz} Hz"
+            f"{path}: recorded at {hz} Hz, the simulator runs at {timing.control_hz} Hz"
         )
     want = command_of(config)
     got = tuple(float(c) for c in data.meta["command"])

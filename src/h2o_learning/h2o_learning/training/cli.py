@@ -181,15 +181,15 @@ def _eval(args: argparse.Namespace) -> int:
         make_env,
         run_episodes,
     )
-    from h2o_robot_bridge.contract import Timing  # noqa: PLC0415
+    from h2o_robot_bridge.contract import DEFAULT_TIMING  # noqa: PLC0415
     from h2o_robot_bridge.errors import ConfigError  # noqa: PLC0415
 
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
     act, task, command = _load_policy(args)
-    env = make_env(task, args.dynamics, None, command)
+    env = make_env(task, args.dynamics, None, command, DEFAULT_TIMING)
     try:
-        limit = episode_limit(task, Timing().control_hz, args.max_steps)
+        limit = episode_limit(task, DEFAULT_TIMING.control_hz, args.max_steps)
         result = run_episodes(act, env, eval_seeds(args.seed, args.episodes), limit)
     finally:
         env.close()
@@ -246,14 +246,14 @@ def _export(args: argparse.Namespace) -> int:
     from h2o_learning.training.config import config_hash  # noqa: PLC0415
     from h2o_learning.training.export import export_policy  # noqa: PLC0415
     from h2o_learning.training.trainer import export_extra  # noqa: PLC0415
-    from h2o_robot_bridge.contract import Timing  # noqa: PLC0415
+    from h2o_robot_bridge.contract import DEFAULT_TIMING  # noqa: PLC0415
 
     config, algo, payload = algorithm_from_checkpoint(args.checkpoint)
     path = export_policy(
         algo.policy_module(),
         args.output,
         config.env.task,
-        Timing().control_hz,
+        DEFAULT_TIMING.control_hz,
         config.algorithm,
         config_hash(config),
         export_extra(config, int(payload["epoch"])),

@@ -75,7 +75,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """Counts of the training loop (H2O_SPEC "Loop"; reference values in brackets).
+    """Counts of the training loop (docs/algorithm.md, "The loop"; reference values in brackets).
 
     Attributes:
         epochs: number of epochs [1000].

@@ -1,6 +1,6 @@
 """Deterministic evaluation episodes of a policy in a simulator profile.
 
-The ``real`` profile stands in for the robot (H2O_SPEC: evaluating in the sim would be
+The ``real`` profile stands in for the robot (docs/algorithm.md: evaluating in the sim would be
 misleading); the trainer also evaluates in the sim profile and logs it separately. Evaluation
 episodes use fixed reset seeds (:func:`eval_seeds`), so successive evaluations differ only by
 the policy, and never touch the training random streams.

@@ -1,4 +1,5 @@
-"""The training loop (H2O_SPEC "Loop"): collect in the sim, update, evaluate, log, checkpoint.
+"""The training loop (docs/algorithm.md, "The loop"): collect in the sim, update, evaluate, log,
+checkpoint.
 
 Per epoch: ``loop.sim_steps_per_epoch`` steps of the stochastic policy in the sim env (only if
 the algorithm uses sim data; the env executes its joint noise but returns/stores the clean
@@ -46,7 +47,7 @@ from h2o_learning.training.export import export_policy
 from h2o_learning.training.metrics_log import REAL_RETURN, SIM_RETURN, MetricsLog, plot_curves
 from h2o_learning.training.run_folder import RunFolder, open_run_folder
 from h2o_learning.training.sampling import sample_batches
-from h2o_robot_bridge.contract import ACTION_DIM, OBS_DIM, Timing
+from h2o_robot_bridge.contract import ACTION_DIM, DEFAULT_TIMING, OBS_DIM
 from h2o_robot_bridge.dataset import Dataset
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -94,11 +95,13 @@ class Trainer:
         self, config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False
     ) -> None:
         self.config = config
+        # The run's control loop timing: one object for every env, the dataset check and export.
+        self.timing = DEFAULT_TIMING
         self.hash = config_hash(config)
         if config.run.threads:
             torch.set_num_threads(config.run.threads)
         torch.manual_seed(config.seed)
-        self.real_data = load_real_data(config)
+        self.real_data = load_real_data(config, self.timing)
         self.stats = data_stats(config, self.real_data)
         self.algo = build_algorithm(config, self.stats)
         self.device = torch.device(config.run.device)
@@ -135,7 +138,11 @@ class Trainer:
     def _sim_env(self) -> Any:
         env_cfg = self.config.env
         env = make_env(
-            env_cfg.task, env_cfg.sim_dynamics, env_cfg.sim_overrides, command_of(self.config)
+            env_cfg.task,
+            env_cfg.sim_dynamics,
+            env_cfg.sim_overrides,
+            command_of(self.config),
+            self.timing,
         )
         check_env_spaces(env, f"sim env ({env_cfg.sim_dynamics})")
         return env
@@ -286,13 +293,16 @@ class Trainer:
         so evaluating never disturbs a rollout."""
         env_cfg = self.config.env
         if which == "real":
-            env = make_env(env_cfg.task, env_cfg.eval_dynamics, None, command_of(self.config))
+            env = make_env(
+                env_cfg.task, env_cfg.eval_dynamics, None, command_of(self.config), self.timing
+            )
         else:
             env = make_env(
                 env_cfg.task,
                 env_cfg.sim_dynamics,
                 env_cfg.sim_overrides,
                 command_of(self.config),
+                self.timing,
             )
         check_env_spaces(env, f"{which} evaluation env")
         return env
@@ -310,7 +320,7 @@ class Trainer:
         """Deterministic episodes in the real profile and, if enabled, the sim profile."""
         loop, env_cfg = self.config.loop, self.config.env
         seeds = eval_seeds(self.config.seed, loop.eval_episodes)
-        limit = episode_limit(env_cfg.task, Timing().control_hz, loop.eval_max_steps)
+        limit = episode_limit(env_cfg.task, self.timing.control_hz, loop.eval_max_steps)
         out: dict[str, float] = {}
         for name, env in self._eval_envs.items():
             result = run_episodes(self.policy_fn(), env, seeds, limit)
@@ -387,7 +397,7 @@ class Trainer:
             self.algo.policy_module(),
             target,
             task=self.config.env.task,
-            control_hz=Timing().control_hz,
+            control_hz=self.timing.control_hz,
             algorithm=self.config.algorithm,
             config_hash=self.hash,
             extra=self.export_extra(),
