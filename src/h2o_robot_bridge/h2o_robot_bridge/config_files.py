@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -36,22 +37,21 @@ def config_file(package: str, relative: str) -> Path:
     Raises:
         ConfigError: the file exists in none of the places searched (all of them listed).
     """
-    candidates = _candidates(package, relative)
-    for path in candidates:
-        if path.is_file():
-            return path
-    tried = "\n  ".join(str(p) for p in candidates)
-    raise ConfigError(f"config file {relative!r} of {package} not found; tried:\n  {tried}")
+    return _find(package, relative, Path.is_file, "file")
 
 
 def config_dir(package: str, relative: str) -> Path:
     """Like :func:`config_file` for a folder (e.g. ``"dynamics"`` to list profiles)."""
+    return _find(package, relative, Path.is_dir, "folder")
+
+
+def _find(package: str, relative: str, exists: Callable[[Path], bool], kind: str) -> Path:
     candidates = _candidates(package, relative)
     for path in candidates:
-        if path.is_dir():
+        if exists(path):
             return path
     tried = "\n  ".join(str(p) for p in candidates)
-    raise ConfigError(f"config folder {relative!r} of {package} not found; tried:\n  {tried}")
+    raise ConfigError(f"config {kind} {relative!r} of {package} not found; tried:\n  {tried}")
 
 
 def load_yaml_mapping(path: str | Path, what: str = "config", empty_ok: bool = False) -> dict:

@@ -33,7 +33,7 @@ from h2o_learning.algorithms.networks import (
     TanhGaussianActor,
     TwinCritic,
 )
-from h2o_learning.algorithms.protocol import Batch
+from h2o_learning.algorithms.protocol import Batch, UpdateBatches
 from h2o_robot_bridge.errors import ConfigError, H2OError
 
 STATE_FORMAT = 1
@@ -184,15 +184,9 @@ class ActorCritic:
     def _add_optimizers(self) -> None:
         """Create algorithm-specific optimisers (add them to ``self.optimizers``)."""
 
-    def _prepare(
-        self,
-        real: Batch | None,
-        sim: Batch | None,
-        disc_real: Batch | None,
-        disc_sim: Batch | None,
-    ) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
+    def _prepare(self, batches: UpdateBatches) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
         """(the critic batch, scalar diagnostics by name). SAC: the sim batch."""
-        return CriticBatch(_require(sim, "a sim batch", self.name)), {}
+        return CriticBatch(_require(batches.sim, "a sim batch", self.name)), {}
 
     def _critic_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """((E,) loss per critic, scalar diagnostics by name). SAC: the plain Bellman error."""
@@ -232,7 +226,7 @@ class ActorCritic:
         ):
             if given is not None:
                 self._check_batch(given, what)
-        data, stats = self._prepare(real, sim, disc_real, disc_sim)
+        data, stats = self._prepare(UpdateBatches(real, sim, disc_real, disc_sim))
         batch = data.batch
         obs_n = self.normalizer(batch.obs)
         next_n = self.normalizer(batch.next_obs)
@@ -397,21 +391,16 @@ class WithDiscriminators(ActorCritic):
         ]
         self.optimizers["disc"] = make_adam(params, self.config.disc_lr)
 
-    def _train_discriminators(
-        self,
-        real: Batch | None,
-        sim: Batch | None,
-        disc_real: Batch | None,
-        disc_sim: Batch | None,
-    ) -> dict[str, torch.Tensor]:
+    def _train_discriminators(self, batches: UpdateBatches) -> dict[str, torch.Tensor]:
         """One discriminator step on the fresh batches (or the update's batches); stats."""
+        b = batches
         disc_real = _require(
-            disc_real if disc_real is not None else real,
+            b.disc_real if b.disc_real is not None else b.real,
             "a real batch for its discriminators",
             self.name,
         )
         disc_sim = _require(
-            disc_sim if disc_sim is not None else sim,
+            b.disc_sim if b.disc_sim is not None else b.sim,
             "a sim batch for its discriminators",
             self.name,
         )

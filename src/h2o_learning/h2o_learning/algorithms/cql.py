@@ -6,7 +6,7 @@ import torch
 
 from h2o_learning.algorithms import losses
 from h2o_learning.algorithms.base import ActorCritic, CriticBatch, CriticInputs, _require
-from h2o_learning.algorithms.protocol import Batch
+from h2o_learning.algorithms.protocol import UpdateBatches
 
 
 class CQL(ActorCritic):
@@ -22,14 +22,8 @@ class CQL(ActorCritic):
     def batch_sizes(self) -> tuple[int, int]:
         return self.config.batch_size, 0
 
-    def _prepare(
-        self,
-        real: Batch | None,
-        sim: Batch | None,
-        disc_real: Batch | None,
-        disc_sim: Batch | None,
-    ) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
-        return CriticBatch(_require(real, "a real batch", self.name)), {}
+    def _prepare(self, batches: UpdateBatches) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
+        return CriticBatch(_require(batches.real, "a real batch", self.name)), {}
 
     def _critic_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c, q = self.config, inputs.q

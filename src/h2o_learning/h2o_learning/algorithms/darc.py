@@ -14,7 +14,7 @@ from h2o_learning.algorithms.base import (
     _require,
     concat_batches,
 )
-from h2o_learning.algorithms.protocol import Batch
+from h2o_learning.algorithms.protocol import UpdateBatches
 
 
 class DARC(WithDiscriminators):
@@ -29,15 +29,9 @@ class DARC(WithDiscriminators):
     uses_real = True
     uses_sim = True
 
-    def _prepare(
-        self,
-        real: Batch | None,
-        sim: Batch | None,
-        disc_real: Batch | None,
-        disc_sim: Batch | None,
-    ) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
-        stats = self._train_discriminators(real, sim, disc_real, disc_sim)
-        sim = _require(sim, "a sim batch", self.name)
+    def _prepare(self, batches: UpdateBatches) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
+        stats = self._train_discriminators(batches)
+        sim = _require(batches.sim, "a sim batch", self.name)
         log_ratio = self.discriminators.log_ratio(sim.obs, sim.action, sim.next_obs)
         corrected = sim._replace(
             reward=losses.darc_reward(sim.reward, log_ratio, self.config.darc_reward_scale)
@@ -64,14 +58,8 @@ class DARCPlus(DARC):
     def batch_sizes(self) -> tuple[int, int]:
         return self.config.real_batch_size, self.config.sim_batch_size
 
-    def _prepare(
-        self,
-        real: Batch | None,
-        sim: Batch | None,
-        disc_real: Batch | None,
-        disc_sim: Batch | None,
-    ) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
-        corrected, stats = super()._prepare(real, sim, disc_real, disc_sim)
-        real = _require(real, "a real batch", self.name)
+    def _prepare(self, batches: UpdateBatches) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
+        corrected, stats = super()._prepare(batches)
+        real = _require(batches.real, "a real batch", self.name)
         both = concat_batches(real, corrected.batch)
         return replace(corrected, batch=both, n_real=real.obs.shape[0]), stats

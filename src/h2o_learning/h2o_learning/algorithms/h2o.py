@@ -21,7 +21,7 @@ from h2o_learning.algorithms.base import (
     _require,
     concat_batches,
 )
-from h2o_learning.algorithms.protocol import Batch
+from h2o_learning.algorithms.protocol import Batch, UpdateBatches
 from h2o_robot_bridge.errors import ConfigError
 
 # Added to the data std for the default next-state noise (the reference adds it too).
@@ -82,16 +82,10 @@ class H2O(WithDiscriminators):
     def batch_sizes(self) -> tuple[int, int]:
         return self.config.real_batch_size, self.config.sim_batch_size
 
-    def _prepare(
-        self,
-        real: Batch | None,
-        sim: Batch | None,
-        disc_real: Batch | None,
-        disc_sim: Batch | None,
-    ) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
-        real = _require(real, "a real batch", self.name)
-        sim = _require(sim, "a sim batch", self.name)
-        stats = self._train_discriminators(real, sim, disc_real, disc_sim)
+    def _prepare(self, batches: UpdateBatches) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
+        real = _require(batches.real, "a real batch", self.name)
+        sim = _require(batches.sim, "a sim batch", self.name)
+        stats = self._train_discriminators(batches)
         weight, log_om, gap_stats = self.dynamics_weights(sim)
         stats.update(gap_stats)
         data = CriticBatch(concat_batches(real, sim), real.obs.shape[0], weight, log_om)

@@ -31,6 +31,22 @@ class Batch(NamedTuple):
     terminal: torch.Tensor
 
 
+class UpdateBatches(NamedTuple):
+    """The batches of one :meth:`Algorithm.update`, in its argument order (None: not used).
+
+    Attributes:
+        real: batch_sizes()[0] transitions of the offline real dataset.
+        sim: batch_sizes()[1] transitions of the sim replay buffer.
+        disc_real, disc_sim: disc_batch_size() fresh real and sim transitions for the
+            discriminator step.
+    """
+
+    real: Batch | None
+    sim: Batch | None
+    disc_real: Batch | None = None
+    disc_sim: Batch | None = None
+
+
 class Algorithm(Protocol):
     """Everything the trainer (and checkpoints, evaluation and export) uses of an algorithm.
 

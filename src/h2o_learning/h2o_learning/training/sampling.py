@@ -11,29 +11,11 @@ run's random stream (bit-for-bit resume relies on it).
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 
 from h2o_learning.algorithms.base import AlgorithmError
-from h2o_learning.algorithms.protocol import Algorithm, Batch
+from h2o_learning.algorithms.protocol import Algorithm, Batch, UpdateBatches
 from h2o_learning.training.buffers import ReplayBuffer
-
-
-class UpdateBatches(NamedTuple):
-    """The batches of one :meth:`Algorithm.update`, in its argument order (None: not used).
-
-    Attributes:
-        real: batch_sizes()[0] transitions of the offline real dataset.
-        sim: batch_sizes()[1] transitions of the sim replay buffer.
-        disc_real, disc_sim: disc_batch_size() fresh real and sim transitions for the
-            discriminator step.
-    """
-
-    real: Batch | None
-    sim: Batch | None
-    disc_real: Batch | None = None
-    disc_sim: Batch | None = None
 
 
 def sample_batches(

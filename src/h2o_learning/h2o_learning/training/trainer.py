@@ -135,17 +135,18 @@ class Trainer:
             device=str(self.device),
         )
 
+    def _env(self, dynamics: str, overrides: dict[str, float] | None, what: str) -> Any:
+        """An env of the run's task, command and timing in a dynamics profile, checked."""
+        cfg = self.config
+        env = make_env(cfg.env.task, dynamics, overrides, command_of(cfg), self.timing)
+        check_env_spaces(env, what)
+        return env
+
     def _sim_env(self) -> Any:
         env_cfg = self.config.env
-        env = make_env(
-            env_cfg.task,
-            env_cfg.sim_dynamics,
-            env_cfg.sim_overrides,
-            command_of(self.config),
-            self.timing,
+        return self._env(
+            env_cfg.sim_dynamics, env_cfg.sim_overrides, f"sim env ({env_cfg.sim_dynamics})"
         )
-        check_env_spaces(env, f"sim env ({env_cfg.sim_dynamics})")
-        return env
 
     def _sim_buffer(self) -> ReplayBuffer:
         capacity = sim_buffer_capacity(self.config, self.real_data)
@@ -292,20 +293,10 @@ class Trainer:
         """The ``real`` (robot stand-in) or ``sim`` evaluation env, apart from the training env
         so evaluating never disturbs a rollout."""
         env_cfg = self.config.env
+        what = f"{which} evaluation env"
         if which == "real":
-            env = make_env(
-                env_cfg.task, env_cfg.eval_dynamics, None, command_of(self.config), self.timing
-            )
-        else:
-            env = make_env(
-                env_cfg.task,
-                env_cfg.sim_dynamics,
-                env_cfg.sim_overrides,
-                command_of(self.config),
-                self.timing,
-            )
-        check_env_spaces(env, f"{which} evaluation env")
-        return env
+            return self._env(env_cfg.eval_dynamics, None, what)
+        return self._env(env_cfg.sim_dynamics, env_cfg.sim_overrides, what)
 
     def policy_fn(self) -> Callable[[np.ndarray], np.ndarray]:
         """The deterministic policy as numpy obs (OBS_DIM,) -> action (ACTION_DIM,)."""

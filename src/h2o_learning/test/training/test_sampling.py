@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from h2o_learning.algorithms import AlgorithmConfig, AlgorithmError, make_algorithm
-from h2o_learning.training.sampling import UpdateBatches, sample_batches
+from h2o_learning.algorithms.protocol import UpdateBatches
+from h2o_learning.training.sampling import sample_batches
 
 TINY = AlgorithmConfig(hidden=(8, 8), disc_hidden=(8, 8), batch_size=32, disc_batch_size=32)
 

@@ -67,3 +67,35 @@ def ruff_report(path: Path) -> str:
         [str(ruff), "check", "--no-cache", str(path)], capture_output=True, text=True
     )
     return "" if result.returncode == 0 else result.stdout + result.stderr
+
+
+def check_ruff(pkg_dir: Path) -> None:
+    """AssertionError with ruff's report unless the package is ruff clean."""
+    report = ruff_report(pkg_dir)
+    assert not report, report
+
+
+def check_core_imports_without_rclpy(pkg_dir: Path) -> None:
+    """AssertionError naming the core modules that fail to import with rclpy unimportable."""
+    modules = core_modules(pkg_dir)
+    assert len(modules) >= 5 and all(m.startswith(pkg_dir.name) for m in modules)
+    failures = import_failures_without_rclpy(modules)
+    assert not failures, failures
+
+
+def check_nodes_are_the_rclpy_importers(pkg_dir: Path) -> None:
+    """AssertionError unless exactly the modules under ``nodes/`` import rclpy."""
+    importers = {
+        p
+        for p in (pkg_dir / pkg_dir.name).rglob("*.py")
+        if any(line.lstrip().startswith(("import rclpy", "from rclpy")) for line in p.open())
+    }
+    assert importers == set(node_modules(pkg_dir)), importers ^ set(node_modules(pkg_dir))
+
+
+PACKAGE_CHECKS = (
+    check_ruff,
+    check_core_imports_without_rclpy,
+    check_nodes_are_the_rclpy_importers,
+)
+"""What every package's ``test/test_package.py`` runs on itself."""
