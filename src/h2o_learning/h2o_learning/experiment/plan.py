@@ -2,7 +2,7 @@
 
 A preset (``config/experiment/<name>.yaml``) names the methods, sim gaps, real datasets and
 seeds, the behaviour-dataset size, the worker count and the training budget (``train`` sections
-merged over ``config/train/h2o_stand.yaml``). The grid follows the seed's table: SAC never sees
+merged over ``config/train/h2o_stand.yaml``). The grid follows the paper's table: SAC never sees
 the real dataset, so it runs once per (gap, seed) and its cell repeats across datasets; CQL
 never sees the simulator, so it runs once per (dataset, seed) and repeats across gaps (which
 data each method uses is its ``uses_real``/``uses_sim`` in the algorithm registry).

@@ -20,7 +20,7 @@ def cell_values(
     records: list[dict[str, Any]], specs: list[RunSpec], preset: Preset, metric: str
 ) -> dict[tuple[str, str, str], list[float]]:
     """(dataset, gap, method) -> the metric over the finished seeds (SAC/CQL fill a row or
-    column of cells, as in the seed's table)."""
+    column of cells, as in the paper's table)."""
     by_key = {s.key: s for s in specs}
     out: dict[tuple[str, str, str], list[float]] = {}
     for rec in records:

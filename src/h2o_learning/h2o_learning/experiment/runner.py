@@ -4,7 +4,7 @@ Methods SAC (sim only), CQL (real only), DARC, DARC+ and H2O; sim gaps ``gravity
 ``friction_x0.3``, ``joint_noise``; real datasets ``medium``, ``medium-replay``,
 ``medium-expert`` (``h2o-collect`` on the ``real`` profile); several seeds. Every policy is
 evaluated in the ``real`` profile (the robot) and, separately, in its sim profile, to show (or
-refute) the seed's "simulation-based evaluation can be very misleading".
+refute) the paper's "simulation-based evaluation can be very misleading".
 
     h2o-experiment --preset micro            # < 1 min: the test's well-formed table
     h2o-experiment --preset quick            # < 1 hour on 2 cores

@@ -18,38 +18,15 @@ Parameters:
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
-from h2o_learning.training.config import TrainConfig, load_config
+from h2o_learning.training.node_config import PARAMETERS, node_config
 from h2o_robot_bridge.contract import TOPICS
 from h2o_robot_bridge.errors import H2OError
-
-
-@dataclass(frozen=True)
-class TrainerNodeConfig:
-    """The node's parameters, resolved into a training config."""
-
-    train: TrainConfig
-    run_dir: str | None
-    resume: bool
-    export: bool
-
-
-def node_config(
-    config: str, dataset: str, overrides: list[str], run_dir: str, resume: bool, export: bool
-) -> TrainerNodeConfig:
-    """Validate parameters (ConfigError names the bad one)."""
-    sets = [s for s in overrides if s.strip()]
-    if dataset.strip():
-        sets.append(f"data.path={dataset.strip()}")
-    train = load_config(config, sets)
-    return TrainerNodeConfig(train, run_dir.strip() or None, resume, export)
 
 
 def status_message(
@@ -68,15 +45,8 @@ class TrainerNode(Node):
 
     def __init__(self) -> None:
         super().__init__("h2o_trainer")
-        p: dict[str, Any] = {
-            "config": self.declare_parameter("config", "h2o_stand.yaml").value,
-            "dataset": self.declare_parameter("dataset", "").value,
-            "overrides": list(self.declare_parameter("overrides", [""]).value or []),
-            "run_dir": self.declare_parameter("run_dir", "").value,
-            "resume": self.declare_parameter("resume", False).value,
-            "export": self.declare_parameter("export", True).value,
-        }
-        self.cfg = node_config(**p)
+        values = {k: self.declare_parameter(k, v).value for k, v in PARAMETERS.items()}
+        self.cfg = node_config(values)  # raises before anything is published
         self.pub = self.create_publisher(DiagnosticArray, TOPICS.diagnostics, 10)
         from h2o_learning.training.trainer import Trainer  # noqa: PLC0415 - heavy (torch, pybullet)
 
