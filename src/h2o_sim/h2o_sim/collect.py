@@ -14,7 +14,9 @@ policy is the classical controller (:class:`ClassicalController`) with noise:
 - ``medium-expert``: the first half of the steps ``medium``, the second half ``expert``
   (concatenated, as in D4RL).
 
-Recorded actions are the clean ones sent (after adding noise and clipping). Rewards and
+Recorded actions are the ones the robot received: the behaviour's action (noise added, clipped)
+after the deploy runner's action shaping, which the env applies (``info["applied_action"]``).
+Rewards and
 terminations are the env's (the contract task's), episodes end at falls (terminal) and at the
 task time limit or the end of the budget (timeouts).
 
@@ -35,6 +37,7 @@ from h2o_robot_bridge.contract import ACTION_DIM, OBS_DIM
 from h2o_robot_bridge.controllers.classical import ClassicalController
 from h2o_robot_bridge.dataset import Dataset, concat_datasets, make_meta, save_dataset
 from h2o_robot_bridge.dataset.io import check_writable
+from h2o_robot_bridge.deploy.shaping import ShapingConfig
 from h2o_robot_bridge.errors import ConfigError, H2OError
 from h2o_sim.env import WheelLeggedEnv
 
@@ -101,8 +104,10 @@ def rollout(
         else:
             action = controller.act(obs) + rng.normal(0.0, behaviour.noise_std, ACTION_DIM)
         action = np.clip(action, -1.0, 1.0).astype(np.float32)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        obs_buf[i], act_buf[i], rew[i], next_buf[i] = obs, action, reward, next_obs
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        # The action the robot received (after the deploy shaping), as a recorder logs it.
+        applied = info["applied_action"]
+        obs_buf[i], act_buf[i], rew[i], next_buf[i] = obs, applied, reward, next_obs
         term[i], trunc[i] = terminated, truncated
         if terminated or truncated:
             obs, _ = env.reset()
@@ -130,8 +135,12 @@ def collect_dataset(
     seed: int = 0,
     dynamics: str = "real",
     progress: bool = False,
+    shaping: ShapingConfig | None = None,
 ) -> Dataset:
     """A behaviour dataset of ``steps`` transitions (see the module docstring for kinds).
+
+    ``shaping``: the action shaping between behaviour and robot (default: the deploy runner's,
+    as when recording a robot through it; ``NO_SHAPING`` records the behaviour's own actions).
 
     Raises:
         ConfigError: unknown kind, task or dynamics profile; ``steps`` < 1.
@@ -139,7 +148,7 @@ def collect_dataset(
     if steps < 1:
         raise ConfigError(f"steps must be >= 1, got {steps}")
     plan = behaviours(kind, steps)
-    env = WheelLeggedEnv(task=task, dynamics=dynamics)
+    env = WheelLeggedEnv(task=task, dynamics=dynamics, shaping=shaping)
     controller = ClassicalController.from_yaml(task=task, control_hz=env.timing.control_hz)
     rng = np.random.default_rng(seed)
     env.reset(seed=seed)
@@ -152,6 +161,7 @@ def collect_dataset(
             "behaviour": kind,
             "seed": seed,
             "policy": "classical",
+            "shaping": env.shaping.to_dict(),
             "stretches": [
                 {
                     "noise_std": b.noise_std,

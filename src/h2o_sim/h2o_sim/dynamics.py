@@ -20,6 +20,10 @@ from h2o_robot_bridge.errors import ConfigError
 PACKAGE = "h2o_sim"
 
 
+INTEGER_KNOBS = ("latency_steps", "latency_jitter_steps")
+"""Knobs counted in whole physics steps."""
+
+
 @dataclass(frozen=True)
 class DynamicsProfile:
     """All dynamics knobs of the simulator (nominal values are the defaults).
@@ -33,7 +37,9 @@ class DynamicsProfile:
         joint_damping: viscous friction in every joint [N m s/rad], passive (not reported as
             motor effort).
         latency_steps: actuation delay [physics steps]: a command acts this many physics steps
-            after the control tick that produced it.
+            after the control tick that produced it (sensing to actuation, as on a robot).
+        latency_jitter_steps: extra actuation delay drawn per tick, uniform in
+            {0, ..., latency_jitter_steps} physics steps; commands never overtake each other.
         action_noise_std: std of N(0, sigma) added to the *executed* action (in [-1, 1] action
             units, before clipping); the clean action is what is reported and recorded.
         sensor_noise_std: std of Gaussian noise on gyro [rad/s], joint velocities [rad/s] and
@@ -51,6 +57,7 @@ class DynamicsProfile:
     motor_strength: float = 1.0
     joint_damping: float = 0.0
     latency_steps: int = 0
+    latency_jitter_steps: int = 0
     action_noise_std: float = 0.0
     sensor_noise_std: float = 0.0
     push_force: float = 0.0
@@ -70,12 +77,14 @@ class DynamicsProfile:
         for key in ("mass_scale", "push_interval"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"dynamics {self.name!r}: {key} must be > 0")
-        if float(self.latency_steps) != int(self.latency_steps):
-            raise ConfigError(
-                f"dynamics {self.name!r}: latency_steps must be a whole number of physics "
-                f"steps, got {self.latency_steps}"
-            )
-        object.__setattr__(self, "latency_steps", int(self.latency_steps))
+        for key in INTEGER_KNOBS:
+            value = getattr(self, key)
+            if float(value) != int(value):
+                raise ConfigError(
+                    f"dynamics {self.name!r}: {key} must be a whole number of physics "
+                    f"steps, got {value}"
+                )
+            object.__setattr__(self, key, int(value))
         if not isinstance(self.name, str) or not isinstance(self.description, str):
             raise ConfigError("dynamics: name and description must be strings")
 

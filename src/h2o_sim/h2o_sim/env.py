@@ -5,9 +5,17 @@ Everything a learner sees comes from the robot contract: the observation is
 next_obs)`` and the termination ``task.terminated(next_obs)``, exactly as for a real log. Time
 limits truncate (``task.max_episode_steps(control_hz)``), never terminate.
 
-The action the env reports (``prev_action`` in the next observation, the reward's action) is the
-clean one the agent chose (clipped to [-1, 1]); what the motors got after joint noise is in
-``info["executed_action"]``.
+The control loop is the deployed one (docs/control_loop.md): the agent's action goes through the
+deploy runner's action shaping (:class:`~h2o_robot_bridge.deploy.shaping.ActionShaper`, imported:
+clip, fade-in after reset, rate limit, per tick), then reaches the motors after the dynamics
+profile's actuation delay (``latency_steps`` plus per-tick ``latency_jitter_steps``). The action
+the env reports (``prev_action`` in the next observation, the reward's action,
+``info["applied_action"]``) is the shaped one, what the robot received, exactly as the runner
+builds its observation; what the motors got after joint noise is in ``info["executed_action"]``.
+
+``randomize`` draws dynamics knobs afresh at every reset (domain randomisation, e.g. the
+actuation delay a user does not know exactly): ``{"latency_steps": (0, 20)}`` draws a whole
+number in [0, 20], other knobs a float uniform in [low, high].
 """
 
 from __future__ import annotations
@@ -29,9 +37,45 @@ from h2o_robot_bridge.contract import (
     get_task,
     observation_from_snapshot,
 )
+from h2o_robot_bridge.deploy.safety import SafetyConfig
+from h2o_robot_bridge.deploy.shaping import ActionShaper, ShapingConfig
 from h2o_robot_bridge.errors import ConfigError
-from h2o_sim.dynamics import DynamicsProfile, resolve_profile
-from h2o_sim.simulator import WheelLeggedSim
+from h2o_sim.dynamics import INTEGER_KNOBS, DynamicsProfile, knob_names, resolve_profile
+from h2o_sim.simulator import ActionError, WheelLeggedSim
+
+Ranges = dict[str, tuple[float, float]]
+
+
+def deploy_shaping(timing: Timing = DEFAULT_TIMING) -> ShapingConfig:
+    """The deploy runner's default shaping (``config/bridge/deploy.yaml``) at ``timing``."""
+    return SafetyConfig(control_hz=timing.control_hz).shaping
+
+
+def episode_sim_seed(seed: int) -> int:
+    """The simulator seed of ``WheelLeggedEnv.reset(seed=seed)``: other loops over the same
+    simulator (the in-process runner loop) start their episodes from the same initial state."""
+    rng, _ = gym.utils.seeding.np_random(int(seed))
+    return int(rng.integers(2**63 - 1))
+
+
+def check_ranges(randomize: Any) -> Ranges:
+    """Validate ``{knob: (low, high)}`` (known knobs, low <= high); raises ConfigError."""
+    if not randomize:
+        return {}
+    if not isinstance(randomize, dict):
+        raise ConfigError(f"randomize must map knob -> [low, high], got {randomize!r}")
+    out: Ranges = {}
+    for name, pair in randomize.items():
+        if name not in knob_names():
+            raise ConfigError(f"randomize: unknown dynamics knob {name!r}; known: {knob_names()}")
+        try:
+            low, high = (float(x) for x in pair)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"randomize.{name}: expected [low, high], got {pair!r}") from err
+        if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+            raise ConfigError(f"randomize.{name}: need finite low <= high, got {pair!r}")
+        out[name] = (low, high)
+    return out
 
 
 class WheelLeggedEnv(gym.Env):
@@ -45,6 +89,9 @@ class WheelLeggedEnv(gym.Env):
         command: (forward speed [m/s], yaw rate [rad/s]); default: the task's command.
             ``reset(options={"command": (v, w)})`` changes it for one episode onwards.
         render_mode: ``None``, ``"human"`` (PyBullet GUI) or ``"rgb_array"``.
+        shaping: the action shaping (default: the deploy runner's, :func:`deploy_shaping`);
+            its ``control_hz`` must be the timing's.
+        randomize: dynamics knob ranges drawn at every reset (see the module docstring).
     """
 
     # "human" (the PyBullet GUI) is offered only where a display exists.
@@ -61,6 +108,8 @@ class WheelLeggedEnv(gym.Env):
         overrides: dict | None = None,
         command: tuple[float, float] | None = None,
         render_mode: str | None = None,
+        shaping: ShapingConfig | None = None,
+        randomize: Ranges | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError(
@@ -73,6 +122,14 @@ class WheelLeggedEnv(gym.Env):
         self.command = self._check_command(self.task.command if command is None else command)
         self.max_episode_steps = self.task.max_episode_steps(timing.control_hz)
         self.metadata = {**self.metadata, "render_fps": int(round(timing.control_hz))}
+        self.shaping = deploy_shaping(timing) if shaping is None else shaping
+        if self.shaping.control_hz != timing.control_hz:
+            raise ConfigError(
+                f"shaping is for {self.shaping.control_hz} Hz, the env runs at "
+                f"{timing.control_hz} Hz"
+            )
+        self.shaper = ActionShaper(self.shaping)
+        self.randomize = check_ranges(randomize)
         profile = resolve_profile(dynamics, overrides)
         self.sim = WheelLeggedSim(profile, timing, gui=render_mode == "human")
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
@@ -100,18 +157,37 @@ class WheelLeggedEnv(gym.Env):
         if options and "command" in options:
             self.command = self._check_command(options["command"])
         # The simulator's own generator is drawn from the env's, so reset(seed) fixes both.
-        readings = self.sim.reset(seed=int(self.np_random.integers(2**63 - 1)))
+        sim_seed = int(self.np_random.integers(2**63 - 1))
+        drawn = self._draw_knobs()
+        readings = self.sim.reset(seed=sim_seed)
         self._steps = 0
+        self.shaper.reset()  # a new episode starts like a runner at start-up
         self._obs = observation_from_snapshot(
-            readings.snapshot(), self.command, np.zeros(ACTION_DIM)
+            readings.snapshot(), self.command, self.shaper.last_output
         )
-        return self._obs.copy(), {"readings": readings}
+        return self._obs.copy(), {"readings": readings, "dynamics": drawn}
+
+    def _draw_knobs(self) -> dict[str, float]:
+        """Set the randomised knobs for this episode (from the env's generator)."""
+        drawn: dict[str, float] = {}
+        rng = self.np_random
+        for name, (low, high) in self.randomize.items():
+            if name in INTEGER_KNOBS:
+                value: float = int(rng.integers(int(np.ceil(low)), int(np.floor(high)) + 1))
+            else:
+                value = float(rng.uniform(low, high))
+            self.sim.set_param(name, value)
+            drawn[name] = value
+        return drawn
 
     def step(
         self, action: NDArray
     ) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         """One control tick. Returns ``obs, reward, terminated, truncated, info``."""
         a = clip_action(action)  # a fresh float64 copy: the caller may reuse its buffer
+        if not np.isfinite(a).all():  # never shaped, never sent
+            raise ActionError(f"action has non-finite values: {a}")
+        a = self.shaper.shape(a).copy()  # what the runner would send the robot
         readings = self.sim.step(a)
         obs = observation_from_snapshot(readings.snapshot(), self.command, a)
         reward = float(self.task.reward(self._obs, a, obs))
@@ -119,7 +195,11 @@ class WheelLeggedEnv(gym.Env):
         self._steps += 1
         truncated = self._steps >= self.max_episode_steps and not terminated
         self._obs = obs
-        info = {"executed_action": self.sim.last_executed_action.copy(), "readings": readings}
+        info = {
+            "applied_action": a,
+            "executed_action": self.sim.last_executed_action.copy(),
+            "readings": readings,
+        }
         return obs.copy(), reward, terminated, truncated, info
 
     def render(self) -> NDArray[np.uint8] | None:

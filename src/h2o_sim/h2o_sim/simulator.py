@@ -6,7 +6,7 @@ passes that client id, so several simulators with different dynamics live in one
 A control tick (:meth:`WheelLeggedSim.step`)::
 
     clean action (6,) -> + N(0, action_noise_std) -> clip [-1, 1] -> contract action_to_command
-      -> latency queue (latency_steps physics steps)
+      -> actuation delay (latency_steps + U{0..latency_jitter_steps} physics steps, in order)
       -> timing.decimation physics steps, each: leg PD torque (contract gains, clipped to the
          contract's max effort, both scaled by motor_strength), wheel torque, minus joint
          damping, + push force -> stepSimulation
@@ -318,8 +318,10 @@ class WheelLeggedSim:
         self.last_executed_action = SAFE_ACTION.copy()
         safe = action_to_command(SAFE_ACTION)
         self._command = self._command_tuple(safe.position, safe.effort)
-        # Commands waiting to act, oldest first: always latency_steps long between physics steps.
-        self._queue: deque = deque([self._command] * self.profile.latency_steps)
+        # Commands on their way to the motors: (physics step from which it acts, command).
+        self._pending: deque[tuple[int, tuple[float, ...]]] = deque()
+        self._physics_step = 0  # physics steps since reset
+        self._last_arrival = 0
         self._effort = [0.0] * NUM_JOINTS
         self._applied = self._command  # the command acting in the last physics step
         self._push = (0.0, 0.0)
@@ -356,13 +358,24 @@ class WheelLeggedSim:
         else:
             self.last_executed_action = clean
         cmd = action_to_command(self.last_executed_action)
-        self._command = self._command_tuple(cmd.position, cmd.effort)
+        self._send(self._command_tuple(cmd.position, cmd.effort))
         self._update_push()
         self._physics_steps(self.timing.decimation)
         self._tick += 1
         self.time = self._tick * self.timing.control_dt
         self.readings = self._read()
         return self.readings
+
+    def _send(self, command: tuple[float, ...]) -> None:
+        """Queue this tick's command to act after the profile's actuation delay."""
+        prof = self.profile
+        delay = prof.latency_steps
+        if prof.latency_jitter_steps > 0:  # drawn only then: other random streams unchanged
+            delay += int(self._rng.integers(0, prof.latency_jitter_steps + 1))
+        # In order, like a driver's command stream: a command never overtakes an older one.
+        arrival = max(self._physics_step + delay, self._last_arrival)
+        self._last_arrival = arrival
+        self._pending.append((arrival, command))
 
     def _update_push(self) -> None:
         """Start a push of random horizontal direction every ``push_interval`` seconds."""
@@ -390,11 +403,6 @@ class WheelLeggedSim:
         strength, damping = prof.motor_strength, prof.joint_damping
         legs = [(i, kp * strength, kd * strength, lim * strength) for i, kp, kd, lim in _LEGS]
         wheels = [(i, lim * strength) for i, lim in _WHEELS]
-        queue = self._queue
-        while len(queue) > prof.latency_steps:  # latency lowered at run time: drop the oldest
-            queue.popleft()
-        while len(queue) < prof.latency_steps:  # raised: hold the oldest command longer
-            queue.appendleft(queue[0] if queue else self._applied)
         push = self._push
         pushing = bool(push[0] or push[1])
         get_states, set_motors, step = (
@@ -403,13 +411,12 @@ class WheelLeggedSim:
             p.stepSimulation,
         )
         command, effort = self._applied, list(self._effort)
+        pending, step_index = self._pending, self._physics_step
         last = None
         for _ in range(n):
-            if queue:  # the command of `latency_steps` physics steps ago acts now
-                queue.append(self._command)
-                command = queue.popleft()
-            else:
-                command = self._command
+            while pending and pending[0][0] <= step_index:  # delivered: acts from now on
+                command = pending.popleft()[1]
+            step_index += 1
             if command is not last:  # wheel torques change only with the command
                 for i, lim in wheels:
                     u = strength * command[i]
@@ -429,6 +436,7 @@ class WheelLeggedSim:
                     body, -1, [push[0], push[1], 0.0], [0, 0, 0], p.LINK_FRAME, physicsClientId=c
                 )
             step(physicsClientId=c)
+        self._physics_step = step_index
         self._effort = effort
         self._applied = command
 

@@ -9,6 +9,8 @@ import pytest
 
 from h2o_robot_bridge.contract import get_task
 from h2o_robot_bridge.dataset import episode_bounds, load_dataset, validate_dataset
+from h2o_robot_bridge.deploy.safety import SafetyConfig
+from h2o_robot_bridge.deploy.shaping import NO_SHAPING
 from h2o_robot_bridge.errors import ConfigError
 from h2o_sim.collect import KINDS, collect_dataset, main
 
@@ -52,9 +54,21 @@ def test_quality_order(datasets: dict) -> None:
     assert falls["expert"] == 0
     assert mean_return(datasets["random"]) < mean_return(datasets["medium"])
     assert mean_return(datasets["medium"]) < mean_return(datasets["expert"])
-    # medium-replay: mostly random actions early (big jumps between ticks), few late.
-    jumps = np.abs(np.diff(datasets["medium-replay"].actions, axis=0)).mean(axis=1)
+    # medium-replay: mostly random actions early (big jumps between ticks), few late. Seen
+    # on the behaviour's own actions: the deploy rate limit caps every jump at 0.5.
+    raw = collect_dataset("medium-replay", 400, seed=3, shaping=NO_SHAPING)
+    jumps = np.abs(np.diff(raw.actions, axis=0)).mean(axis=1)
     assert jumps[:100].mean() > 1.5 * jumps[-100:].mean()
+
+
+def test_recorded_actions_are_what_the_runner_sends(datasets: dict) -> None:
+    # Through the deploy shaping: no element moves more than max_action_rate / control_hz
+    # per tick inside an episode, and the shaping is saved with the dataset.
+    data = datasets["random"]
+    step = SafetyConfig().shaping.max_step
+    for a, b in episode_bounds(data):
+        assert np.abs(np.diff(data.actions[a:b], axis=0)).max() <= step + 1e-6
+    assert data.meta["source"]["shaping"]["max_action_rate"] == SafetyConfig().max_action_rate
 
 
 def test_same_seed_same_data() -> None:

@@ -10,6 +10,7 @@ from gymnasium.utils.env_checker import check_env, env_render_passive_checker
 import h2o_sim
 from h2o_robot_bridge.contract import OBS_DIM, OBS_SLICES, Timing, get_task
 from h2o_robot_bridge.controllers import ClassicalController
+from h2o_robot_bridge.deploy.shaping import NO_SHAPING
 from h2o_robot_bridge.errors import ConfigError
 from h2o_sim.env import WheelLeggedEnv
 
@@ -54,7 +55,7 @@ def test_task_and_command_reach_the_observation() -> None:
 
 
 def test_reward_and_termination_come_from_the_contract_task() -> None:
-    env = WheelLeggedEnv(task="stand")
+    env = WheelLeggedEnv(task="stand", shaping=NO_SHAPING)
     task = get_task("stand")
     obs, _ = env.reset(seed=3)
     rng = np.random.default_rng(0)
@@ -74,7 +75,7 @@ def test_reward_and_termination_come_from_the_contract_task() -> None:
 
 
 def test_joint_noise_env_records_the_clean_action() -> None:
-    env = WheelLeggedEnv(dynamics="joint_noise")
+    env = WheelLeggedEnv(dynamics="joint_noise", shaping=NO_SHAPING)
     env.reset(seed=0)
     action = np.full(6, 0.1, dtype=np.float32)
     obs, *_, info = env.step(action)
@@ -152,3 +153,36 @@ def test_env_observation_is_built_from_the_simulators_snapshot() -> None:
         r.quat_xyzw, r.ang_vel, r.joint_pos, r.joint_vel, env.command, np.zeros(6)
     )
     assert np.array_equal(obs, want)
+
+
+def test_randomize_draws_knobs_per_episode_reproducibly() -> None:
+    ranges = {"latency_steps": (0, 20), "mass_scale": (0.85, 1.15)}
+    env = WheelLeggedEnv(randomize=ranges)
+    drawn = [env.reset(seed=s)[1]["dynamics"] for s in range(8)]
+    again = [env.reset(seed=s)[1]["dynamics"] for s in range(8)]
+    assert drawn == again  # same reset seed, same draw
+    lat = [d["latency_steps"] for d in drawn]
+    assert all(isinstance(x, int) and 0 <= x <= 20 for x in lat) and len(set(lat)) > 3
+    assert all(0.85 <= d["mass_scale"] <= 1.15 for d in drawn)
+    assert env.profile.latency_steps == lat[-1]  # applied to the simulator
+    env.close()
+
+
+@pytest.mark.parametrize(
+    "bad", [{"nope": (0, 1)}, {"mass_scale": (1.2, 0.9)}, {"mass_scale": 3.0}]
+)
+def test_randomize_refuses_bad_ranges(bad) -> None:
+    with pytest.raises(ConfigError):
+        WheelLeggedEnv(randomize=bad)
+
+
+def test_episode_sim_seed_matches_the_env() -> None:
+    from h2o_sim.env import episode_sim_seed
+    from h2o_sim.simulator import WheelLeggedSim
+
+    env = WheelLeggedEnv()
+    obs, _ = env.reset(seed=42)
+    sim = WheelLeggedSim("real", seed=episode_sim_seed(42))
+    np.testing.assert_array_equal(sim.readings.quat_xyzw, env.sim.readings.quat_xyzw)
+    sim.close()
+    env.close()

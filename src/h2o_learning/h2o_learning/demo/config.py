@@ -16,9 +16,11 @@ from h2o_learning.training.config import TrainConfig, config_from_dict, deep_mer
 from h2o_learning.training.config_schema import from_dict
 from h2o_robot_bridge.config_files import config_file, load_yaml_mapping
 from h2o_robot_bridge.contract import get_task
+from h2o_robot_bridge.deploy.config import TRIGGERS
 from h2o_robot_bridge.errors import ConfigError
 
 PACKAGE = "h2o_learning"
+
 DEFAULT_CONFIG = "demo/demo.yaml"
 
 
@@ -58,6 +60,10 @@ class TrainStage:
         max_minutes: wall-clock cap per run; a run stops after the epoch that passes it and
             exports what it has.
         threads: torch threads per training process.
+        sim_randomize: knob ranges drawn at every reset of the training simulator
+            (``env.sim_randomize`` of the training config: e.g. the actuation delay).
+        deploy_best: deploy each run's best-evaluated epoch (``best_<task>.onnx``: highest
+            in-process ``real`` return at the trainer's evaluations) instead of the last one.
         loop, algo: overrides of the base config's ``loop`` and ``algo`` sections.
     """
 
@@ -66,6 +72,8 @@ class TrainStage:
     baselines: tuple[str, ...] = ("sac",)
     max_minutes: float = 7.5
     threads: int = 1
+    sim_randomize: dict[str, tuple[float, float]] = field(default_factory=dict)
+    deploy_best: bool = True
     loop: dict[str, Any] = field(default_factory=dict)
     algo: dict[str, Any] = field(default_factory=dict)
 
@@ -108,14 +116,37 @@ class DeployStage:
 
 
 @dataclass(frozen=True)
+class EvaluateStage:
+    """In-process evaluation of each policy through the deploy runner core (no DDS).
+
+    Attributes:
+        episodes: episodes per policy on the ``real`` profile (the number the DDS deployment
+            is compared with).
+        robustness: perturbed ``real`` profiles, name -> dynamics knobs (e.g.
+            ``{latency_steps: 10}``); each policy is evaluated on every one.
+        robustness_episodes: episodes per policy and perturbed profile.
+        seed: seed of the evaluation episodes' initial states.
+    """
+
+    episodes: int = 10
+    robustness: dict[str, dict[str, float]] = field(default_factory=dict)
+    robustness_episodes: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.robustness_episodes < 1:
+            raise ConfigError("evaluate.episodes and evaluate.robustness_episodes must be >= 1")
+
+
+@dataclass(frozen=True)
 class DemoConfig:
     """The whole demo (see ``config/demo/demo.yaml``).
 
     Attributes:
         seed: seed of the training runs.
         task: contract task.
-        trigger: ``policy_runner``'s trigger in the DDS stages (``timer``, ``imu``,
-            ``joint_states``).
+        trigger: ``policy_runner``'s trigger in the DDS stages (``sensors``, ``timer``,
+            ``imu``, ``joint_states``).
     """
 
     seed: int = 0
@@ -123,12 +154,13 @@ class DemoConfig:
     trigger: str = "timer"
     collect: CollectStage = field(default_factory=CollectStage)
     train: TrainStage = field(default_factory=TrainStage)
+    evaluate: EvaluateStage = field(default_factory=EvaluateStage)
     deploy: DeployStage = field(default_factory=DeployStage)
 
     def __post_init__(self) -> None:
         get_task(self.task)
-        if self.trigger not in ("timer", "imu", "joint_states"):
-            raise ConfigError(f"trigger must be timer, imu or joint_states, got {self.trigger!r}")
+        if self.trigger not in TRIGGERS:
+            raise ConfigError(f"trigger must be one of {TRIGGERS}, got {self.trigger!r}")
         if self.seed < 0:
             raise ConfigError(f"seed must be >= 0, got {self.seed}")
 
@@ -163,7 +195,12 @@ def train_config(demo: DemoConfig, algorithm: str, dataset: Path, run_root: Path
         "name": f"demo_{algorithm}",
         "algorithm": algorithm,
         "seed": demo.seed,
-        "env": {"task": demo.task, "sim_dynamics": t.sim_dynamics, "eval_dynamics": "real"},
+        "env": {
+            "task": demo.task,
+            "sim_dynamics": t.sim_dynamics,
+            "sim_randomize": {k: list(v) for k, v in t.sim_randomize.items()},
+            "eval_dynamics": "real",
+        },
         "data": {"path": str(dataset)},
         "loop": dict(t.loop),
         "algo": dict(t.algo),

@@ -9,10 +9,15 @@ The simulator's ``real`` profile stands in for the robot (the paper's sim-to-sim
 2. **train**: H2O with the ``gravity_x2`` simulator online and that dataset offline (the trainer
    API); a sim-only SAC baseline trains at the same time in a second process.
 3. **export**: each run's ONNX policy, checked by the runner's own loader (``OnnxPolicy``).
-4. **deploy**: each policy (and the classical controller) through ``policy_runner`` on the
+4. **evaluate**: each policy (and the classical controller) through the deploy runner's core
+   in-process (no DDS, :class:`~h2o_learning.training.evaluation.RunnerEvaluator`) on ``real``,
+   the number the deployment is compared with, and on the perturbed ``real`` profiles of the
+   config's ``evaluate.robustness`` (actuation delay, mass, motors, grip, sensor noise).
+5. **deploy**: each policy (and the classical controller) through ``policy_runner`` on the
    ``real`` simulator node over DDS; the supervisor measures time upright and return with the
    contract task from what it observes on the topics.
-5. **report**: a table (printed and ``table.md``), ``results.json`` and plots.
+6. **report**: the tables (printed and ``table.md``: deployed vs in-process, robustness),
+   ``results.json`` and plots.
 
 Everything lands in the report folder (``--out``, default ``report/``)::
 
@@ -52,7 +57,7 @@ from h2o_learning.demo.graph import (
     sim_process,
     supervisor_process,
 )
-from h2o_learning.demo.report import render_table, write_plots
+from h2o_learning.demo.report import render_robustness, render_table, write_plots
 from h2o_learning.training.config_schema import to_dict
 from h2o_robot_bridge.errors import H2OError
 from h2o_robot_bridge.testing.processes import clean_shared_memory, free_domain_id
@@ -108,11 +113,19 @@ class TrainOutcome:
     epochs: int
     finished: bool
     metrics: dict[str, float]
+    best_policy: Path | None = None
+    best_epoch: int | None = None
+
+    def deployed_policy(self, best: bool) -> tuple[Path, int]:
+        """(ONNX, epoch) to deploy: the best-evaluated epoch's if ``best`` and there is one."""
+        if best and self.best_policy is not None and self.best_epoch is not None:
+            return self.best_policy, self.best_epoch
+        return self.policy, self.epochs
 
 
 def banner(step: int, name: str, text: str) -> None:
     """A stage banner on stdout."""
-    print(f"\n=== [{step}/5] {name}: {text}", flush=True)
+    print(f"\n=== [{step}/6] {name}: {text}", flush=True)
 
 
 def _bar(total: int, desc: str, unit: str) -> Any:
@@ -178,6 +191,8 @@ def _train_worker(
             finally:
                 trainer.close()
             payload = {"ok": True, "policy": str(policy), "epochs": out.epochs}
+            best = out.best_policy_path
+            payload.update(best=None if best is None else str(best), best_epoch=out.best_epoch)
             payload.update(finished=out.finished, metrics=out.last_metrics)
         except BaseException as err:  # reported to the parent, which names this log
             fh.write(traceback.format_exc())
@@ -222,9 +237,11 @@ def _join(name: str, proc: Any, run_dir: Path, log: Path, result: Path) -> Train
     if not payload["finished"]:
         print(f"note: {name} stopped at the time cap after {payload['epochs']} epochs")
     metrics = {k: float(v) for k, v in payload["metrics"].items()}
+    best = None if payload.get("best") is None else Path(payload["best"])
     return TrainOutcome(
-        name, run_dir, Path(payload["policy"]), payload["epochs"], payload["finished"], metrics
-    )
+        name, run_dir, Path(payload["policy"]), payload["epochs"], payload["finished"], metrics,
+        best, payload.get("best_epoch"),
+    )  # fmt: skip
 
 
 # -------------------------------------------------------------------------------- export
@@ -240,13 +257,60 @@ def export(
         target = folder.policies / (
             f"{cfg.task}.onnx" if name == "h2o" else f"{name}_{cfg.task}.onnx"
         )
-        shutil.copyfile(run.policy, target)
+        source, epoch = run.deployed_policy(cfg.train.deploy_best)
+        shutil.copyfile(source, target)
+        print(f"{name}: deploying the policy of epoch {epoch} ({source.name})")
         try:
             policy = OnnxPolicy(target, task=cfg.task, control_hz=100.0)
         except H2OError as err:
             raise DemoError("export", f"{target} refused by OnnxPolicy: {err}") from err
         print(f"{target}: accepted by OnnxPolicy ({policy.name}, {policy.control_hz:g} Hz)")
         out[name] = target
+    return out
+
+
+# ------------------------------------------------------------------------------ evaluate
+def load_demo_policies(cfg: DemoConfig, policies: dict[str, Path]) -> dict[str, Any]:
+    """The classical controller and each exported policy as runner policies."""
+    from h2o_robot_bridge.controllers import ClassicalController  # noqa: PLC0415
+    from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy  # noqa: PLC0415
+
+    out: dict[str, Any] = {CLASSICAL: ClassicalController.from_yaml(None, cfg.task, 100.0)}
+    for name, path in policies.items():
+        out[name] = OnnxPolicy(path, task=cfg.task, control_hz=100.0)
+    return out
+
+
+def evaluate(
+    cfg: DemoConfig, folder: ReportFolder, policies: dict[str, Path]
+) -> dict[str, dict[str, Any]]:
+    """Stage 4: each policy through the deploy runner core in-process (no DDS) on ``real``
+    and on every perturbed profile of ``evaluate.robustness``; returns
+    ``{"real": {policy: metrics}, "robustness": {policy: {profile: metrics}}}``."""
+    from h2o_learning.training.evaluation import RunnerEvaluator, eval_seeds  # noqa: PLC0415
+
+    e, limit = cfg.evaluate, cfg.deploy.time_limit_steps
+    runners = load_demo_policies(cfg, policies)
+    profiles = {"real": ({}, e.episodes), **{k: (v, e.robustness_episodes)
+                                             for k, v in e.robustness.items()}}  # fmt: skip
+    out: dict[str, dict[str, Any]] = {"real": {}, "robustness": {n: {} for n in runners}}
+    with _bar(len(runners) * len(profiles), "evaluating (in-process runner)", "profile") as bar:
+        for profile, (knobs, episodes) in profiles.items():
+            evaluator = RunnerEvaluator(cfg.task, "real", dict(knobs) or None)
+            try:
+                for name, policy in runners.items():
+                    result = evaluator.run(policy, eval_seeds(e.seed, episodes), limit)
+                    metrics = {**result.metrics("eval"), "episodes": episodes,
+                               "falls": int(result.falls.sum())}  # fmt: skip
+                    metrics = {k.removeprefix("eval/"): v for k, v in metrics.items()}
+                    if profile == "real":
+                        out["real"][name] = metrics
+                    else:
+                        out["robustness"][name][profile] = {**metrics, "knobs": dict(knobs)}
+                    bar.update(1)
+            finally:
+                evaluator.close()
+    (folder.root / "evaluate.json").write_text(json.dumps(out, indent=1))
     return out
 
 
@@ -295,15 +359,19 @@ def report(
     folder: ReportFolder,
     runs: dict[str, TrainOutcome],
     deployed: dict[str, dict[str, Any]],
+    evaluated: dict[str, dict[str, Any]],
     started: float,
 ) -> str:
-    """Stage 5: table.md, results.json, plots; returns the table."""
+    """Stage 6: table.md, results.json, plots; returns the tables."""
     train_eval = {name: last_evaluation(run.run_dir) for name, run in runs.items()}
-    table = render_table(cfg, deployed, train_eval, {n: r.epochs for n, r in runs.items()})
+    epochs = {n: r.epochs for n, r in runs.items()}
+    table = render_table(cfg, deployed, evaluated["real"], train_eval, epochs)
+    table += "\n\n" + render_robustness(cfg, evaluated["robustness"])
     (folder.root / "table.md").write_text(table + "\n")
     results = {
         "config": to_dict(cfg),
         "minutes": (time.time() - started) / 60.0,
+        "evaluate": evaluated,
         "deploy": {k: {**v, "trace": None} for k, v in deployed.items()},
         "train": {
             n: {
@@ -335,10 +403,14 @@ def run_demo(cfg: DemoConfig, out: Path, domain_id: int) -> str:
         runs = _stage("train", train, cfg, folder, dataset)
         banner(3, "export", "ONNX policies, checked by the policy runner's loader")
         policies = _stage("export", export, cfg, folder, runs)
-        banner(4, "deploy", f"{cfg.deploy.episodes} episodes per policy on the 'real' robot")
+        n_profiles = 1 + len(cfg.evaluate.robustness)
+        banner(4, "evaluate", f"each policy through the runner core in-process on 'real' and "
+               f"{n_profiles - 1} perturbed profiles")  # fmt: skip
+        evaluated = _stage("evaluate", evaluate, cfg, folder, policies)
+        banner(5, "deploy", f"{cfg.deploy.episodes} episodes per policy on the 'real' robot")
         deployed = _stage("deploy", deploy, cfg, folder, policies, domain_id)
-        banner(5, "report", str(out))
-        return _stage("report", report, cfg, folder, runs, deployed, started)
+        banner(6, "report", str(out))
+        return _stage("report", report, cfg, folder, runs, deployed, evaluated, started)
     finally:
         clean_shared_memory()
 

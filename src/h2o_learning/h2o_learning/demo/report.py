@@ -41,44 +41,89 @@ def _trained_on(name: str, cfg: DemoConfig, epochs: dict[str, int]) -> str:
     return f"{' + '.join(parts)}, {epochs.get(name, 0)} epochs"
 
 
+def _falls(metrics: dict[str, Any]) -> str:
+    return f"{metrics['falls']}/{metrics['episodes']}"
+
+
 def render_table(
     cfg: DemoConfig,
     deployed: dict[str, dict[str, Any]],
+    in_process: dict[str, dict[str, Any]],
     train_eval: dict[str, tuple[int, float] | None],
     epochs: dict[str, int],
 ) -> str:
-    """Markdown table: one row per policy deployed over DDS on the ``real`` robot.
+    """Markdown table: per policy, deployed over DDS on the ``real`` robot next to the same
+    policy through the runner core in-process.
 
     Args:
         deployed: supervisor reports by policy name (``classical``, ``h2o``, ``sac``, ...).
-        train_eval: (epoch, return) of the trainer's last in-process evaluation in the
-            ``real`` env, per run.
+        in_process: in-process runner evaluation on ``real`` by policy name (``return_mean``,
+            ``return_std``, ``falls``, ``episodes``).
+        train_eval: (epoch, return) of the trainer's last in-process evaluation in ``real``.
         epochs: epochs trained per run.
     """
     limit = cfg.deploy.time_limit_steps
     horizon = f"{limit / 100.0:g} s" if limit else "the task's time limit"
     lines = [
-        f"Deployed over DDS on the `real` robot (sim node), task `{cfg.task}`, "
-        f"{cfg.deploy.episodes} episode(s) per policy, episodes end at a fall or after {horizon}.",
+        f"Task `{cfg.task}` on the `real` robot. **Deployed**: over DDS through `policy_runner` "
+        f"(trigger `{cfg.trigger}`) on the sim node, {cfg.deploy.episodes} episode(s) per "
+        f"policy. **In-process**: the same policy through the runner core driving the simulator "
+        f"(no DDS), {cfg.evaluate.episodes} episode(s). Episodes end at a fall or after "
+        f"{horizon}.",
         "",
-        "| policy | trained on | time upright [s] | return | falls | runner rate [Hz] "
-        "| trainer's eval return (real env) |",
-        "|---|---|---|---|---|---|---|",
+        "| policy | trained on | deployed: time upright [s] | deployed: return | deployed: "
+        "falls | in-process: return | in-process: falls | deployed / in-process | runner rate "
+        "[Hz] | trainer's last eval (real) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, rep in deployed.items():
         s = rep["summary"]
         rate = rep.get("diagnostics", {}).get("rate_hz")
-        tr = train_eval.get(name)
+        tr, ev = train_eval.get(name), in_process.get(name)
+        ratio = "n/a"
+        if ev is not None and ev["return_mean"] > 0:
+            ratio = f"{s['return_mean'] / ev['return_mean']:.2f}"
         cells = [
             policy_label(name),
             _trained_on(name, cfg, epochs),
             _pm(s["seconds_mean"], s["seconds_std"], 2),
             _pm(s["return_mean"], s["return_std"], 1),
             f"{s['falls']}/{s['n_episodes']}",
+            "n/a" if ev is None else _pm(ev["return_mean"], ev["return_std"], 1),
+            "n/a" if ev is None else _falls(ev),
+            ratio,
             "n/a" if rate is None else f"{float(rate):.1f}",
             "n/a" if tr is None else f"{tr[1]:.1f} (epoch {tr[0]})",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_robustness(cfg: DemoConfig, robustness: dict[str, dict[str, Any]]) -> str:
+    """Markdown table: falls / episodes and mean return per policy (rows) and perturbed
+    ``real`` profile (columns), through the runner core in-process."""
+    profiles = list(cfg.evaluate.robustness)
+    if not profiles:
+        return "No robustness profiles configured (`evaluate.robustness`)."
+    knobs = "; ".join(
+        f"**{p}**: " + (", ".join(f"{k}={v:g}" for k, v in cfg.evaluate.robustness[p].items())
+                        or "nominal")
+        for p in profiles
+    )  # fmt: skip
+    lines = [
+        f"Robustness: each policy through the runner core in-process on perturbed `real` "
+        f"profiles, {cfg.evaluate.robustness_episodes} episode(s) each; cells are falls / "
+        f"episodes (mean return). Profiles: {knobs}. `latency_steps` are physics steps of 1 ms.",
+        "",
+        "| policy | " + " | ".join(profiles) + " |",
+        "|---|" + "---|" * len(profiles),
+    ]
+    for name, cells in robustness.items():
+        row = [policy_label(name)]
+        for p in profiles:
+            m = cells.get(p)
+            row.append("n/a" if m is None else f"{_falls(m)} ({m['return_mean']:.0f})")
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 

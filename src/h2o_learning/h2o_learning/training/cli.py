@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from h2o_robot_bridge.errors import H2OError
+from h2o_robot_bridge.policy import Policy
 
 TRAIN_EPILOG = """\
 examples:
@@ -32,9 +33,16 @@ EVAL_EPILOG = """\
 examples:
   h2o-eval --policy runs/h2o-a/stand.onnx --dynamics real --episodes 5
   h2o-eval --checkpoint runs/h2o-a --dynamics gravity_x2 --episodes 10 --json
+  h2o-eval --classical --set latency_steps=10 --set mass_scale=1.15
+  h2o-eval --policy stand.onnx --loop env        # the plain env loop, for comparison
 
-Episodes are deterministic (no exploration noise) and seeded (--seed), so two evaluations of
-the same policy print the same numbers.
+The policy runs through the deploy runner's core (guards, observation, action shaping, joint
+command; --loop runner, the default) driving the simulator in-process, exactly as
+policy_runner runs it on the robot, so the return printed is what the runner will do. The
+simulator's actuation delay and other knobs come from --dynamics and --set. Episodes are
+deterministic (no exploration noise) and seeded (--seed), so two evaluations of the same
+policy print the same numbers. A fall includes the runner's "stuck" case (tilt past its
+cut-off for 2 s).
 """
 
 
@@ -137,9 +145,27 @@ def eval_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--policy", type=Path, help="exported .onnx policy")
     src.add_argument("--checkpoint", type=Path, help="checkpoint file or run folder")
+    src.add_argument(
+        "--classical", action="store_true", help="the classical controller (the baseline)"
+    )
     p.add_argument(
         "--dynamics", default="real", help="dynamics profile name or YAML path (default: real)"
     )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="dynamics knob on top of --dynamics (repeatable), e.g. latency_steps=10",
+    )
+    p.add_argument(
+        "--loop",
+        choices=("runner", "env"),
+        default="runner",
+        help="runner: through the deploy runner core (default); env: the plain gym env loop",
+    )
+    p.add_argument("--task", default="stand", help="task of --classical (default stand)")
     p.add_argument("--episodes", type=int, default=5, help="number of episodes (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the episode resets")
     p.add_argument(
@@ -152,18 +178,22 @@ def eval_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load_policy(
-    args: argparse.Namespace,
-) -> tuple[Callable[[np.ndarray], np.ndarray], str, tuple[float, float] | None]:
-    """(act function, task, command) for --policy or --checkpoint."""
+def _load_policy(args: argparse.Namespace) -> tuple[Policy, tuple[float, float] | None]:
+    """(runner policy, command) for --policy, --checkpoint or --classical."""
+    from h2o_robot_bridge.contract import DEFAULT_TIMING  # noqa: PLC0415
+
+    if args.classical:
+        from h2o_robot_bridge.controllers import ClassicalController  # noqa: PLC0415
+
+        return ClassicalController.from_yaml(None, args.task, DEFAULT_TIMING.control_hz), None
     if args.policy is not None:
         from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy  # noqa: PLC0415
 
-        policy = OnnxPolicy(args.policy)
-        return policy.act, policy.task, None
+        return OnnxPolicy(args.policy), None
     import torch  # noqa: PLC0415
 
     from h2o_learning.training.build import algorithm_from_checkpoint, command_of  # noqa: PLC0415
+    from h2o_learning.training.evaluation import TorchPolicy  # noqa: PLC0415
 
     config, algo, _ = algorithm_from_checkpoint(args.checkpoint)
 
@@ -171,11 +201,29 @@ def _load_policy(
         x = torch.as_tensor(obs, dtype=torch.float32)[None]
         return algo.act(x, deterministic=True)[0].cpu().numpy()
 
-    return act, config.env.task, command_of(config)
+    policy = TorchPolicy(act, config.env.task, DEFAULT_TIMING.control_hz, str(args.checkpoint))
+    return policy, command_of(config)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, float]:
+    """``["knob=value", ...]`` -> ``{knob: value}`` (validated by the simulator)."""
+    from h2o_robot_bridge.errors import ConfigError  # noqa: PLC0415
+
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ConfigError(f"--set expects KNOB=NUMBER, got {item!r}")
+    return out
 
 
 def _eval(args: argparse.Namespace) -> int:
     from h2o_learning.training.evaluation import (  # noqa: PLC0415
+        RunnerEvaluator,
         episode_limit,
         eval_seeds,
         make_env,
@@ -186,13 +234,22 @@ def _eval(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
-    act, task, command = _load_policy(args)
-    env = make_env(task, args.dynamics, None, command, DEFAULT_TIMING)
-    try:
-        limit = episode_limit(task, DEFAULT_TIMING.control_hz, args.max_steps)
-        result = run_episodes(act, env, eval_seeds(args.seed, args.episodes), limit)
-    finally:
-        env.close()
+    overrides = parse_overrides(args.overrides)
+    policy, command = _load_policy(args)
+    task, seeds = policy.task, eval_seeds(args.seed, args.episodes)
+    limit = episode_limit(task, DEFAULT_TIMING.control_hz, args.max_steps)
+    if args.loop == "runner":
+        evaluator = RunnerEvaluator(task, args.dynamics, overrides or None, command=command)
+        try:
+            result = evaluator.run(policy, seeds, limit)
+        finally:
+            evaluator.close()
+    else:
+        env = make_env(task, args.dynamics, overrides or None, command, DEFAULT_TIMING)
+        try:
+            result = run_episodes(policy.act, env, seeds, limit)
+        finally:
+            env.close()
     metrics = result.metrics(f"eval_{args.dynamics}")
     if args.json:
         print(
@@ -200,13 +257,17 @@ def _eval(args: argparse.Namespace) -> int:
                 {
                     "task": task,
                     "dynamics": args.dynamics,
+                    "overrides": overrides,
+                    "loop": args.loop,
                     "returns": result.returns.tolist(),
                     **metrics,
                 }
             )
         )
     else:
-        print(f"task {task}, dynamics {args.dynamics}, {args.episodes} episodes")
+        where = ", ".join([args.dynamics, *args.overrides])
+        print(f"{policy.name}: task {task}, dynamics {where}, {args.episodes} episodes, "
+              f"through the {args.loop}")  # fmt: skip
         for i, (ret, n, fell) in enumerate(
             zip(result.returns, result.lengths, result.falls, strict=True)
         ):

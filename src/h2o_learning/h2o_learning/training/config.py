@@ -5,7 +5,8 @@ A run is described by a YAML file under ``config/train/`` (see ``h2o_stand.yaml`
     name: h2o_stand          # required
     algorithm: h2o           # required: a name in the algorithm registry (sac, ..., h2o)
     seed: 0
-    env:  {task, sim_dynamics, sim_overrides, eval_dynamics, command}
+    env:  {task, sim_dynamics, sim_overrides, sim_randomize, eval_dynamics, eval_overrides,
+           command}
     data: {path}             # the offline real dataset (HDF5 from h2o-collect / h2o-dataset)
     loop: {epochs, sim_steps_per_epoch, grad_steps_per_epoch, ...}
     algo: {...}              # AlgorithmConfig fields (networks, learning rates, H2O terms)
@@ -46,18 +47,27 @@ class EnvConfig:
         task: contract task (``stand``, ``move_straight``).
         sim_dynamics: dynamics profile of the *sim* MDP (name in ``config/dynamics`` or a path).
         sim_overrides: profile knobs changed on top of ``sim_dynamics`` (e.g. gravity_scale).
+        sim_randomize: knob ranges ``{knob: [low, high]}`` drawn afresh at every reset of the
+            training sim env (domain randomisation: e.g. ``latency_steps: [0, 20]`` for an
+            actuation delay of 0-2 control periods the user does not know exactly).
         eval_dynamics: profile standing in for the real robot (evaluation, logged as ``real``).
+        eval_overrides: knobs on top of ``eval_dynamics`` (e.g. the robot's known delay).
         command: task command (forward speed [m/s], yaw rate [rad/s]); task default if null.
     """
 
     task: str = "stand"
     sim_dynamics: str = "gravity_x2"
     sim_overrides: dict[str, float] = field(default_factory=dict)
+    sim_randomize: dict[str, tuple[float, float]] = field(default_factory=dict)
     eval_dynamics: str = "real"
+    eval_overrides: dict[str, float] = field(default_factory=dict)
     command: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         get_task(self.task)
+        for name, (low, high) in self.sim_randomize.items():
+            if not low <= high:
+                raise ConfigError(f"env.sim_randomize.{name}: need low <= high, got {low, high}")
 
 
 @dataclass(frozen=True)

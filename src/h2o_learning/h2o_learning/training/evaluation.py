@@ -1,4 +1,11 @@
-"""Deterministic evaluation episodes of a policy in a simulator profile.
+"""Deterministic evaluation episodes of a policy in a simulator profile, through the runner.
+
+Evaluation runs the policy the way the robot runs it (docs/control_loop.md): through the deploy
+runner's core (:class:`~h2o_robot_bridge.deploy.runner.PolicyRunner`: guards, observation,
+shaping, joint command) driving the simulator in-process (:class:`h2o_sim.runner_loop.RunnerLoop`),
+scored from the runner's observations with the same :class:`~h2o_learning.demo.episodes.
+EpisodeMonitor` that scores DDS deployments. So "eval return" is "what the runner will do".
+:func:`run_episodes` (a plain env loop) stays for envs and ablations.
 
 The ``real`` profile stands in for the robot (docs/algorithm.md: evaluating in the sim would be
 misleading); the trainer also evaluates in the sim profile and logs it separately. Evaluation
@@ -15,7 +22,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from h2o_robot_bridge.contract import DEFAULT_TIMING, Timing, get_task
+from h2o_robot_bridge.contract import DEFAULT_TIMING, Timing, get_task, observation_from_snapshot
+from h2o_robot_bridge.deploy.runner import PolicyRunner, RunnerConfig
+from h2o_robot_bridge.deploy.safety import SafetyConfig
+from h2o_robot_bridge.policy import Policy
 
 ActFn = Callable[[NDArray[np.float32]], NDArray[np.float32]]
 """One raw observation (OBS_DIM,) -> one action (ACTION_DIM,) in [-1, 1]."""
@@ -51,9 +61,11 @@ def make_env(
     overrides: dict[str, float] | None = None,
     command: tuple[float, float] | None = None,
     timing: Timing = DEFAULT_TIMING,
+    randomize: dict[str, tuple[float, float]] | None = None,
 ) -> Any:
     """The simulator env (``h2o_sim.env.WheelLeggedEnv``) for a task and a dynamics profile,
-    at the control loop's ``timing`` (the caller's, so training and evaluation share one)."""
+    at the control loop's ``timing`` (the caller's, so training and evaluation share one), with
+    the deploy runner's action shaping and optional per-episode knob ``randomize`` ranges."""
     from h2o_sim.env import WheelLeggedEnv  # noqa: PLC0415 - pybullet only when simulating
 
     return WheelLeggedEnv(
@@ -62,7 +74,107 @@ def make_env(
         timing=timing,
         overrides=overrides or None,
         command=command,
+        randomize=randomize or None,
     )
+
+
+@dataclass
+class TorchPolicy:
+    """A learner's deterministic policy as a runner :class:`~h2o_robot_bridge.policy.Policy`.
+
+    Attributes:
+        act_fn: observation (OBS_DIM,) -> action (ACTION_DIM,) in [-1, 1].
+        task: contract task.
+        control_hz: control rate [Hz].
+        name: for logs.
+    """
+
+    act_fn: ActFn
+    task: str
+    control_hz: float
+    name: str = "learner"
+
+    def reset(self) -> None:
+        """Stateless: nothing to forget."""
+
+    def act(self, obs: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The policy's action for one observation."""
+        return self.act_fn(obs)
+
+
+def runner_config(
+    timing: Timing = DEFAULT_TIMING, safety: SafetyConfig | None = None
+) -> RunnerConfig:
+    """The deploy runner's settings (``config/bridge/deploy.yaml`` defaults) at ``timing``."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    base = safety or SafetyConfig()
+    return RunnerConfig(safety=replace(base, control_hz=timing.control_hz))
+
+
+@dataclass
+class RunnerEvaluator:
+    """Evaluation episodes through the deploy runner core in one simulator profile.
+
+    Args:
+        task: contract task (reward, termination, time limit).
+        dynamics: profile name or YAML path (the robot stand-in: ``real``).
+        overrides: knobs on top of the profile (e.g. ``{"latency_steps": 10}``).
+        timing: control loop timing.
+        command: task command (``/cmd_vel``) or None for the task's default.
+        config: runner settings (default: the deploy defaults at ``timing``).
+    """
+
+    task: str
+    dynamics: str = "real"
+    overrides: dict[str, float] | None = None
+    timing: Timing = DEFAULT_TIMING
+    command: tuple[float, float] | None = None
+    config: RunnerConfig | None = None
+
+    def __post_init__(self) -> None:
+        from h2o_sim.dynamics import resolve_profile  # noqa: PLC0415 - pybullet when simulating
+        from h2o_sim.simulator import WheelLeggedSim  # noqa: PLC0415
+
+        get_task(self.task)
+        self.sim = WheelLeggedSim(resolve_profile(self.dynamics, self.overrides), self.timing)
+        self.runner_config = self.config or runner_config(self.timing)
+
+    def run(self, policy: Policy, seeds: Sequence[int], max_steps: int | None = None) -> Any:
+        """One episode per reset seed; returns an :class:`EvalResult` (falls include the
+        runner's "stuck" case: tilted past its cut-off for 2 s without falling)."""
+        from h2o_learning.demo.episodes import EpisodeMonitor  # noqa: PLC0415
+        from h2o_sim.env import episode_sim_seed  # noqa: PLC0415
+        from h2o_sim.runner_loop import RunnerLoop  # noqa: PLC0415
+
+        limit = episode_limit(self.task, self.timing.control_hz, max_steps)
+        loop = RunnerLoop(PolicyRunner(policy, self.runner_config), self.sim, self.command)
+        monitor = EpisodeMonitor(
+            self.task,
+            self.timing.control_hz,
+            time_limit_steps=limit,
+            stuck_tilt=self.runner_config.safety.tilt_limit,
+        )
+        cmd = loop.task_command
+        for seed in seeds:
+            readings = loop.reset(seed=episode_sim_seed(int(seed)))
+            monitor.start()
+            first = loop.runner.safety.last_output  # the safe action after a restart
+            monitor.tick(observation_from_snapshot(readings.snapshot(), cmd, first))
+            while monitor.active:
+                tick = loop.tick()
+                obs = observation_from_snapshot(tick.readings.snapshot(), cmd, tick.result.action)
+                monitor.tick(obs)
+        eps = monitor.episodes
+        return EvalResult(
+            np.array([e.ret for e in eps]),
+            np.array([e.steps for e in eps], dtype=np.int64),
+            np.array([e.fell for e in eps]),
+        )
+
+    def close(self) -> None:
+        """Release the simulator."""
+        self.sim.close()
 
 
 def eval_seeds(seed: int, episodes: int, stream: int = 1) -> list[int]:

@@ -42,7 +42,13 @@ from h2o_learning.training.build import (
 )
 from h2o_learning.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from h2o_learning.training.config import TrainConfig, config_hash, config_to_dict
-from h2o_learning.training.evaluation import episode_limit, eval_seeds, make_env, run_episodes
+from h2o_learning.training.evaluation import (
+    RunnerEvaluator,
+    TorchPolicy,
+    episode_limit,
+    eval_seeds,
+    make_env,
+)
 from h2o_learning.training.export import export_policy
 from h2o_learning.training.metrics_log import REAL_RETURN, SIM_RETURN, MetricsLog, plot_curves
 from h2o_learning.training.run_folder import RunFolder, open_run_folder
@@ -76,6 +82,10 @@ class TrainResult:
     finished: bool
     policy_path: Path | None
     last_metrics: dict[str, float]
+    best_policy_path: Path | None = None
+    """``best_<task>.onnx``: the policy of the epoch with the highest ``real`` evaluation
+    return so far (selected on the evaluation seeds: check it on other episodes)."""
+    best_epoch: int | None = None
 
 
 class Trainer:
@@ -112,6 +122,7 @@ class Trainer:
         self.sim_env = self._sim_env() if self.algo.uses_sim else None
         self.sim_buffer = self._sim_buffer() if self.algo.uses_sim else None
         self._eval_envs = {name: self._make_eval_env(name) for name in self._eval_names()}
+        self.best: tuple[int, float] | None = None  # (epoch, real return) of best_<task>.onnx
         checkpoint = self._resume_checkpoint(run_dir) if resume else None
         self.folder = open_run_folder(config, run_dir, resume)
         if checkpoint is not None:
@@ -135,18 +146,20 @@ class Trainer:
             device=str(self.device),
         )
 
-    def _env(self, dynamics: str, overrides: dict[str, float] | None, what: str) -> Any:
-        """An env of the run's task, command and timing in a dynamics profile, checked."""
-        cfg = self.config
-        env = make_env(cfg.env.task, dynamics, overrides, command_of(cfg), self.timing)
-        check_env_spaces(env, what)
-        return env
-
     def _sim_env(self) -> Any:
-        env_cfg = self.config.env
-        return self._env(
-            env_cfg.sim_dynamics, env_cfg.sim_overrides, f"sim env ({env_cfg.sim_dynamics})"
+        """The training env: the run's task, command, timing and sim dynamics, the deploy
+        shaping, and the configured per-episode randomisation, checked."""
+        cfg, env_cfg = self.config, self.config.env
+        env = make_env(
+            env_cfg.task,
+            env_cfg.sim_dynamics,
+            env_cfg.sim_overrides,
+            command_of(cfg),
+            self.timing,
+            randomize=dict(env_cfg.sim_randomize),
         )
+        check_env_spaces(env, f"sim env ({env_cfg.sim_dynamics})")
+        return env
 
     def _sim_buffer(self) -> ReplayBuffer:
         capacity = sim_buffer_capacity(self.config, self.real_data)
@@ -186,7 +199,16 @@ class Trainer:
         finished = self.counters.epoch >= loop.epochs
         policy = self.export() if finished and export else None
         self.log.close()
-        return TrainResult(self.folder.root, self.counters.epoch, finished, policy, metrics)
+        best_path = self.folder.root / f"best_{self.config.export_name}"
+        return TrainResult(
+            self.folder.root,
+            self.counters.epoch,
+            finished,
+            policy,
+            metrics,
+            best_path if self.best is not None else None,
+            None if self.best is None else self.best[0],
+        )
 
     def run_epoch(self, bar: Any = None) -> dict[str, float]:
         """One epoch: collect, update, maybe evaluate; then log and checkpoint."""
@@ -197,6 +219,7 @@ class Trainer:
         self.counters.epoch += 1
         if self._eval_due():
             metrics.update(self.evaluate())
+            self._keep_best(metrics)
         metrics.update(self._counter_metrics())
         self.log.log(self.counters.epoch, metrics)
         if self._eval_due():
@@ -206,6 +229,16 @@ class Trainer:
         if bar is not None:
             bar.set_postfix(_postfix(metrics), refresh=False)
         return metrics
+
+    def _keep_best(self, metrics: dict[str, float]) -> None:
+        """Export ``best_<task>.onnx`` when this evaluation's ``real`` return is the best yet
+        (learning at small budgets is unstable between evaluations; the last epoch is often
+        not the best one). The best is tracked within one process (not across resumes)."""
+        value = metrics.get(REAL_RETURN)
+        if value is None or (self.best is not None and value <= self.best[1]):
+            return
+        self.best = (self.counters.epoch, float(value))
+        self.export(self.folder.root / f"best_{self.config.export_name}")
 
     def _eval_due(self) -> bool:
         e, loop = self.counters.epoch, self.config.loop
@@ -289,14 +322,21 @@ class Trainer:
     def _eval_names(self) -> list[str]:
         return ["real", "sim"] if self.config.loop.eval_sim else ["real"]
 
-    def _make_eval_env(self, which: str) -> Any:
-        """The ``real`` (robot stand-in) or ``sim`` evaluation env, apart from the training env
-        so evaluating never disturbs a rollout."""
+    def _make_eval_env(self, which: str) -> RunnerEvaluator:
+        """The ``real`` (robot stand-in) or ``sim`` evaluation, through the deploy runner core,
+        apart from the training env so evaluating never disturbs a rollout."""
         env_cfg = self.config.env
-        what = f"{which} evaluation env"
         if which == "real":
-            return self._env(env_cfg.eval_dynamics, None, what)
-        return self._env(env_cfg.sim_dynamics, env_cfg.sim_overrides, what)
+            dynamics, overrides = env_cfg.eval_dynamics, env_cfg.eval_overrides
+        else:
+            dynamics, overrides = env_cfg.sim_dynamics, env_cfg.sim_overrides
+        return RunnerEvaluator(
+            env_cfg.task, dynamics, dict(overrides) or None, self.timing, command_of(self.config)
+        )
+
+    def policy(self) -> TorchPolicy:
+        """The deterministic policy as a runner :class:`~h2o_robot_bridge.policy.Policy`."""
+        return TorchPolicy(self.policy_fn(), self.config.env.task, self.timing.control_hz)
 
     def policy_fn(self) -> Callable[[np.ndarray], np.ndarray]:
         """The deterministic policy as numpy obs (OBS_DIM,) -> action (ACTION_DIM,)."""
@@ -313,8 +353,8 @@ class Trainer:
         seeds = eval_seeds(self.config.seed, loop.eval_episodes)
         limit = episode_limit(env_cfg.task, self.timing.control_hz, loop.eval_max_steps)
         out: dict[str, float] = {}
-        for name, env in self._eval_envs.items():
-            result = run_episodes(self.policy_fn(), env, seeds, limit)
+        for name, evaluator in self._eval_envs.items():
+            result = evaluator.run(self.policy(), seeds, limit)
             out.update(result.metrics(f"eval_{name}"))
         return out
 

@@ -11,7 +11,7 @@ spinning a node. One tick:
    emitted one); non-finite              -> safe action
 4. tilt above the limit               -> latch, safe action
 5. policy action; an exception or a non-finite value -> safe action
-6. clip, fade in, rate limit (:class:`~h2o_robot_bridge.deploy.safety.SafetyLayer`)
+6. clip, fade in, rate limit, per tick (:class:`~h2o_robot_bridge.deploy.shaping.ActionShaper`)
 7. contract scaling to joint targets, then :func:`~.safety.check_command` (the last gate).
 """
 
@@ -78,6 +78,8 @@ class TickResult(NamedTuple):
         reason: why the safe action is out ("" when the policy commands).
         guard: the guard behind ``reason`` (e.g. ``stale_imu``, ``tilt``; "" when none).
         sensor_receipt: receive time of the newest sensor reading used [s] (None: none yet).
+        observation: the observation (OBS_DIM,) the tick was computed from, None when an input
+            was missing or stale (its ``prev_action`` is the previous tick's ``action``).
     """
 
     command: JointCommand
@@ -86,6 +88,7 @@ class TickResult(NamedTuple):
     reason: str
     guard: str
     sensor_receipt: float | None
+    observation: NDArray[np.float32] | None = None
 
 
 _T = TypeVar("_T")
@@ -134,6 +137,12 @@ class PolicyRunner:
         """E-stop message: true latches the safe action; false allows :meth:`release`."""
         self.safety.set_estop(asserted)
 
+    def restart(self) -> None:
+        """Start afresh as at start-up (new episode): safe action out, the policy fades in
+        from the next tick, its internal state reset; latches and inputs are kept."""
+        self.safety.shaper.reset()
+        self.policy.reset()
+
     def release(self) -> tuple[bool, str]:
         """Clear a latch if the e-stop is released and the latest tilt is under the limit."""
         return self.safety.release(self.current_tilt())
@@ -154,23 +163,23 @@ class PolicyRunner:
         """One control step at time ``now`` [s] (same clock as the receive times)."""
         receipt = self._newest_receipt()
         reason, guard = self._input_fault(now)
-        action = None
+        action, obs = None, None
         if not reason:
             obs = self._observation(now)
             reason, guard, action = self._evaluate(obs)
         if reason:
-            emitted = self.safety.safe(now, guard)
+            emitted = self.safety.safe(guard)
         else:
             assert action is not None  # _evaluate gives an action exactly when reason is ""
-            emitted = self.safety.shape(now, action)
+            emitted = self.safety.shape(action)
         command = action_to_command(emitted)
         try:
             check_command(command)
         except UnsafeCommandError as err:  # unreachable by construction; never forwarded
             reason, guard = f"internal: {err}", "internal"
-            emitted, command = self.safety.safe(now, guard), SAFE_COMMAND
+            emitted, command = self.safety.safe(guard), SAFE_COMMAND
         self.last_reason = reason
-        return TickResult(command, emitted.copy(), bool(reason), reason, guard, receipt)
+        return TickResult(command, emitted.copy(), bool(reason), reason, guard, receipt, obs)
 
     def _newest_receipt(self) -> float | None:
         times = [x.time for x in (self._joints, self._imu) if x is not None]

@@ -11,10 +11,10 @@ rate limiting or fading, whenever the runner cannot trust its inputs or outputs:
   true). Latches persist until :meth:`SafetyLayer.release` succeeds, which needs the e-stop
   de-asserted (last ``/h2o/estop`` message false) and the tilt back under the limit.
 
-Otherwise the policy action is clipped to [-1, 1], faded in from the safe action over
-``soft_start`` seconds after every safe period (start-up included), and rate limited to
-``max_action_rate`` action units per second. The fade applies to the leg joints only unless
-``soft_start_wheels`` is set (fading in the balance torque of a wheel-legged robot drops it).
+Otherwise the policy action is shaped by :class:`~h2o_robot_bridge.deploy.shaping.ActionShaper`
+(clipped to [-1, 1], faded in over ``soft_start`` seconds after every safe period, rate limited
+to ``max_action_rate`` per second, all counted in control ticks): the same code the simulator
+env runs, so training sees the deployed shaping.
 :func:`check_command` is the last gate: every command the runner emits is finite and within the
 joint limits.
 """
@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from h2o_robot_bridge.contract import SAFE_ACTION, JointCommand, action_to_command, robot
+from h2o_robot_bridge.deploy.shaping import ActionShaper, ShapingConfig
 from h2o_robot_bridge.errors import ConfigError, H2OError
 
 
@@ -40,7 +41,7 @@ class SafetyConfig:
     """Guard thresholds.
 
     Attributes:
-        control_hz: nominal tick rate [Hz] (bounds the rate limiter's time step).
+        control_hz: tick rate [Hz] (turns the shaping rates into per-tick amounts).
         joint_state_max_age: oldest usable ``/joint_states`` reading [s].
         imu_max_age: oldest usable ``/imu/data`` reading [s].
         tilt_limit: base tilt that latches the safe action [rad].
@@ -71,6 +72,13 @@ class SafetyConfig:
                 raise ConfigError(f"safety: {name} must be >= 0, got {value!r}")
         if self.tilt_limit >= np.pi:
             raise ConfigError(f"safety: tilt_limit {self.tilt_limit} rad is not a cut-off")
+
+    @property
+    def shaping(self) -> ShapingConfig:
+        """The action shaping these settings describe (what the env trains with)."""
+        return ShapingConfig(
+            self.control_hz, self.soft_start, self.soft_start_wheels, self.max_action_rate
+        )
 
 
 _LEGS = np.array(robot.LEG_JOINT_IDS)
@@ -106,34 +114,26 @@ check_command(SAFE_COMMAND)  # the fallback itself must pass the gate
 
 
 class SafetyLayer:
-    """Latches, trip counters and output shaping (fade-in, rate limit) for one runner.
-
-    Times are seconds on one monotonic clock supplied by the caller.
-    """
+    """Latches, trip counters and the output shaping (:class:`ActionShaper`) of one runner."""
 
     def __init__(self, config: SafetyConfig) -> None:
         self.config = config
-        self._fade_mask = np.ones(len(SAFE_ACTION), dtype=bool)
-        if not config.soft_start_wheels:
-            self._fade_mask[list(robot.WHEEL_JOINT_IDS)] = False
+        self.shaper = ActionShaper(config.shaping)
         self.trips: Counter[str] = Counter()
         """How often each guard put the runner into the safe action (counted on change)."""
         self.latched: str | None = None
         self.estop_asserted = False
-        self._last_output = SAFE_ACTION.copy()
-        self._last_time: float | None = None
-        self._active_since: float | None = None  # None while the safe action is out
         self._safe_guard: str | None = None  # the guard behind the current safe period
 
     @property
     def last_output(self) -> NDArray[np.float64]:
         """The action (ACTION_DIM,) emitted at the last tick (the safe action before any)."""
-        return self._last_output
+        return self.shaper.last_output
 
     @property
     def is_safe(self) -> bool:
         """True while the safe action is out (also before the first policy action)."""
-        return self._active_since is None
+        return self.shaper.is_safe
 
     def set_estop(self, asserted: bool) -> None:
         """Apply an ``/h2o/estop`` message: true latches, false only allows a later release."""
@@ -165,34 +165,14 @@ class SafetyLayer:
         was, self.latched = self.latched, None
         return True, f"released {was} latch"
 
-    def safe(self, now: float, guard: str) -> NDArray[np.float64]:
-        """Emit the safe action because ``guard`` fired (counted when the guard changes)."""
+    def safe(self, guard: str) -> NDArray[np.float64]:
+        """Emit the safe action this tick because ``guard`` fired (counted when it changes)."""
         if guard != self._safe_guard:
             self.trips[guard] += 1
             self._safe_guard = guard
-        self._active_since = None
-        self._last_time = now
-        self._last_output = SAFE_ACTION.copy()
-        return self._last_output
+        return self.shaper.hold_safe()
 
-    def shape(self, now: float, action: ArrayLike) -> NDArray[np.float64]:
-        """Clip, fade in and rate limit a finite policy action (ACTION_DIM,)."""
-        target = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
-        cfg = self.config
-        if self._active_since is None:
-            self._active_since = now
-            self._safe_guard = None
-        if cfg.soft_start > 0:
-            fade = min(1.0, max(0.0, (now - self._active_since) / cfg.soft_start))
-            faded = SAFE_ACTION + fade * (target - SAFE_ACTION)
-            target = np.where(self._fade_mask, faded, target)
-        if cfg.max_action_rate > 0:
-            # Late ticks may move further, but never more than two nominal periods' worth; the
-            # very first tick has no elapsed time and stays at the safe action.
-            elapsed = 0.0 if self._last_time is None else now - self._last_time
-            dt = min(max(elapsed, 0.0), 2.0 / cfg.control_hz)
-            step = cfg.max_action_rate * dt
-            target = self._last_output + np.clip(target - self._last_output, -step, step)
-        self._last_time = now
-        self._last_output = target
-        return target
+    def shape(self, action: ArrayLike) -> NDArray[np.float64]:
+        """Shape a finite policy action (ACTION_DIM,) for this tick."""
+        self._safe_guard = None
+        return self.shaper.shape(action)

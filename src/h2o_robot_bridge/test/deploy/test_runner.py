@@ -167,10 +167,10 @@ def test_rate_limit() -> None:
     for k in range(12):
         _feed(runner, k * DT)
         actions.append(runner.tick(k * DT).action)
-    # The first tick has no elapsed time: it stays at the safe action; then 0.1 per tick.
+    # Per tick: 0.1 from the safe action on the first tick, 0.1 more on every next one.
     for k, a in enumerate(actions):
-        np.testing.assert_allclose(a, np.clip(big, -0.1 * k, 0.1 * k), atol=1e-7)
-    # A late tick cannot move more than two periods' worth.
+        np.testing.assert_allclose(a, np.clip(big, -0.1 * (k + 1), 0.1 * (k + 1)), atol=1e-7)
+    # A late tick moves no further than an on-time one (shaping counts ticks, not seconds).
     runner2, _ = _runner(action=big, max_action_rate=10.0)
     _feed(runner2, 0.0)
     runner2.tick(0.0)
@@ -192,14 +192,20 @@ def test_soft_start_fades_in_and_restarts_after_a_fault(wheels: bool) -> None:
     assert fractions[-1] == pytest.approx(1.0)
     # Wheels: full balance torque at once unless asked to fade too.
     np.testing.assert_allclose(wheel[:51], np.linspace(0.0, 1.0, 51) if wheels else 1.0)
-    # A watchdog trip, then recovery: fades in again from the safe action.
+    # A watchdog trip, then recovery: fades in again from the safe action, by ticks.
     t = 0.8
     runner.on_joint_state(JointReading(robot.DEFAULT_POSITIONS, np.zeros(6), np.zeros(6)), t)
     assert runner.tick(t).safe  # imu stale
-    _feed(runner, t + DT)
-    assert runner.tick(t + DT).action[0] == pytest.approx(0.0)
-    _feed(runner, t + 0.26)
-    assert runner.tick(t + 0.26).action[0] / ACTION[0] == pytest.approx(0.5, abs=0.03)
+    for k in range(26):
+        _feed(runner, t + (k + 1) * DT)
+        action = runner.tick(t + (k + 1) * DT).action
+        if k == 0:
+            assert action[0] == pytest.approx(0.0)
+    assert action[0] / ACTION[0] == pytest.approx(25 / 50)
+    # restart() (a new episode) fades in again too.
+    runner.restart()
+    _feed(runner, 2.0)
+    assert runner.tick(2.0).action[0] == pytest.approx(0.0)
 
 
 def test_tilt_cutoff_latches_until_released_upright() -> None:
