@@ -67,21 +67,29 @@ class RunnerLoop:
         return self.runner.default_command if self.command is None else self.command
 
     def reset(self, seed: int | None = None) -> SensorReadings:
-        """New episode: reset the robot and restart the runner (the policy fades in again)."""
+        """New episode: reset the robot, release the runner's tilt latch once the upright
+        readings are in (as the demo's supervisor does after a fall: ``~/release``), restart
+        it (the policy fades in again)."""
         self.clock += self.sim.timing.control_dt  # a reset takes one period, as on the node
         self.readings = self.sim.reset(seed=seed)
+        self._feed(self.clock)
+        ok, message = self.runner.release()
+        if not ok:
+            raise RuntimeError(f"runner latch not released after a reset: {message}")
         self.runner.restart()
         return self.readings
 
+    def _feed(self, now: float) -> None:
+        snapshot = self.readings.snapshot()
+        self.runner.on_joint_state(snapshot.joints, now)
+        self.runner.on_imu(snapshot.imu, now)
+        if self.command is not None:
+            self.runner.on_command(self.command, now)
+
     def tick(self) -> LoopTick:
         """Feed the latest readings, tick the runner, step the simulator with its command."""
-        runner, now = self.runner, self.clock
-        snapshot = self.readings.snapshot()
-        runner.on_joint_state(snapshot.joints, now)
-        runner.on_imu(snapshot.imu, now)
-        if self.command is not None:
-            runner.on_command(self.command, now)
-        result = runner.tick(now)
+        self._feed(self.clock)
+        result = self.runner.tick(self.clock)
         # What the sim node does with the /joint_commands message it receives.
         self.readings = self.sim.step(clip_action(command_to_action(result.command)))
         self.clock += self.sim.timing.control_dt

@@ -114,3 +114,20 @@ def test_jitter_delays_within_range_and_in_order() -> None:
     assert set(np.unique(lags[5:])) <= {0, 1}  # 5-15 physics steps: this or the last tick
     assert {0, 1} <= set(np.unique(lags[5:]))  # the jitter did vary it
     assert np.all(np.diff(index) >= 0)  # never out of order
+
+
+def test_a_fall_does_not_leak_into_the_next_episode() -> None:
+    # Zero actions let the robot fall and latch the runner's tilt cut-off; the next episode
+    # must start released and restarted, exactly like a fresh loop from the same state.
+    loop = _loop(Replay(np.zeros((2000, 6))), seed=0)
+    for _ in range(300):
+        loop.tick()
+    assert loop.runner.latched == "tilt"
+    loop.reset(seed=episode_sim_seed(3))
+    assert loop.runner.latched is None and loop.runner.safety.is_safe
+    after = [loop.tick().readings.quat_xyzw for _ in range(50)]
+    loop.sim.close()
+    fresh = _loop(Replay(np.zeros((50, 6))), seed=3)
+    again = [fresh.tick().readings.quat_xyzw for _ in range(50)]
+    fresh.sim.close()
+    np.testing.assert_array_equal(np.array(after), np.array(again))

@@ -123,6 +123,9 @@ class RunnerEvaluator:
         timing: control loop timing.
         command: task command (``/cmd_vel``) or None for the task's default.
         config: runner settings (default: the deploy defaults at ``timing``).
+        sim_seed: seed of the simulator's own stream; an episode seed of None in :meth:`run`
+            continues that stream, as the sim node's ``~/reset`` service does (so an episode can
+            start from the very state a DDS deployment's episode started from).
     """
 
     task: str
@@ -131,18 +134,23 @@ class RunnerEvaluator:
     timing: Timing = DEFAULT_TIMING
     command: tuple[float, float] | None = None
     config: RunnerConfig | None = None
+    sim_seed: int | None = None
 
     def __post_init__(self) -> None:
         from h2o_sim.dynamics import resolve_profile  # noqa: PLC0415 - pybullet when simulating
         from h2o_sim.simulator import WheelLeggedSim  # noqa: PLC0415
 
         get_task(self.task)
-        self.sim = WheelLeggedSim(resolve_profile(self.dynamics, self.overrides), self.timing)
+        profile = resolve_profile(self.dynamics, self.overrides)
+        self.sim = WheelLeggedSim(profile, self.timing, seed=self.sim_seed)
         self.runner_config = self.config or runner_config(self.timing)
 
-    def run(self, policy: Policy, seeds: Sequence[int], max_steps: int | None = None) -> Any:
-        """One episode per reset seed; returns an :class:`EvalResult` (falls include the
-        runner's "stuck" case: tilted past its cut-off for 2 s without falling)."""
+    def run(
+        self, policy: Policy, seeds: Sequence[int | None], max_steps: int | None = None
+    ) -> EvalResult:
+        """One episode per reset seed (None: continue the simulator's stream); returns an
+        :class:`EvalResult` (falls include the runner's "stuck" case: tilted past its cut-off
+        for 2 s without falling)."""
         from h2o_learning.demo.episodes import EpisodeMonitor  # noqa: PLC0415
         from h2o_sim.env import episode_sim_seed  # noqa: PLC0415
         from h2o_sim.runner_loop import RunnerLoop  # noqa: PLC0415
@@ -157,7 +165,7 @@ class RunnerEvaluator:
         )
         cmd = loop.task_command
         for seed in seeds:
-            readings = loop.reset(seed=episode_sim_seed(int(seed)))
+            readings = loop.reset(seed=None if seed is None else episode_sim_seed(int(seed)))
             monitor.start()
             first = loop.runner.safety.last_output  # the safe action after a restart
             monitor.tick(observation_from_snapshot(readings.snapshot(), cmd, first))

@@ -448,14 +448,19 @@ class Trainer:
 
 
 def export_extra(config: TrainConfig, epoch: int) -> dict[str, Any]:
-    """Provenance of a policy: run name, epochs, seed, sim profile, dataset."""
+    """Provenance of a policy: run name, epochs, seed, sim profile, dataset, and the control
+    loop it was trained in (action shaping, randomised knobs), which the runner checks."""
+    from h2o_sim.env import deploy_shaping  # noqa: PLC0415 - the env's default shaping
+
     return {
         "run": config.name,
         "epochs": epoch,
         "seed": config.seed,
         "sim_dynamics": config.env.sim_dynamics,
+        "sim_randomize": {k: list(v) for k, v in config.env.sim_randomize.items()},
         "eval_dynamics": config.env.eval_dynamics,
         "dataset": config.data.path,
+        "shaping": deploy_shaping(DEFAULT_TIMING).to_dict(),  # the trainer's timing
     }
 
 

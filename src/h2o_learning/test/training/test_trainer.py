@@ -16,6 +16,7 @@ from h2o_learning.training.checkpoint import CheckpointError
 from h2o_learning.training.config import TrainConfig, load_config
 from h2o_learning.training.trainer import Trainer
 from h2o_robot_bridge.dataset.io import META_ATTR
+from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy
 from h2o_robot_bridge.errors import ConfigError, ContractMismatchError, DatasetError
 
 TINY = [
@@ -210,3 +211,17 @@ def test_resume_refuses_another_config(real_dataset: Path, tmp_path: Path) -> No
         Trainer(tiny(real_dataset, "algo.beta=0.5"), tmp_path / "r", resume=True)
     with pytest.raises(CheckpointError, match="no checkpoint"):
         Trainer(tiny(real_dataset), tmp_path / "empty", resume=True)
+
+
+def test_best_evaluated_epoch_is_exported(tmp_path: Path) -> None:
+    config = tiny(None, "loop.epochs=3", "loop.eval_every=1", algorithm="sac")
+    trainer = Trainer(config, tmp_path / "run")
+    result = trainer.run()
+    trainer.close()
+    rows = metric_rows(tmp_path / "run" / "metrics.csv")
+    returns = [float(r["eval_real/return_mean"]) for r in rows]
+    best = int(np.argmax(returns)) + 1  # the first epoch with the highest return
+    assert result.best_epoch == best
+    assert result.best_policy_path == tmp_path / "run" / "best_stand.onnx"
+    meta = OnnxPolicy(result.best_policy_path).metadata
+    assert meta["extra"]["epochs"] == best
