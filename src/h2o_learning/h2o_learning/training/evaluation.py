@@ -148,14 +148,15 @@ class RunnerEvaluator:
     def run(
         self, policy: Policy, seeds: Sequence[int | None], max_steps: int | None = None
     ) -> EvalResult:
-        """One episode per reset seed (None: continue the simulator's stream); returns an
-        :class:`EvalResult` (falls include the runner's "stuck" case: tilted past its cut-off
-        for 2 s without falling)."""
+        """One episode per reset seed (None: continue the simulator's stream) of ``max_steps``
+        ticks (default: the task's time limit; more is allowed, e.g. 20 s of ``stand``);
+        returns an :class:`EvalResult` (falls include the runner's "stuck" case: tilted past
+        its cut-off for 2 s without falling)."""
         from h2o_learning.demo.episodes import EpisodeMonitor  # noqa: PLC0415
         from h2o_sim.env import episode_sim_seed  # noqa: PLC0415
         from h2o_sim.runner_loop import RunnerLoop  # noqa: PLC0415
 
-        limit = episode_limit(self.task, self.timing.control_hz, max_steps)
+        limit = max_steps or get_task(self.task).max_episode_steps(self.timing.control_hz)
         loop = RunnerLoop(PolicyRunner(policy, self.runner_config), self.sim, self.command)
         monitor = EpisodeMonitor(
             self.task,

@@ -46,6 +46,7 @@ from h2o_robot_bridge.deploy.safety import (
     UnsafeCommandError,
     check_command,
 )
+from h2o_robot_bridge.deploy.shaping import shaping_mismatch
 from h2o_robot_bridge.errors import ConfigError
 from h2o_robot_bridge.policy import Policy
 
@@ -114,6 +115,9 @@ class PolicyRunner:
         self.policy = policy
         self.config = config or RunnerConfig()
         self.safety = SafetyLayer(self.config.safety)
+        trained = (getattr(policy, "metadata", None) or {}).get("extra", {}).get("shaping")
+        self.shaping_warning = shaping_mismatch(trained, self.config.safety.shaping)
+        """Set when the policy's training shaping differs from this runner's (log it)."""
         self.default_command = np.asarray(get_task(policy.task).command, dtype=np.float64)
         self._joints: _Latest[JointReading] | None = None
         self._imu: _Latest[ImuReading] | None = None

@@ -128,3 +128,16 @@ class ActionShaper:
             target = self._last + np.clip(target - self._last, -step, step)
         self._last = target
         return target
+
+
+def shaping_mismatch(trained: object, deployed: ShapingConfig) -> str | None:
+    """Why a policy's training shaping (``extra.shaping`` of its metadata) differs from the
+    runner's, or None when they agree or the policy does not say (an older export)."""
+    if not isinstance(trained, dict):
+        return None
+    ours = deployed.to_dict()
+    diff = {k: (trained.get(k), v) for k, v in ours.items() if trained.get(k) != v}
+    if not diff:
+        return None
+    parts = ", ".join(f"{k}: trained {a!r}, here {b!r}" for k, (a, b) in diff.items())
+    return f"the policy was trained with other action shaping ({parts})"

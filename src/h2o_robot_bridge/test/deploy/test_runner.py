@@ -327,3 +327,13 @@ def test_deploy_config(tmp_path) -> None:
     assert resolve_policy_path("stand.onnx", str(tmp_path)) == tmp_path / "stand.onnx"
     with pytest.raises(PolicyLoadError, match="not found"):
         resolve_policy_path("other.onnx", str(tmp_path))
+
+
+def test_training_shaping_mismatch_is_reported() -> None:
+    from h2o_robot_bridge.deploy.shaping import ShapingConfig, shaping_mismatch
+
+    ours = SafetyConfig().shaping
+    assert shaping_mismatch(ours.to_dict(), ours) is None
+    assert shaping_mismatch(None, ours) is None  # an export that does not say
+    other = ShapingConfig(max_action_rate=10.0).to_dict()
+    assert "max_action_rate: trained 10.0, here 50.0" in str(shaping_mismatch(other, ours))
