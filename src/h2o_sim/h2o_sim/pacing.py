@@ -5,11 +5,20 @@ With ``real_time_factor`` r > 0 one tick (one control period ``dt`` of sim time)
 not shift the ones after it; when the loop falls more than ``max_lag_ticks`` periods behind
 (a long stall, or a machine too slow for r) it drops the backlog, counts an overrun, and
 restarts from ``now`` instead of bursting to catch up. With r = 0 every tick is due at once.
+
+In lockstep (:class:`LockstepGate`) the pace is the commander's instead: after publishing a
+sample the sim steps as soon as the command answering it is in, or after a timeout.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+REPUBLISH_PERIOD = 0.1
+"""Lockstep, before the first answer: wall seconds between republications of the current
+sample (DDS discovery can drop the first messages) [s]."""
 
 
 @dataclass
@@ -75,3 +84,64 @@ class RealTimeFactorMeter:
         """Sim seconds per wall second since :meth:`start` (0 before any wall time passed)."""
         wall = wall_time - self.wall_start
         return (sim_time - self.sim_start) / wall if wall > 0 else 0.0
+
+
+class LockstepDecision(NamedTuple):
+    """What the lockstep loop does now.
+
+    Attributes:
+        step: step the simulator now.
+        miss: this step happens without an answer (timeout): count and log it.
+        republish: publish the current sample again (same stamp) before the first answer.
+        wait: when nothing is due: wall seconds until something may be [s].
+    """
+
+    step: bool
+    miss: bool
+    republish: bool
+    wait: float
+
+
+@dataclass
+class LockstepGate:
+    """When a lockstep sim steps (pure: the caller passes wall time ``now`` [s]).
+
+    After :meth:`published` (sample k is out) the sim waits until the caller reports the answer
+    to sample k (see :meth:`h2o_sim.sim_runner.SimRunner.answered`), then steps at once; after
+    ``timeout`` wall seconds without one it steps with the held command and counts a miss.
+    Before the very first answer it waits without a timeout (the commander may still be
+    starting) and asks for the sample to be republished every ``republish_period``.
+
+    Attributes:
+        timeout: wall seconds to wait for an answer once the loop runs [s].
+        republish_period: wall seconds between republications before the first answer [s].
+        misses: steps taken on a timeout.
+    """
+
+    timeout: float
+    republish_period: float = REPUBLISH_PERIOD
+    misses: int = 0
+    _published: float = field(default=-math.inf, repr=False)
+    _next_republish: float = field(default=math.inf, repr=False)
+    _started: bool = field(default=False, repr=False)
+
+    def published(self, now: float) -> None:
+        """The current sample went out at wall time ``now``."""
+        self._published = now
+        self._next_republish = now + self.republish_period
+
+    def poll(self, now: float, answered: bool) -> LockstepDecision:
+        """Decide at wall time ``now`` given whether the current sample is answered."""
+        if answered:
+            self._started = True
+            return LockstepDecision(True, False, False, 0.0)
+        if not self._started:
+            republish = now >= self._next_republish
+            if republish:
+                self._next_republish = now + self.republish_period
+            return LockstepDecision(False, False, republish, max(0.0, self._next_republish - now))
+        left = self._published + self.timeout - now
+        if left <= 0.0:
+            self.misses += 1
+            return LockstepDecision(True, True, False, 0.0)
+        return LockstepDecision(False, False, False, left)
