@@ -4,7 +4,11 @@ With ``real_time_factor`` r > 0 one tick (one control period ``dt`` of sim time)
 ``dt / r`` wall seconds. Deadlines advance by exactly one period per tick, so a late tick does
 not shift the ones after it; when the loop falls more than ``max_lag_ticks`` periods behind
 (a long stall, or a machine too slow for r) it drops the backlog, counts an overrun, and
-restarts from ``now`` instead of bursting to catch up. With r = 0 every tick is due at once.
+restarts from ``now`` instead of bursting to catch up. Within that backlog it catches up at
+most at twice the rate: a tick is never due sooner than ``min_gap`` (half a period) after the
+previous one was published, so a commander always has that long to answer a sample (in a burst
+of back-to-back ticks the commands answering the burst's samples would act late, or be
+overwritten before any step applies them). With r = 0 every tick is due at once.
 
 In lockstep (:class:`LockstepGate`) the pace is the commander's instead: after publishing a
 sample the sim steps as soon as the command answering it is in, or after a timeout.
@@ -29,14 +33,17 @@ class Pacer:
         control_dt: sim seconds per tick [s].
         real_time_factor: sim seconds per wall second; 0 = as fast as possible.
         max_lag_ticks: backlog (in ticks) tolerated before resynchronising.
+        min_gap: shortest wall time between a tick and the next, in periods (catching up).
         overruns: how many times the backlog was dropped.
     """
 
     control_dt: float
     real_time_factor: float = 1.0
     max_lag_ticks: int = 5
+    min_gap: float = 0.5
     overruns: int = 0
-    _next: float | None = field(default=None, repr=False)
+    _next: float | None = field(default=None, repr=False)  # the grid deadline [s]
+    _earliest: float = field(default=-math.inf, repr=False)  # previous tick + min gap [s]
 
     @property
     def period(self) -> float:
@@ -54,7 +61,7 @@ class Pacer:
         """Wall seconds until the next tick is due (0 if due now) [s]."""
         if self._next is None or self.period == 0.0:
             return 0.0
-        return max(0.0, self._next - now)
+        return max(0.0, self._next - now, self._earliest - now)
 
     def tick_done(self, now: float) -> None:
         """Record that a tick ran at wall time ``now``; schedule the next one."""
@@ -64,6 +71,7 @@ class Pacer:
         if self._next is None:
             self._next = now
         self._next += period
+        self._earliest = now + self.min_gap * period
         if now - self._next > self.max_lag_ticks * period:
             self.overruns += 1
             self._next = now + period

@@ -178,6 +178,20 @@ def test_pacer_real_time_keeps_a_fixed_grid() -> None:
     assert pacer.overruns == 0
 
 
+def test_pacer_catches_up_at_twice_the_rate_at_most() -> None:
+    pacer = Pacer(control_dt=0.01, real_time_factor=1.0)
+    pacer.tick_done(0.0)
+    pacer.tick_done(0.025)  # 15 ms late: the grid deadline 0.02 has passed ...
+    assert pacer.wait_time(0.025) == pytest.approx(0.005)  # ... still half a period to answer
+    pacer.tick_done(0.030)
+    assert pacer.wait_time(0.030) == pytest.approx(0.005)  # 0.035: behind the grid (0.03)
+    pacer.tick_done(0.035)
+    assert pacer.wait_time(0.035) == pytest.approx(0.005)  # 0.04: back on the grid
+    pacer.tick_done(0.040)
+    assert pacer.wait_time(0.040) == pytest.approx(0.01)
+    assert pacer.overruns == 0
+
+
 def test_pacer_drops_a_long_backlog_instead_of_bursting() -> None:
     pacer = Pacer(control_dt=0.01, real_time_factor=1.0, max_lag_ticks=5)
     pacer.tick_done(0.0)
