@@ -7,8 +7,11 @@ to one :class:`TickTrigger` (wall-clock monotonic times, the same ``now`` it pas
 Trigger kinds (:data:`TRIGGERS`):
 
 - ``sensors``: one tick per sensor sample, as soon as both a joint state and an IMU message
-  with header stamps newer than those used at the last tick have arrived (either order). A
-  republished sample (same stamp) never ticks twice. If the robot publishes faster than the
+  with header stamps newer than those used at the last tick have arrived (either order), and
+  they belong to one sample: stamps less than half a sample period apart (else the older one
+  waits for its partner; without this, one lost joint state would pair every later joint
+  state with the IMU sample before it, for good). A republished sample (same stamp) never
+  ticks twice. If the robot publishes faster than the
   control rate, every n-th sample ticks, n = round(control period / sample period), the sample
   period being the median spacing of the recent joint-state stamps (n = 1 at equal rates, so a
   late sample never costs a tick).
@@ -136,6 +139,13 @@ class TickTrigger:
             return 1
         return max(1, round(self.period_ns / statistics.median(self._spacings)))
 
+    def _sample_period_ns(self) -> float:
+        """Sensor sample period [ns]: the median stamp spacing once known, else the control
+        period."""
+        if len(self._spacings) < MIN_SPACINGS:
+            return float(self.period_ns)
+        return float(statistics.median(self._spacings))
+
     def _after_message(self, now: float, topic: str) -> bool:
         if self.kind == topic:
             return self._message_tick(now)
@@ -143,6 +153,8 @@ class TickTrigger:
             return False
         if self._joints.stamp <= self._used[0] or self._imu.stamp <= self._used[1]:
             return False  # one of the two is not newer than at the last pair
+        if 2 * abs(self._joints.stamp - self._imu.stamp) >= self._sample_period_ns():
+            return False  # not one sample: the newer one waits for its partner
         self._used = (self._joints.stamp, self._imu.stamp)
         if self._skipped + 1 < self.decimation():
             self._skipped += 1

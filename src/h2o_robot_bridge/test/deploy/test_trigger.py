@@ -55,6 +55,23 @@ def test_sensors_ignores_duplicates_and_a_half_new_sample() -> None:
     assert trig.message_ticks == 2
 
 
+def test_sensors_pair_messages_of_one_sample_after_a_lost_message() -> None:
+    trig = trigger()
+    for k in range(5):
+        sample(trig, 0.01 * k, 10 * k)
+    # The joint state of sample 5 is lost; its IMU message alone does not tick ...
+    assert trig.on_imu(0.05, 50 * MS) is False
+    # ... nor does the next joint state with that (previous sample's) IMU: it waits for its
+    # own IMU message, so every later tick still sees one sample, not a period-old IMU.
+    for k in range(6, 10):
+        assert sample(trig, 0.01 * k, 10 * k) == [False, True]
+    # The same at start-up, with the IMU first for a while.
+    late = trigger()
+    assert [late.on_imu(0.01 * k, 10 * k * MS) for k in range(3)] == [False] * 3
+    assert late.on_joint_state(0.03, 30 * MS) is False  # IMU 20 ms is another sample
+    assert late.on_imu(0.031, 30 * MS) is True
+
+
 def test_sensors_tick_on_a_late_sample_without_a_watchdog_tick() -> None:
     trig = trigger()
     for k in range(5):
