@@ -28,7 +28,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("policies_dir", default_value="policies"),
         DeclareLaunchArgument("rate", default_value="0.0", description="Hz; 0 = the policy's"),
         DeclareLaunchArgument(
-            "trigger", default_value="timer", description="timer|joint_states|imu"
+            "trigger", default_value="sensors", description="sensors|timer|joint_states|imu"
         ),
         DeclareLaunchArgument("shadow", default_value="false"),
         DeclareLaunchArgument("joint_states", default_value=TOPICS.joint_states),

@@ -2,6 +2,7 @@
 
     ros2 launch h2o_sim wheel_legged.launch.py dynamics:=gravity_x2
     ros2 launch h2o_sim wheel_legged.launch.py real_time_factor:=0.0 use_sim_time:=true
+    ros2 launch h2o_sim wheel_legged.launch.py lockstep:=true use_sim_time:=true
     ros2 launch h2o_sim wheel_legged.launch.py gui:=true        # needs a display
 
 Parameters come from the installed ``config/sim/wheel_legged_sim.yaml``; an argument given on
@@ -44,6 +45,11 @@ def _arguments() -> list[DeclareLaunchArgument]:
             description="sim seconds per wall second; 0.0 = as fast as possible",
         ),
         DeclareLaunchArgument(
+            "lockstep",
+            default_value="",
+            description="step once the command answering each sample is in (use_sim_time)",
+        ),
+        DeclareLaunchArgument(
             "gui", default_value="", description="PyBullet GUI (true/false; needs a display)"
         ),
         DeclareLaunchArgument("seed", default_value="", description="seed (-1 = fresh entropy)"),
@@ -58,6 +64,7 @@ def _overrides(context: object) -> dict[str, object]:
         "physics_hz": LaunchConfiguration("physics_hz").perform(context),
         "use_sim_time": LaunchConfiguration("use_sim_time").perform(context),
         "real_time_factor": LaunchConfiguration("real_time_factor").perform(context),
+        "lockstep": LaunchConfiguration("lockstep").perform(context),
         "gui": LaunchConfiguration("gui").perform(context),
         "seed": LaunchConfiguration("seed").perform(context),
     }

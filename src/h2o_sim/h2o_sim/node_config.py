@@ -62,6 +62,16 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         "sim seconds per wall second; 0 = as fast as possible (free-running)",
         runtime=True,
     ),
+    ParamSpec(
+        "lockstep",
+        False,
+        "step only once the command answering the last sample is in (needs use_sim_time)",
+    ),
+    ParamSpec(
+        "lockstep_timeout",
+        0.5,
+        "lockstep: wall seconds to wait for that command before stepping with the held one",
+    ),
     ParamSpec("seed", 0, "seed of the simulator's random generator; -1 = fresh entropy"),
     ParamSpec("gui", False, "open the PyBullet GUI (needs a display)"),
     ParamSpec(
@@ -93,7 +103,12 @@ class SimNodeConfig:
         dynamics: the ``dynamics`` parameter as given (profile name or path).
         profile: the resolved profile, knob parameters applied as overrides.
         timing: control and physics rates.
-        real_time_factor: sim seconds per wall second; 0 = as fast as possible.
+        real_time_factor: sim seconds per wall second; 0 = as fast as possible (ignored in
+            lockstep).
+        lockstep: after publishing a sample, step only once a valid command stamped at or after
+            that sample's stamp is in (then at once), or after ``lockstep_timeout``.
+        lockstep_timeout: wall seconds to wait in lockstep before stepping with the held
+            command (a lockstep miss) [s].
         seed: simulator seed, ``None`` for fresh entropy.
         gui: PyBullet GUI.
         command_timeout: sim seconds without a valid command before the safe action [s]; 0 =
@@ -107,6 +122,8 @@ class SimNodeConfig:
     profile: DynamicsProfile
     timing: Timing
     real_time_factor: float
+    lockstep: bool
+    lockstep_timeout: float
     seed: int | None
     gui: bool
     command_timeout: float
@@ -164,12 +181,17 @@ def make_config(
     physics_hz = _number(merged, "physics_hz", errors, positive=True)
     rtf = _number(merged, "real_time_factor", errors)
     timeout = _number(merged, "command_timeout", errors)
+    lockstep_timeout = _number(merged, "lockstep_timeout", errors, positive=True)
     for name in _TOPIC_PARAMS + _FRAME_PARAMS:
         if not isinstance(merged[name], str) or not merged[name].strip():
             errors.append(f"{name} must be a non-empty string, got {merged[name]!r}")
-    for name in ("gui", "use_sim_time"):
+    for name in ("gui", "use_sim_time", "lockstep"):
         if not isinstance(merged[name], bool):
             errors.append(f"{name} must be true or false, got {merged[name]!r}")
+    if merged["lockstep"] is True and merged["use_sim_time"] is not True:
+        # The runner answers a sample with its stamp and lockstep compares stamps: wall stamps
+        # would change when a sample is republished, and a lockstep sim is not in wall time.
+        errors.append("lockstep needs use_sim_time:=true (samples stamped in sim time)")
     seed = merged["seed"]
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < -1:
         errors.append(f"seed must be an integer >= 0 (or -1 for fresh entropy), got {seed!r}")
@@ -185,6 +207,8 @@ def make_config(
         profile=resolved,
         timing=timing,
         real_time_factor=rtf,
+        lockstep=merged["lockstep"],
+        lockstep_timeout=lockstep_timeout,
         seed=None if seed == -1 else seed,
         gui=merged["gui"],
         command_timeout=timeout,
@@ -225,10 +249,12 @@ def describe(config: SimNodeConfig) -> str:
     nominal = DynamicsProfile().knobs()
     changed = {k: v for k, v in config.profile.knobs().items() if v != nominal[k]}
     knobs = ", ".join(f"{k}={v:g}" for k, v in changed.items()) or "all nominal"
-    pace = config.real_time_factor or "as fast as possible"
+    pace = f"real_time_factor {config.real_time_factor or 'as fast as possible'}"
+    if config.lockstep:
+        pace = f"lockstep (timeout {config.lockstep_timeout:g} s)"
     return (
         f"dynamics {config.dynamics!r} ({knobs}), control {config.timing.control_hz:g} Hz, "
-        f"physics {config.timing.physics_hz:g} Hz, real_time_factor {pace}, "
+        f"physics {config.timing.physics_hz:g} Hz, {pace}, "
         f"stamps: {'sim' if config.use_sim_time else 'wall'} time"
     )
 

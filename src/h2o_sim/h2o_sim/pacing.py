@@ -4,12 +4,25 @@ With ``real_time_factor`` r > 0 one tick (one control period ``dt`` of sim time)
 ``dt / r`` wall seconds. Deadlines advance by exactly one period per tick, so a late tick does
 not shift the ones after it; when the loop falls more than ``max_lag_ticks`` periods behind
 (a long stall, or a machine too slow for r) it drops the backlog, counts an overrun, and
-restarts from ``now`` instead of bursting to catch up. With r = 0 every tick is due at once.
+restarts from ``now`` instead of bursting to catch up. Within that backlog it catches up at
+most at twice the rate: a tick is never due sooner than ``min_gap`` (half a period) after the
+previous one was published, so a commander always has that long to answer a sample (in a burst
+of back-to-back ticks the commands answering the burst's samples would act late, or be
+overwritten before any step applies them). With r = 0 every tick is due at once.
+
+In lockstep (:class:`LockstepGate`) the pace is the commander's instead: after publishing a
+sample the sim steps as soon as the command answering it is in, or after a timeout.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+REPUBLISH_PERIOD = 0.1
+"""Lockstep, before the first answer: wall seconds between republications of the current
+sample (DDS discovery can drop the first messages) [s]."""
 
 
 @dataclass
@@ -20,14 +33,17 @@ class Pacer:
         control_dt: sim seconds per tick [s].
         real_time_factor: sim seconds per wall second; 0 = as fast as possible.
         max_lag_ticks: backlog (in ticks) tolerated before resynchronising.
+        min_gap: shortest wall time between a tick and the next, in periods (catching up).
         overruns: how many times the backlog was dropped.
     """
 
     control_dt: float
     real_time_factor: float = 1.0
     max_lag_ticks: int = 5
+    min_gap: float = 0.5
     overruns: int = 0
-    _next: float | None = field(default=None, repr=False)
+    _next: float | None = field(default=None, repr=False)  # the grid deadline [s]
+    _earliest: float = field(default=-math.inf, repr=False)  # previous tick + min gap [s]
 
     @property
     def period(self) -> float:
@@ -45,7 +61,7 @@ class Pacer:
         """Wall seconds until the next tick is due (0 if due now) [s]."""
         if self._next is None or self.period == 0.0:
             return 0.0
-        return max(0.0, self._next - now)
+        return max(0.0, self._next - now, self._earliest - now)
 
     def tick_done(self, now: float) -> None:
         """Record that a tick ran at wall time ``now``; schedule the next one."""
@@ -55,6 +71,7 @@ class Pacer:
         if self._next is None:
             self._next = now
         self._next += period
+        self._earliest = now + self.min_gap * period
         if now - self._next > self.max_lag_ticks * period:
             self.overruns += 1
             self._next = now + period
@@ -75,3 +92,64 @@ class RealTimeFactorMeter:
         """Sim seconds per wall second since :meth:`start` (0 before any wall time passed)."""
         wall = wall_time - self.wall_start
         return (sim_time - self.sim_start) / wall if wall > 0 else 0.0
+
+
+class LockstepDecision(NamedTuple):
+    """What the lockstep loop does now.
+
+    Attributes:
+        step: step the simulator now.
+        miss: this step happens without an answer (timeout): count and log it.
+        republish: publish the current sample again (same stamp) before the first answer.
+        wait: when nothing is due: wall seconds until something may be [s].
+    """
+
+    step: bool
+    miss: bool
+    republish: bool
+    wait: float
+
+
+@dataclass
+class LockstepGate:
+    """When a lockstep sim steps (pure: the caller passes wall time ``now`` [s]).
+
+    After :meth:`published` (sample k is out) the sim waits until the caller reports the answer
+    to sample k (see :meth:`h2o_sim.sim_runner.SimRunner.answered`), then steps at once; after
+    ``timeout`` wall seconds without one it steps with the held command and counts a miss.
+    Before the very first answer it waits without a timeout (the commander may still be
+    starting) and asks for the sample to be republished every ``republish_period``.
+
+    Attributes:
+        timeout: wall seconds to wait for an answer once the loop runs [s].
+        republish_period: wall seconds between republications before the first answer [s].
+        misses: steps taken on a timeout.
+    """
+
+    timeout: float
+    republish_period: float = REPUBLISH_PERIOD
+    misses: int = 0
+    _published: float = field(default=-math.inf, repr=False)
+    _next_republish: float = field(default=math.inf, repr=False)
+    _started: bool = field(default=False, repr=False)
+
+    def published(self, now: float) -> None:
+        """The current sample went out at wall time ``now``."""
+        self._published = now
+        self._next_republish = now + self.republish_period
+
+    def poll(self, now: float, answered: bool) -> LockstepDecision:
+        """Decide at wall time ``now`` given whether the current sample is answered."""
+        if answered:
+            self._started = True
+            return LockstepDecision(True, False, False, 0.0)
+        if not self._started:
+            republish = now >= self._next_republish
+            if republish:
+                self._next_republish = now + self.republish_period
+            return LockstepDecision(False, False, republish, max(0.0, self._next_republish - now))
+        left = self._published + self.timeout - now
+        if left <= 0.0:
+            self.misses += 1
+            return LockstepDecision(True, True, False, 0.0)
+        return LockstepDecision(False, False, False, left)

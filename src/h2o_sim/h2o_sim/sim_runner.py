@@ -15,6 +15,13 @@ Command semantics (the robot driver's, which the sim imitates):
 
 The clock (``stamp``) starts at 0 and never goes back: a reset restarts the simulator's own time
 at 0, so the runner keeps an offset and skips one control period at each reset.
+
+Lockstep (``config.lockstep``): a command *answers* the current sample (the one of
+:attr:`SimRunner.last`) when its header stamp is at or after that sample's stamp (a commander
+stamps a command with the sample it was computed from). Only the first valid answer per sample
+is taken: older commands and further answers to the same sample (e.g. to a republished sample)
+are ignored and counted, so one tick never applies two commands. :attr:`SimRunner.answered`
+tells the node's lockstep loop (:class:`h2o_sim.pacing.LockstepGate`) that it may step.
 """
 
 from __future__ import annotations
@@ -25,7 +32,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from h2o_robot_bridge.contract import JOINT_NAMES, SAFE_ACTION, clip_action, command_to_action
-from h2o_robot_bridge.conversions.from_msg import MessageError, joint_command_from_msg
+from h2o_robot_bridge.conversions.from_msg import (
+    MessageError,
+    joint_command_from_msg,
+    sec_to_stamp_fields,
+)
 from h2o_sim.node_config import SimNodeConfig
 from h2o_sim.simulator import SensorReadings, WheelLeggedSim
 
@@ -57,6 +68,8 @@ class SimRunner:
         self._action = SAFE_ACTION.copy()
         self._last_command: float | None = None
         self._timed_out = False
+        self._answered = False
+        self.ignored_commands = 0
         self.last = SimTick(0.0, self.sim.reset(seed=config.seed), self._action.copy())
 
     @property
@@ -69,12 +82,21 @@ class SimRunner:
         """(6,) the action that the next step applies."""
         return self._action.copy()
 
+    @property
+    def answered(self) -> bool:
+        """Lockstep: a valid command answering the current sample is held (step now)."""
+        return self._answered
+
     def on_command(self, msg: Any) -> str | None:
         """Take a ``sensor_msgs/JointState`` command (duck-typed).
 
         Returns:
-            ``None`` if accepted, else why it was refused (the safe action is now held).
+            ``None`` if accepted (or, in lockstep, ignored as not answering the current
+            sample), else why it was refused (the safe action is now held).
         """
+        if self.config.lockstep and (self._answered or not self._answers(msg)):
+            self.ignored_commands += 1
+            return None
         try:
             action = command_to_action(joint_command_from_msg(msg))
         except MessageError as err:
@@ -86,7 +108,14 @@ class SimRunner:
         self._action = clip_action(action)
         self._last_command = self.clock
         self._timed_out = False
+        self._answered = self.config.lockstep
         return None
+
+    def _answers(self, msg: Any) -> bool:
+        """The command's stamp is at or after the current sample's (integer ns: exact)."""
+        sec, nanosec = sec_to_stamp_fields(self.last.stamp)  # as the node stamps the sample
+        stamp = msg.header.stamp
+        return int(stamp.sec) * 10**9 + int(stamp.nanosec) >= sec * 10**9 + nanosec
 
     def _refuse(self, reason: str) -> str:
         self._action = SAFE_ACTION.copy()
@@ -99,6 +128,7 @@ class SimRunner:
         action = self._action.copy()
         readings = self.sim.step(action)
         self.last = SimTick(self.clock, readings, action, note)
+        self._answered = False
         return self.last
 
     def _check_timeout(self) -> str | None:
@@ -118,6 +148,7 @@ class SimRunner:
         self._action = SAFE_ACTION.copy()
         self._last_command = None
         self._timed_out = False
+        self._answered = False
         self.last = SimTick(self.clock, readings, self._action.copy())
         return self.last
 

@@ -28,7 +28,7 @@ from h2o_sim.node_config import (
     runtime_changes_error,
     runtime_number,
 )
-from h2o_sim.pacing import Pacer, RealTimeFactorMeter
+from h2o_sim.pacing import LockstepGate, Pacer, RealTimeFactorMeter
 from h2o_sim.sim_runner import SimRunner
 
 NO_DISPLAY: dict[str, str] = {}
@@ -178,6 +178,20 @@ def test_pacer_real_time_keeps_a_fixed_grid() -> None:
     assert pacer.overruns == 0
 
 
+def test_pacer_catches_up_at_twice_the_rate_at_most() -> None:
+    pacer = Pacer(control_dt=0.01, real_time_factor=1.0)
+    pacer.tick_done(0.0)
+    pacer.tick_done(0.025)  # 15 ms late: the grid deadline 0.02 has passed ...
+    assert pacer.wait_time(0.025) == pytest.approx(0.005)  # ... still half a period to answer
+    pacer.tick_done(0.030)
+    assert pacer.wait_time(0.030) == pytest.approx(0.005)  # 0.035: behind the grid (0.03)
+    pacer.tick_done(0.035)
+    assert pacer.wait_time(0.035) == pytest.approx(0.005)  # 0.04: back on the grid
+    pacer.tick_done(0.040)
+    assert pacer.wait_time(0.040) == pytest.approx(0.01)
+    assert pacer.overruns == 0
+
+
 def test_pacer_drops_a_long_backlog_instead_of_bursting() -> None:
     pacer = Pacer(control_dt=0.01, real_time_factor=1.0, max_lag_ticks=5)
     pacer.tick_done(0.0)
@@ -200,6 +214,37 @@ def test_real_time_factor_meter() -> None:
     meter.start(sim_time=1.0, wall_time=10.0)
     assert meter.value(sim_time=21.0, wall_time=12.0) == pytest.approx(10.0)
     assert meter.value(sim_time=1.0, wall_time=10.0) == 0.0
+
+
+def test_lockstep_parameters() -> None:
+    cfg = make_config({"lockstep": True, "use_sim_time": True}, NO_DISPLAY)
+    assert cfg.lockstep and cfg.lockstep_timeout == 0.5
+    assert "lockstep" in describe(cfg)
+    assert make_config({}, NO_DISPLAY).lockstep is False  # real time stays the default
+    for bad, match in [
+        ({"lockstep": True}, "lockstep needs use_sim_time"),
+        ({"lockstep": "yes", "use_sim_time": True}, "lockstep must be true or false"),
+        ({"lockstep_timeout": 0.0}, "lockstep_timeout must be > 0"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            make_config(bad, NO_DISPLAY)
+
+
+def test_lockstep_gate_waits_for_the_first_answer_republishing_then_times_out() -> None:
+    gate = LockstepGate(timeout=0.5, republish_period=0.1)
+    gate.published(10.0)
+    # Before the first answer: no timeout, a republication every 0.1 s.
+    polls = [gate.poll(t, answered=False) for t in (10.05, 10.1, 10.15, 10.2, 12.0)]
+    assert [p.step for p in polls] == [False] * 5
+    assert [p.republish for p in polls] == [False, True, False, True, True]
+    assert polls[0].wait == pytest.approx(0.05)
+    step = gate.poll(12.01, answered=True)
+    assert step.step and not step.miss and gate.misses == 0
+    # Running: an answer steps at once, silence steps after the timeout and counts a miss.
+    gate.published(12.02)
+    assert gate.poll(12.3, answered=False) == (False, False, False, pytest.approx(0.22))
+    miss = gate.poll(12.52, answered=False)
+    assert miss.step and miss.miss and not miss.republish and gate.misses == 1
 
 
 # --- runner (real PyBullet) ---------------------------------------------------------------
@@ -298,3 +343,44 @@ def test_runner_set_param_changes_the_sim(runner: SimRunner) -> None:
         runner.set_param("gravity_scale", -1.0)
     with pytest.raises(ConfigError):
         runner.set_param("warp_drive", 1.0)
+
+
+def stamped(action: np.ndarray, t: float) -> SimpleNamespace:
+    """A command stamped ``t`` [s] (``header.stamp`` as builtin_interfaces/Time fields)."""
+    msg = command(action)
+    sec = math.floor(t)
+    msg.header = SimpleNamespace(stamp=SimpleNamespace(sec=sec, nanosec=round((t - sec) * 1e9)))
+    return msg
+
+
+def test_lockstep_runner_takes_only_the_first_answer_to_the_current_sample() -> None:
+    runner = SimRunner(make_config({"lockstep": True, "use_sim_time": True}, NO_DISPLAY))
+    try:
+        a, b = np.full(6, 0.3), np.full(6, -0.3)
+        assert not runner.answered
+        runner.on_command(stamped(a, 0.0))  # answers sample 0 (stamp 0)
+        assert runner.answered
+        runner.on_command(stamped(b, 0.0))  # a second answer (to a republished sample)
+        np.testing.assert_allclose(runner.action, a)
+        assert runner.step().stamp == pytest.approx(0.01) and not runner.answered
+        runner.on_command(stamped(b, 0.0))  # late answer to sample 0: not for sample 1
+        assert not runner.answered
+        np.testing.assert_allclose(runner.action, a)  # still held for a timeout step
+        runner.on_command(stamped(b, 0.02))  # stamped later (a safe action at "now")
+        assert runner.answered
+        np.testing.assert_allclose(runner.action, b)
+        assert runner.ignored_commands == 2
+        tick = runner.reset()  # a reset sample is answered like any other
+        assert not runner.answered
+        runner.on_command(stamped(a, tick.stamp))
+        assert runner.answered
+    finally:
+        runner.close()
+
+
+def test_real_time_runner_takes_every_command_whatever_its_stamp(runner: SimRunner) -> None:
+    runner.step()
+    runner.on_command(stamped(np.full(6, 0.3), 0.0))
+    runner.on_command(stamped(np.full(6, 0.2), 0.0))
+    np.testing.assert_allclose(runner.action, 0.2)
+    assert not runner.answered and runner.ignored_commands == 0

@@ -17,11 +17,11 @@ from h2o_robot_bridge.contract import TOPICS, RobotTopics, get_task
 from h2o_robot_bridge.contract.topics import topic_parameters, topics_from_parameters
 from h2o_robot_bridge.deploy.runner import RunnerConfig
 from h2o_robot_bridge.deploy.safety import SafetyConfig
+from h2o_robot_bridge.deploy.trigger import TRIGGERS
 from h2o_robot_bridge.errors import ConfigError, PolicyLoadError
 from h2o_robot_bridge.policy import Policy
 
 CLASSICAL = "classical"
-TRIGGERS = ("timer", "joint_states", "imu")
 EXECUTORS = ("events", "single")
 DEPLOY_TOPICS = (
     "joint_states",
@@ -45,10 +45,13 @@ class DeployConfig:
         task: required task ("" = the policy's own).
         control_hz: tick rate [Hz]; 0 = the rate stored in the policy (ONNX) or 100 Hz
             (classical). An ONNX policy made for another rate is refused.
-        trigger: ``timer`` (tick on a wall-clock timer), ``joint_states`` or ``imu`` (tick on
-            each message of that topic: lowest latency; pick the one the robot publishes last
-            in a cycle, e.g. ``imu`` for the simulator, so the other is fresh; a timer at the
-            control rate still runs the watchdog when messages stop).
+        trigger: ``sensors`` (one tick per sensor sample, as soon as a new joint state and a
+            new IMU message are both in: the command then acts from the robot's next control
+            period, as in training), ``timer`` (tick on a wall-clock timer: the sensor and
+            control clocks beat, so commands act 0 or 1 period late, and near the phase
+            boundary are dropped or doubled), ``joint_states`` or ``imu`` (tick on each
+            message of that topic). With a message trigger a timer at the control rate is the
+            watchdog: see :mod:`h2o_robot_bridge.deploy.trigger`.
         executor: ``events`` (rclpy EventsExecutor) or ``single`` (SingleThreadedExecutor).
         shadow: compute and publish on ``topics.shadow_joint_commands`` only; never command
             the robot.
@@ -67,7 +70,7 @@ class DeployConfig:
     policies_dir: str = "policies"
     task: str = ""
     control_hz: float = 0.0
-    trigger: str = "timer"
+    trigger: str = "sensors"
     executor: str = "events"
     shadow: bool = False
     classical_config: str = ""

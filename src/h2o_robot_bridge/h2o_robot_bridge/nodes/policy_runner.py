@@ -3,11 +3,23 @@
 Subscribes ``/joint_states``, ``/imu/data``, ``/cmd_vel``, ``/h2o/estop``; publishes
 ``/joint_commands`` (or, in shadow mode, only ``/h2o/shadow/joint_commands``) and
 ``/diagnostics``; serves ``~/release`` (std_srvs/Trigger) to clear an e-stop or tilt latch.
-Everything that decides a command lives in :class:`h2o_robot_bridge.deploy.runner.PolicyRunner`;
-this node only wires messages to it. The control timer, receive times, tick times and ages are
-wall-clock monotonic (the watchdog must not depend on a simulated clock; run the simulator at
-``real_time_factor`` 1 against it); message stamps use the node clock (``use_sim_time``
-honoured).
+Everything that decides a command lives in :class:`h2o_robot_bridge.deploy.runner.PolicyRunner`,
+when to tick and how to stamp in :class:`h2o_robot_bridge.deploy.trigger.TickTrigger`; this node
+only wires messages to them. The control timer, receive times, tick times and ages are
+wall-clock monotonic (the watchdog must not depend on a simulated clock).
+
+Ticks (``trigger``): ``sensors`` (default) ticks once per sensor sample, as soon as a joint
+state and an IMU message newer than the last tick's are both in; ``joint_states`` / ``imu`` on
+each message of that topic; ``timer`` on a wall-clock timer at the control rate. With a message
+trigger the timer is the watchdog: it ticks (at the control rate) only while no message tick
+happened for longer than the input max age, i.e. when the safe action is due anyway.
+
+Command stamps: a command computed from fresh sensor readings is stamped with the header stamp
+of the newest joint state / IMU sample it used (the dataset recorder then pairs it with exactly
+that sample; a lockstep simulator steps when the answer to its sample is in); a safe action sent
+because inputs are stale or missing is stamped with the node clock's now (``use_sim_time``
+honoured; with ``use_sim_time`` before sim time starts, i.e. at node clock 0, nothing is
+published).
 
 Bad parameters or a missing/corrupt/mismatching policy: one clear log line, exit code 2,
 nothing published.
@@ -15,11 +27,12 @@ nothing published.
 
 from __future__ import annotations
 
-import math
+import gc
 import sys
 import time
 
 import rclpy
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist
 from rclpy.clock import Clock, ClockType
@@ -40,6 +53,7 @@ from h2o_robot_bridge.conversions.to_msg import joint_command_msg, stamp
 from h2o_robot_bridge.deploy.config import DeployConfig, load_policy, parameter_defaults
 from h2o_robot_bridge.deploy.diagnostics import LoopStats
 from h2o_robot_bridge.deploy.runner import PolicyRunner
+from h2o_robot_bridge.deploy.trigger import TickTrigger
 from h2o_robot_bridge.errors import H2OError
 
 NODE_NAME = "policy_runner"
@@ -61,7 +75,10 @@ class PolicyRunnerNode(Node):
         self.runner = PolicyRunner(policy, config.runner)
         self.stats = LoopStats(config.control_hz, deadline_factor=config.deadline_factor)
         self.period = 1.0 / config.control_hz
-        self._last_message_tick = -math.inf  # monotonic time of the last message tick [s]
+        safety = config.runner.safety
+        self.trigger = TickTrigger(
+            config.trigger, config.control_hz, safety.joint_state_max_age, safety.imu_max_age
+        )
         self._last_guard: str | None = None
 
         t = config.topics
@@ -84,18 +101,20 @@ class PolicyRunnerNode(Node):
         )
 
     def _on_joint_state(self, msg: JointState) -> None:
+        now = time.monotonic()
         try:
-            self.runner.on_joint_state(joint_state_to_reading(msg), time.monotonic())
+            self.runner.on_joint_state(joint_state_to_reading(msg), now)
         except MessageError as err:
             self.get_logger().warn(f"ignored joint state: {err}", throttle_duration_sec=1.0)
             return
-        if self.config.trigger == "joint_states":
-            self._last_message_tick = self._tick()
+        if self.trigger.on_joint_state(now, _stamp_ns(msg.header.stamp)):
+            self._tick(now)
 
     def _on_imu(self, msg: Imu) -> None:
-        self.runner.on_imu(imu_to_reading(msg), time.monotonic())
-        if self.config.trigger == "imu":
-            self._last_message_tick = self._tick()
+        now = time.monotonic()
+        self.runner.on_imu(imu_to_reading(msg), now)
+        if self.trigger.on_imu(now, _stamp_ns(msg.header.stamp)):
+            self._tick(now)
 
     def _on_cmd_vel(self, msg: Twist) -> None:
         self.runner.on_command(twist_to_command(msg), time.monotonic())
@@ -109,25 +128,24 @@ class PolicyRunnerNode(Node):
         return response
 
     def _on_timer(self) -> None:
-        # With a message trigger the timer is a watchdog: it ticks (at the full rate) only once
-        # no message ticked for a deadline (deadline_factor periods: the messages stopped), so
-        # a message that is merely a little late does not cause an extra tick.
-        since = time.monotonic() - self._last_message_tick
-        if self.config.trigger == "timer" or since >= self.config.deadline_factor * self.period:
-            self._tick()
+        now = time.monotonic()
+        if self.trigger.timer(now):
+            self._tick(now)
 
-    def _tick(self) -> float:
-        """One runner tick, published; returns its start time (monotonic) [s]."""
-        start = time.monotonic()
-        result = self.runner.tick(start)
-        now = self.get_clock().now().nanoseconds * 1e-9
-        self.command_pub.publish(joint_command_msg(now, result.command))
-        self.stats.record(start, time.monotonic(), result.sensor_receipt)
+    def _tick(self, now: float) -> None:
+        """One runner tick at ``now`` (monotonic [s], the trigger's time), published."""
+        stamp_ns = self.trigger.command_stamp(now, self.get_clock().now().nanoseconds)
+        if stamp_ns is None:  # use_sim_time and sim time not started: nothing to stamp with
+            return
+        result = self.runner.tick(now)
+        msg = joint_command_msg(0.0, result.command)
+        msg.header.stamp = Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)  # exact
+        self.command_pub.publish(msg)
+        self.stats.record(now, time.monotonic(), result.sensor_receipt)
         if result.guard != self._last_guard:  # log changes, not every tick
             log = self.get_logger()
             (log.warn if result.safe else log.info)(result.reason or "policy commanding")
             self._last_guard = result.guard
-        return start
 
     def _publish_diagnostics(self) -> None:
         self.diag_pub.publish(self.diagnostics_msg())
@@ -155,6 +173,22 @@ class PolicyRunnerNode(Node):
         return msg
 
 
+def freeze_startup_objects() -> None:
+    """Exempt everything allocated at start-up (imports, policy) from garbage collection.
+
+    A full collection otherwise walks those hundreds of thousands of objects, stalling the
+    loop for 10-20 ms (measured: a burst of late commands about 1 s after start); the loop's
+    own garbage is still collected.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def _stamp_ns(t: Time) -> int:
+    """``builtin_interfaces/Time`` -> integer nanoseconds (exact, unlike float seconds)."""
+    return int(t.sec) * 10**9 + int(t.nanosec)
+
+
 def make_executor(kind: str, context=None):
     """``events`` (rclpy EventsExecutor: measured best here) or ``single``."""
     if kind == "events":
@@ -175,6 +209,7 @@ def main(args: list[str] | None = None) -> None:
         sys.exit(2)
     executor = make_executor(node.config.executor)
     executor.add_node(node)
+    freeze_startup_objects()
     try:
         while rclpy.ok():
             executor.spin_once(timeout_sec=0.1)

@@ -15,6 +15,18 @@ modes incoming commands, service calls and parameter changes are handled between
 commander sees every tick and its newest command applies from the next tick on (a subscriber
 that wants one command per tick in as-fast mode must follow ``/clock``; the sim does not wait).
 
+Lockstep (``lockstep:=true``, needs ``use_sim_time:=true``; ``real_time_factor`` is then
+ignored): after publishing the sample of tick k the sim does not step until a valid
+``/joint_commands`` message stamped at or after that sample's stamp is in, then steps at once
+with it, so a DDS deployment runs as fast as the loop allows and is bit-reproducible. The
+commander must stamp each command with the sample it answers (``policy_runner`` does) and its
+other messages in the sim's clock (``policy_runner`` with ``use_sim_time:=true``: its safe
+actions on stale inputs then carry sim time, and none go out before the first step, so they
+cannot release tick 0). After ``lockstep_timeout`` wall seconds without an answer it steps with
+the held command and counts a lockstep miss (logged, and in the periodic report). Before the
+very first answer it waits without a timeout and republishes the current sample (same stamps)
+every 0.1 s; only the first answer per sample is applied (see ``h2o_sim.sim_runner``).
+
 Parameters: see ``h2o_sim.node_config`` and ``config/sim/wheel_legged_sim.yaml``. Every knob of
 the dynamics profile is a parameter too (``ros2 param set /wheel_legged_sim gravity_scale 2.0``);
 ``real_time_factor`` and ``command_timeout`` may change at run time; the rest is refused with a
@@ -23,6 +35,7 @@ reason. Bad parameters: an error log and exit code 2 before anything is publishe
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from typing import Any
@@ -53,7 +66,7 @@ from h2o_sim.node_config import (
     runtime_changes_error,
     runtime_number,
 )
-from h2o_sim.pacing import Pacer, RealTimeFactorMeter
+from h2o_sim.pacing import LockstepGate, Pacer, RealTimeFactorMeter
 from h2o_sim.sim_runner import SimRunner, SimTick
 
 NODE_NAME = "wheel_legged_sim"
@@ -72,6 +85,7 @@ class WheelLeggedSimNode(Node):
         self.runner = SimRunner(self.config)
         self.pacer = Pacer(self.config.timing.control_dt, self.config.real_time_factor)
         self.meter = RealTimeFactorMeter()
+        self.gate = LockstepGate(self.config.lockstep_timeout)
         self._last_refusal: str | None = None
         topics = self.config.topics
         self._clock_pub = self.create_publisher(Clock, topics.clock, 10)
@@ -86,6 +100,7 @@ class WheelLeggedSimNode(Node):
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._publish(self.runner.last)
+        self.gate.published(time.monotonic())
         self.meter.start(self.runner.clock, time.monotonic())
         self._next_report = time.monotonic() + REPORT_PERIOD
         self.get_logger().info(describe(self.config))
@@ -107,11 +122,8 @@ class WheelLeggedSimNode(Node):
     def run(self, executor: Any) -> None:
         """Tick at the configured pace until ROS shuts down (always spinning with timeouts)."""
         while rclpy.ok(context=self.context):
-            wait = self.pacer.wait_time(time.monotonic())
-            if wait > 0.0:
-                executor.spin_once(timeout_sec=min(wait, 0.1))
+            if not self._due(executor):
                 continue
-            executor.spin_once(timeout_sec=0.0)
             try:
                 self._tick()
             except Exception:
@@ -119,10 +131,34 @@ class WheelLeggedSimNode(Node):
                     raise
                 break  # Ctrl-C shut the context down between the check and this publish
 
+    def _due(self, executor: Any) -> bool:
+        """Spin until the next tick is due (True: step now; False: ask again)."""
+        if self.config.lockstep:
+            decision = self.gate.poll(time.monotonic(), self.runner.answered)
+            if decision.republish:
+                self._publish(self.runner.last)
+            if decision.miss:
+                self.get_logger().warning(
+                    f"lockstep miss: no command answered the sample of sim time "
+                    f"{self.runner.clock:.3f} s within {self.config.lockstep_timeout:g} s; "
+                    f"stepping with the held command ({self.gate.misses} misses)",
+                    throttle_duration_sec=WARN_THROTTLE,
+                )
+            if not decision.step:
+                executor.spin_once(timeout_sec=min(decision.wait, 0.1))
+            return decision.step  # stepping at once: a later command waits for the next tick
+        wait = self.pacer.wait_time(time.monotonic())
+        if wait > 0.0:
+            executor.spin_once(timeout_sec=min(wait, 0.1))
+            return False
+        executor.spin_once(timeout_sec=0.0)
+        return True
+
     def _tick(self) -> None:
         tick = self.runner.step()
         self._publish(tick)
         now = time.monotonic()
+        self.gate.published(now)
         self.pacer.tick_done(now)
         if tick.note:
             self.get_logger().warning(tick.note)
@@ -133,10 +169,16 @@ class WheelLeggedSimNode(Node):
     def report(self) -> str:
         """Sim time, achieved real-time factor and pacing overruns, for the log."""
         rtf = self.meter.value(self.runner.clock, time.monotonic())
-        return (
+        text = (
             f"sim time {self.runner.clock:.2f} s, achieved real-time factor {rtf:.2f}, "
             f"overruns {self.pacer.overruns}"
         )
+        if self.config.lockstep:
+            text += (
+                f", lockstep misses {self.gate.misses}, ignored commands "
+                f"{self.runner.ignored_commands}"
+            )
+        return text
 
     def _publish(self, tick: SimTick) -> None:
         r, cfg = tick.readings, self.config
@@ -165,6 +207,7 @@ class WheelLeggedSimNode(Node):
         tick = self.runner.reset()
         self._reset_pub.publish(Empty())
         self._publish(tick)
+        self.gate.published(time.monotonic())
         response.success = True
         response.message = f"robot reset at sim time {tick.stamp:.3f} s"
         self.get_logger().info(response.message)
@@ -212,6 +255,10 @@ def main(args: list[str] | None = None) -> int:
         node = WheelLeggedSimNode()
         executor = EventsExecutor(context=node.context)
         executor.add_node(node)
+        # Exempt start-up objects (imports, PyBullet) from garbage collection: a full
+        # collection over them stalls the loop for 10-20 ms (late samples ~1 s after start).
+        gc.collect()
+        gc.freeze()
         node.run(executor)
     except H2OError as err:
         rclpy.logging.get_logger(NODE_NAME).fatal(f"{type(err).__name__}: {err}")
