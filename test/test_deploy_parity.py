@@ -21,9 +21,10 @@ FIXTURE = Path(__file__).parent / "fixtures" / "stand_policy.onnx"
 STEPS = 2000  # 20 s at 100 Hz
 SIM_SEED = 7
 TOLERANCE = 0.02
-"""Relative return difference allowed between DDS and in-process. The DDS episode starts from
-the same state but with the runner's shaping already faded in (the supervisor resets the robot
-while the runner keeps commanding) and may see a late sample under load; measured: < 0.5%."""
+"""Relative return difference allowed between DDS and in-process. Both start from the same
+state and the runner restarts on the reset announcement, but over DDS the supervisor starts
+scoring once its release call returned (a few ticks after the reset) and a sample may be late
+under load; measured on this machine: 0.005%, 1.0%, 1.3% (three runs)."""
 
 
 def test_policy_stands_in_process_and_over_dds_alike(tmp_path: Path, domain_id: int) -> None:
@@ -46,6 +47,7 @@ def test_policy_stands_in_process_and_over_dds_alike(tmp_path: Path, domain_id: 
     run_graph(nodes, sup, timeout=120.0)
     summary = json.loads(report.read_text())["summary"]
     episode = summary["episodes"][0]
+    print(f"in-process return {float(local.returns[0]):.2f}, over DDS {episode['ret']:.2f}")
     assert episode["end"] == "time_limit" and episode["steps"] == STEPS, summary
     assert episode["ret"] == pytest.approx(float(local.returns[0]), rel=TOLERANCE), (
         episode["ret"],

@@ -151,7 +151,7 @@ class DemoConfig:
 
     seed: int = 0
     task: str = "stand"
-    trigger: str = "timer"
+    trigger: str = "sensors"
     collect: CollectStage = field(default_factory=CollectStage)
     train: TrainStage = field(default_factory=TrainStage)
     evaluate: EvaluateStage = field(default_factory=EvaluateStage)

@@ -42,7 +42,7 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -443,6 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--budget", default="demo", help="budget in the config: demo (<= 15 min) or tiny (test)"
     )
     parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (private)")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed of the training runs (default: the config's)"
+    )
     return parser
 
 
@@ -451,6 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg = load_demo_config(args.config, args.budget)
+        if args.seed is not None:
+            cfg = replace(cfg, seed=args.seed)
     except H2OError as err:
         print(f"h2o-demo: error: {err}", file=sys.stderr)
         return 2

@@ -28,6 +28,7 @@ DEPLOY_TOPICS = (
     "imu",
     "cmd_vel",
     "estop",
+    "reset",
     "joint_commands",
     "shadow_joint_commands",
     "diagnostics",

@@ -1,6 +1,8 @@
 """``policy_runner``: run an ONNX policy (or the classical controller) at control rate, safely.
 
-Subscribes ``/joint_states``, ``/imu/data``, ``/cmd_vel``, ``/h2o/estop``; publishes
+Subscribes ``/joint_states``, ``/imu/data``, ``/cmd_vel``, ``/h2o/estop`` and ``/h2o/reset``
+(std_msgs/Empty: a new episode, the robot was put back: the policy restarts and fades in again,
+as in evaluation; latches stay); publishes
 ``/joint_commands`` (or, in shadow mode, only ``/h2o/shadow/joint_commands``) and
 ``/diagnostics``; serves ``~/release`` (std_srvs/Trigger) to clear an e-stop or tilt latch.
 Everything that decides a command lives in :class:`h2o_robot_bridge.deploy.runner.PolicyRunner`,
@@ -40,7 +42,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Imu, JointState
-from std_msgs.msg import Bool
+from std_msgs.msg import Bool, Empty
 from std_srvs.srv import Trigger
 
 from h2o_robot_bridge.conversions.from_msg import (
@@ -73,6 +75,8 @@ class PolicyRunnerNode(Node):
         policy = load_policy(config)  # raises before anything is published
         self.config = config = config.with_rate(config.control_hz or policy.control_hz)
         self.runner = PolicyRunner(policy, config.runner)
+        if self.runner.shaping_warning:
+            self.get_logger().warn(self.runner.shaping_warning)
         self.stats = LoopStats(config.control_hz, deadline_factor=config.deadline_factor)
         self.period = 1.0 / config.control_hz
         safety = config.runner.safety
@@ -89,6 +93,7 @@ class PolicyRunnerNode(Node):
         self.create_subscription(Imu, t.imu, self._on_imu, SENSOR_QOS)
         self.create_subscription(Twist, t.cmd_vel, self._on_cmd_vel, 10)
         self.create_subscription(Bool, t.estop, self._on_estop, 10)
+        self.create_subscription(Empty, t.reset, self._on_reset, 10)
         self.create_service(Trigger, "~/release", self._on_release)
         # Steady clock, not the node clock: with use_sim_time a ROS-time timer would follow
         # /clock, while the watchdog ages are wall time (a robot lives in wall time).
@@ -121,6 +126,11 @@ class PolicyRunnerNode(Node):
 
     def _on_estop(self, msg: Bool) -> None:
         self.runner.on_estop(bool(msg.data))
+
+    def _on_reset(self, msg: Empty) -> None:
+        # A new episode (the robot was put back): start as at start-up, as evaluation does.
+        self.runner.restart()
+        self.get_logger().info("reset announced: the policy fades in again")
 
     def _on_release(self, request: Trigger.Request, response: Trigger.Response):
         response.success, response.message = self.runner.release()
