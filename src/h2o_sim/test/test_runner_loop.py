@@ -131,3 +131,26 @@ def test_a_fall_does_not_leak_into_the_next_episode() -> None:
     again = [fresh.tick().readings.quat_xyzw for _ in range(50)]
     fresh.sim.close()
     np.testing.assert_array_equal(np.array(after), np.array(again))
+
+
+@pytest.mark.parametrize(("latency", "expected"), [(0, 0), (10, 1)])
+def test_env_delay_measured_like_the_dds_loop(latency: int, expected: int) -> None:
+    # The measurement test/test_loop_delay.py applies to the sim node over DDS (there: 0 extra
+    # ticks with the sensors trigger), applied to the env: latency 0 is the same 0.
+    from h2o_robot_bridge.testing.loop_delay import loop_delays
+
+    env = WheelLeggedEnv("stand", "real", overrides={"latency_steps": latency})
+    obs, _ = env.reset(seed=2)
+    controller = ClassicalController(task="stand")
+    wheels = list(robot.WHEEL_JOINT_IDS)
+    stamps, efforts, commands = [0.0], [env.sim.readings.joint_effort[wheels]], []
+    for k in range(200):
+        obs, *_, info = env.step(controller.act(obs))
+        commands.append(info["applied_action"][wheels] * robot.MAX_EFFORT[wheels])
+        stamps.append((k + 1) * DEFAULT_TIMING.control_dt)
+        efforts.append(info["readings"].joint_effort[wheels])
+    env.close()
+    dt = DEFAULT_TIMING.control_dt
+    result = loop_delays(stamps, efforts, np.array(stamps[:-1]), commands, dt, atol=1e-6)
+    assert result.known > 150
+    assert result.fraction(expected) == 1.0, result.distribution()
