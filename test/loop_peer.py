@@ -4,11 +4,11 @@ Usage:
     python loop_peer.py OUT DURATION [SAMPLES]
         record ``/joint_states`` and ``/joint_commands`` (header stamp in integer ns, position,
         velocity and effort in contract order) until DURATION wall seconds after the first
-        command, or until SAMPLES joint states are in; write them to OUT (JSON) and print
-        ``RECORDED <joint states> <commands>`` (also the receive times, monotonic [s], under
-        ``receipts``). Prints ``READY`` at the first joint state (a
-        lockstep sim waits at its first sample: start the commander after that, and the record
-        is complete from the first step on).
+        command (commands only once a joint state is in), or until SAMPLES joint states are
+        in; write them to OUT (JSON) and print ``RECORDED <joint states> <commands>`` (also
+        the receive times, monotonic [s], under ``receipts``). Prints ``READY`` at the first
+        joint state (a lockstep sim waits at its first sample: start the commander after that,
+        and the record is complete from the first step on).
 
 Reliable subscriptions with deep queues: every message the publishers send is kept, so the
 loop-delay analysis sees complete sequences.
@@ -48,9 +48,12 @@ def record(out: Path, duration: float, max_samples: int) -> None:
 
     def recorder(topic: str):
         def on_msg(msg: JointState) -> None:
-            if topic == "/joint_commands" and not started:
-                started.append(time.monotonic())
-            if topic == "/joint_states" and not got[topic]:
+            if topic == "/joint_commands":
+                if not got["/joint_states"]:
+                    return  # discovery is per topic: a command whose sample we lack is no use
+                if not started:
+                    started.append(time.monotonic())
+            elif not got[topic]:
                 print("READY", flush=True)
             got[topic].append(row(msg))
             receipts[topic].append(time.monotonic())
