@@ -28,9 +28,6 @@ DT = 0.01
 PEER_TOPICS = ("/joint_states", "/joint_commands")
 DURATION = 5.0  # wall seconds of recorded loop
 WHEEL_EFFORT = [1 + 2 * robot.NUM_JOINTS + w for w in robot.WHEEL_JOINT_IDS]  # record columns
-# Wall-clock output shaping (fade-in, rate limit) is off in lockstep: a lockstep sim runs
-# faster than real time, so wall-time shaping would act over fewer sim ticks from run to run.
-NO_WALL_SHAPING = {"soft_start": 0.0, "max_action_rate": 0.0}
 # Sensor max ages as in the closed-loop test: 50+ ms scheduler stalls happen on the shared
 # 2-core machine; the watchdog is not what these tests are about.
 AGES = {"joint_state_max_age": 0.15, "imu_max_age": 0.15}
@@ -112,7 +109,9 @@ def run_lockstep(tmp_path: Path, domain_id: int, samples: int = 0) -> tuple[Loop
     out = tmp_path / "loop.json"
     sim = sim_process(tmp_path, domain_id, lockstep=True)
     peer = peer_process(out, tmp_path, domain_id, samples)
-    runner = runner_process(tmp_path, domain_id, **NO_WALL_SHAPING)
+    # The deploy shaping stays on: it counts control ticks, not wall seconds, so a lockstep sim
+    # running faster than real time is shaped exactly as in real time (and reproducibly).
+    runner = runner_process(tmp_path, domain_id)
     with sim, peer:
         wait_for_line(peer, "READY")
         with runner:

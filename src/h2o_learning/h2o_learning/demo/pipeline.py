@@ -365,7 +365,8 @@ def report(
     """Stage 6: table.md, results.json, plots; returns the tables."""
     train_eval = {name: last_evaluation(run.run_dir) for name, run in runs.items()}
     epochs = {n: r.epochs for n, r in runs.items()}
-    table = render_table(cfg, deployed, evaluated["real"], train_eval, epochs)
+    chosen = {n: r.deployed_policy(cfg.train.deploy_best)[1] for n, r in runs.items()}
+    table = render_table(cfg, deployed, evaluated["real"], train_eval, epochs, chosen)
     table += "\n\n" + render_robustness(cfg, evaluated["robustness"])
     (folder.root / "table.md").write_text(table + "\n")
     results = {

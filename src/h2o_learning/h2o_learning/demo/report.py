@@ -29,7 +29,9 @@ def _pm(mean: float, std: float, digits: int) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _trained_on(name: str, cfg: DemoConfig, epochs: dict[str, int]) -> str:
+def _trained_on(
+    name: str, cfg: DemoConfig, epochs: dict[str, int], chosen: dict[str, int] | None = None
+) -> str:
     if name == CLASSICAL:
         return "hand-tuned (cascaded PD)"
     info = ALGORITHMS.get(name)
@@ -38,7 +40,10 @@ def _trained_on(name: str, cfg: DemoConfig, epochs: dict[str, int]) -> str:
         parts.append(f"{cfg.train.sim_dynamics} sim")
     if info is None or info.uses_real:
         parts.append("real data")
-    return f"{' + '.join(parts)}, {epochs.get(name, 0)} epochs"
+    text = f"{' + '.join(parts)}, {epochs.get(name, 0)} epochs"
+    if chosen and chosen.get(name, epochs.get(name)) != epochs.get(name):
+        text += f" (deployed: epoch {chosen[name]}, the best evaluated)"
+    return text
 
 
 def _falls(metrics: dict[str, Any]) -> str:
@@ -51,6 +56,7 @@ def render_table(
     in_process: dict[str, dict[str, Any]],
     train_eval: dict[str, tuple[int, float] | None],
     epochs: dict[str, int],
+    chosen: dict[str, int] | None = None,
 ) -> str:
     """Markdown table: per policy, deployed over DDS on the ``real`` robot next to the same
     policy through the runner core in-process.
@@ -61,6 +67,7 @@ def render_table(
             ``return_std``, ``falls``, ``episodes``).
         train_eval: (epoch, return) of the trainer's last in-process evaluation in ``real``.
         epochs: epochs trained per run.
+        chosen: the epoch whose policy was deployed, per run (default: the last).
     """
     limit = cfg.deploy.time_limit_steps
     horizon = f"{limit / 100.0:g} s" if limit else "the task's time limit"
@@ -85,7 +92,7 @@ def render_table(
             ratio = f"{s['return_mean'] / ev['return_mean']:.2f}"
         cells = [
             policy_label(name),
-            _trained_on(name, cfg, epochs),
+            _trained_on(name, cfg, epochs, chosen),
             _pm(s["seconds_mean"], s["seconds_std"], 2),
             _pm(s["return_mean"], s["return_std"], 1),
             f"{s['falls']}/{s['n_episodes']}",
