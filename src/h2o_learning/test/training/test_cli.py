@@ -141,3 +141,26 @@ def test_installed_train_script_runs(real_dataset: Path, tmp_path: Path) -> None
         timeout=120,
     )
     assert bad.returncode == 2 and "unknown key" in bad.stderr
+
+
+def test_eval_classical_through_the_runner_and_the_env(capsys) -> None:
+    common = ["--classical", "--episodes", "1", "--max-steps", "300", "--json"]
+    outputs = {}
+    for loop in ("runner", "env"):
+        assert eval_main([*common, "--loop", loop]) == 0
+        outputs[loop] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert outputs["runner"]["loop"] == "runner"
+    # Same initial state, same shaping: the two loops agree up to float rounding.
+    r, e = outputs["runner"]["returns"][0], outputs["env"]["returns"][0]
+    assert r == pytest.approx(e, rel=1e-6)
+    # A delay the controller does not survive changes the number: the knob reaches the sim.
+    assert eval_main([*common, "--set", "latency_steps=20"]) == 0
+    delayed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert delayed["overrides"] == {"latency_steps": 20.0}
+    assert delayed["returns"][0] < 0.8 * r
+
+
+@pytest.mark.parametrize("bad", ["latency_steps", "latency_steps=x", "nope=1"])
+def test_eval_bad_override_is_one_clear_error(bad: str, capsys) -> None:
+    assert eval_main(["--classical", "--episodes", "1", "--set", bad]) == 2
+    assert "error:" in capsys.readouterr().err
