@@ -40,13 +40,22 @@ def tiny_demo(
 def test_demo_runs_and_prints_the_table(tiny_demo) -> None:
     out, proc = tiny_demo
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for stage in ("[1/5] collect", "[2/5] train", "[3/5] export", "[4/5] deploy", "[5/5] report"):
-        assert stage in proc.stdout
+    stages = ("collect", "train", "export", "evaluate", "deploy", "report")
+    for i, stage in enumerate(stages):
+        assert f"[{i + 1}/6] {stage}" in proc.stdout
     table = (out / "table.md").read_text()
     assert "| classical controller |" in table and "| H2O |" in table
     assert table in proc.stdout
     results = json.loads((out / "results.json").read_text())
     assert set(results["deploy"]) == {"classical", "h2o"}
+    # In-process through the runner core next to the DDS deployment, and the robustness grid.
+    cfg = load_demo_config(None, "tiny")
+    evaluated = results["evaluate"]
+    assert set(evaluated["real"]) == {"classical", "h2o"}
+    assert evaluated["real"]["classical"]["falls"] == 0
+    for name in ("classical", "h2o"):
+        assert set(evaluated["robustness"][name]) == set(cfg.evaluate.robustness)
+    assert "in-process: return" in table and "Robustness:" in table
     for name in ("deploy.png", "curves_h2o.png", "dataset.png", "demo_config.yaml"):
         assert (out / name).stat().st_size > 0, name
 
