@@ -58,8 +58,10 @@ def rollout(steps: int, seed: int) -> tuple[dict[str, np.ndarray], list[tuple]]:
 
     for _ in range(steps):
         action = np.clip(ctrl.act(obs) + rng.normal(0, noise, 6), -1, 1).astype(np.float32)
-        publish(clock, readings, action)
         next_obs, reward, term, trunc, info = env.step(action)
+        # What a runner sends is the shaped action (the env applies the deploy shaping).
+        action = info["applied_action"].astype(np.float32)
+        publish(clock, readings, action)
         for key, value in zip(rows, (obs, action, reward, next_obs, term, trunc), strict=True):
             rows[key].append(value)
         clock += DT
@@ -72,7 +74,7 @@ def rollout(steps: int, seed: int) -> tuple[dict[str, np.ndarray], list[tuple]]:
             ctrl.reset()
             readings = info["readings"]
             clock += DT
-            noise = 0.6  # later episodes: heavy noise, falls
+            noise = 1.5  # later episodes: heavy noise (rate limited by the shaping), falls
     env.close()
     # The recording ends with the budget: the last env row has no successor tick yet.
     publish(clock, readings, SAFE_ACTION)
