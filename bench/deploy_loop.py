@@ -107,7 +107,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="run length per case [s]")
     parser.add_argument("--rates", type=float, nargs="+", default=[100.0, 200.0, 500.0])
-    parser.add_argument("--triggers", nargs="+", default=["timer", "imu"], help="trigger modes")
+    parser.add_argument(
+        "--triggers", nargs="+", default=["sensors", "timer", "imu"], help="trigger modes"
+    )
     parser.add_argument(
         "--executors", nargs="+", default=["events", "single"], help="executors (at the top rate)"
     )
