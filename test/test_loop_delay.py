@@ -88,13 +88,15 @@ def wait_for_line(proc: NodeProcess, text: str, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def run_real_time(tmp_path: Path, domain_id: int, trigger: str) -> tuple[LoopRecord, str]:
+def run_real_time(
+    tmp_path: Path, domain_id: int, trigger: str, rtf: float = 1.0
+) -> tuple[LoopRecord, str]:
     """Runner first (it holds the safe action until sensors come), then the peer, then the
-    sim in real time; the delays and the processes' log tails."""
+    sim paced at real-time factor ``rtf``; the delays and the processes' log tails."""
     out = tmp_path / "loop.json"
     runner = runner_process(tmp_path, domain_id, trigger=trigger)
     peer = peer_process(out, tmp_path, domain_id)
-    sim = sim_process(tmp_path, domain_id)
+    sim = sim_process(tmp_path, domain_id, real_time_factor=rtf)
     with runner, peer, sim:
         peer.wait(timeout=DURATION + 90)
         alive = runner.alive(), sim.alive()
@@ -128,11 +130,19 @@ def report(name: str, delays: LoopDelays) -> str:
     return line
 
 
+SENSORS_RTF = 0.5
+"""The sensors-trigger test paces the sim at half real time (20 ms of wall time per 10 ms
+tick, as test_sim_node does): at real time a runner stall over one period, on this shared
+2-core machine, dropped 13 of 495 commands in about 1 run of 8 (measured); the claim under
+test is the trigger's timing, not the machine's scheduling."""
+
+
 def test_sensors_trigger_acts_without_extra_delay(tmp_path: Path, domain_id: int) -> None:
-    record, logs = run_real_time(tmp_path, domain_id, "sensors")
+    record, logs = run_real_time(tmp_path, domain_id, "sensors", SENSORS_RTF)
     delays = record.delays()
     line = report("sensors", delays)
-    assert delays.known > 0.8 * DURATION / DT, (line, logs)  # measured, not all unknown
+    # measured, not all unknown
+    assert delays.known > 0.8 * DURATION * SENSORS_RTF / DT, (line, logs)
     # Not 100 %: a stall of the runner (or of DDS delivery) longer than the rest of the period
     # on this shared 2-core machine makes its command miss the next step: it acts a period
     # late, or, when the runner then answers the next sample before that step too, it is
