@@ -12,7 +12,7 @@ from h2o_robot_bridge.testing.fake_robot import (
     FakeRobotReport,
     fake_robot_process,
     invalid_rows,
-    safe_rows,
+    stop_rows,
 )
 from h2o_robot_bridge.testing.processes import NodeProcess, node_process
 from h2o_robot_bridge.testing.synthetic import mlp_weights, write_mlp_policy
@@ -95,13 +95,13 @@ def test_shadow_mode_publishes_only_on_shadow_topic(tmp_path: Path, domain_id: i
     assert len(report.commands) > 100, runner.log()
     assert report.counts["/joint_commands"] == 0
     assert not np.any(invalid_rows(report.commands))
-    assert not np.any(safe_rows(report.window(0.4, 1.5)))
+    assert not np.any(stop_rows(report.window(0.4, 1.5)))
     assert report.diagnostics["message"] == "shadow"
 
 
 def test_message_trigger_keeps_the_watchdog(tmp_path: Path, domain_id: int) -> None:
     """trigger=imu ticks on each IMU message; when the IMU stops, the timer still ticks and
-    sends the safe action at the control rate within the max age plus 1.5 periods."""
+    sends the controlled stop at the control rate within the max age plus 1.5 periods."""
     policy = write_mlp_policy(
         tmp_path / "p.onnx", mlp_weights(seed=1, bias=BIAS), control_hz=200.0
     )
@@ -118,10 +118,10 @@ def test_message_trigger_keeps_the_watchdog(tmp_path: Path, domain_id: int) -> N
     assert not np.any(invalid_rows(report.commands))
     stop = report.events[0]["at"]
     before = report.window(0.4, stop)
-    assert len(before) > 0.8 * 200 * (stop - 0.4) and not np.any(safe_rows(before))
+    assert len(before) > 0.8 * 200 * (stop - 0.4) and not np.any(stop_rows(before))
     after = report.window(stop, 1.6)
-    first_safe = after[safe_rows(after)][0, 0]
+    first_safe = after[stop_rows(after)][0, 0]
     assert first_safe - stop <= 0.03 + 1.5 / 200.0 + 0.04, first_safe - stop
-    assert np.all(safe_rows(report.window(first_safe, 1.6)))
+    assert np.all(stop_rows(report.window(first_safe, 1.6)))
     assert len(report.window(first_safe, 1.6)) > 0.8 * 200 * (1.6 - first_safe)  # timer ticks
     assert float(report.diagnostics["latency_p50_us"]) < 2000  # ticks on arrival, not later

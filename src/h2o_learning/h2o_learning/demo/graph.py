@@ -44,10 +44,19 @@ def sim_process(log_dir: Path, domain_id: int, seed: int) -> NodeProcess:
 
 
 def runner_process(
-    log_dir: Path, domain_id: int, policy: str, trigger: str, noise_std: float = 0.0
+    log_dir: Path,
+    domain_id: int,
+    policy: str,
+    trigger: str,
+    noise_std: float = 0.0,
+    fallback: str = "none",
 ) -> NodeProcess:
-    """``policy_runner`` running ``policy`` (``classical`` or an ONNX path)."""
-    params: dict[str, object] = {"policy": policy, "trigger": trigger}
+    """``policy_runner`` running ``policy`` (``classical`` or an ONNX path).
+
+    The fallback controller is off by default here: the demo measures each policy alone (a
+    fall is a result, deployed as in-process) and records the behaviour policy's own data.
+    """
+    params: dict[str, object] = {"policy": policy, "trigger": trigger, "fallback": fallback}
     if noise_std > 0:
         params["exploration_noise_std"] = float(noise_std)
     return node_process(

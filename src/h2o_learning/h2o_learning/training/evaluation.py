@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from h2o_robot_bridge.contract import DEFAULT_TIMING, Timing, get_task, observation_from_snapshot
+from h2o_robot_bridge.deploy.levels import FallbackConfig
 from h2o_robot_bridge.deploy.runner import PolicyRunner, RunnerConfig
 from h2o_robot_bridge.deploy.safety import SafetyConfig
 from h2o_robot_bridge.policy import Policy
@@ -105,11 +106,16 @@ class TorchPolicy:
 def runner_config(
     timing: Timing = DEFAULT_TIMING, safety: SafetyConfig | None = None
 ) -> RunnerConfig:
-    """The deploy runner's settings (``config/bridge/deploy.yaml`` defaults) at ``timing``."""
+    """The deploy runner's settings (``config/bridge/deploy.yaml`` defaults) at ``timing``,
+    without the fallback controller: an evaluation measures the policy alone (a fault then
+    gives the controlled stop, and the robot falls as it would without a safety net)."""
     from dataclasses import replace  # noqa: PLC0415
 
     base = safety or SafetyConfig()
-    return RunnerConfig(safety=replace(base, control_hz=timing.control_hz))
+    return RunnerConfig(
+        safety=replace(base, control_hz=timing.control_hz),
+        fallback=FallbackConfig(controller="none"),
+    )
 
 
 @dataclass

@@ -57,6 +57,8 @@ class Task:
         weights: reward weights.
         fall_tilt: tilt beyond which the episode terminates [rad].
         time_limit: episode length before truncation [s].
+        max_command: largest |forward speed| [m/s] and |yaw rate| [rad/s] a command may ask
+            for; the deploy runner clamps ``/cmd_vel`` to it (and counts every clamp).
     """
 
     name: str
@@ -64,6 +66,7 @@ class Task:
     weights: RewardWeights
     fall_tilt: float = 0.6
     time_limit: float = 10.0
+    max_command: tuple[float, float] = (1.0, 2.0)
 
     def reward(
         self, obs: ArrayLike, action: ArrayLike, next_obs: ArrayLike

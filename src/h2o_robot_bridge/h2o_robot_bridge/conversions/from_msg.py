@@ -19,7 +19,7 @@ from h2o_robot_bridge.errors import H2OError
 
 
 class MessageError(H2OError):
-    """A message lacks a field the contract needs (e.g. a joint is missing)."""
+    """A message is malformed for the contract (a joint missing, arrays of the wrong length)."""
 
 
 def stamp_to_sec(stamp: Any) -> float:
@@ -34,30 +34,44 @@ def sec_to_stamp_fields(t: float) -> tuple[int, int]:
     return sec, nanosec
 
 
-def _ordered(values: Any, index: list[int], n_names: int) -> NDArray[np.float64]:
-    arr = np.asarray(values, dtype=np.float64).ravel()
-    if arr.size != n_names:  # empty (rclpy allows it) or malformed: not reported
+def _ordered(values: Any, index: list[int], n_names: int, field: str) -> NDArray[np.float64]:
+    try:
+        arr = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as err:
+        raise MessageError(f"JointState {field} is not numeric: {err}") from err
+    if arr.size == 0:  # not reported (JointState allows empty arrays)
         return np.full(len(index), np.nan)
+    if arr.size != n_names:
+        raise MessageError(
+            f"JointState {field} has {arr.size} values for {n_names} names (must match or be "
+            "empty)"
+        )
     return arr[index]
 
 
 def joint_state_to_reading(msg: Any, names: tuple[str, ...] = robot.JOINT_NAMES) -> JointReading:
     """Reorder a ``sensor_msgs/JointState`` into contract order.
 
+    Extra joints are ignored; an empty ``position``/``velocity``/``effort`` decodes as NaN
+    (JointState allows a field to be left out).
+
     Raises:
-        MessageError: a contract joint is absent from ``msg.name``.
+        MessageError: a contract joint is absent from ``msg.name`` (the missing ones are
+            named), a name appears twice, or an array is neither empty nor one value per name.
     """
-    msg_names = list(msg.name)
-    try:
-        index = [msg_names.index(n) for n in names]
-    except ValueError as err:
-        missing = sorted(set(names) - set(msg_names))
-        raise MessageError(f"JointState lacks joints {missing} (has {msg_names})") from err
+    msg_names = [str(n) for n in msg.name]
+    missing = [n for n in names if n not in msg_names]
+    if missing:
+        raise MessageError(f"JointState lacks joints {missing} (has {msg_names})")
+    twice = sorted({n for n in msg_names if msg_names.count(n) > 1})
+    if twice:
+        raise MessageError(f"JointState names joints more than once: {twice}")
+    index = [msg_names.index(n) for n in names]
     n = len(msg_names)
     return JointReading(
-        _ordered(msg.position, index, n),
-        _ordered(msg.velocity, index, n),
-        _ordered(msg.effort, index, n),
+        _ordered(msg.position, index, n, "position"),
+        _ordered(msg.velocity, index, n, "velocity"),
+        _ordered(msg.effort, index, n, "effort"),
     )
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from h2o_robot_bridge.contract import TOPICS, RobotTopics, get_task
 from h2o_robot_bridge.contract.topics import topic_parameters, topics_from_parameters
+from h2o_robot_bridge.deploy.levels import FallbackConfig, StopConfig
 from h2o_robot_bridge.deploy.runner import RunnerConfig
 from h2o_robot_bridge.deploy.safety import SafetyConfig
 from h2o_robot_bridge.deploy.trigger import TRIGGERS
@@ -62,6 +63,8 @@ class DeployConfig:
             datasets; 0 = none (deployment).
         diagnostics_period: seconds between ``/diagnostics`` messages.
         deadline_factor: a loop period above this many nominal periods is a deadline miss.
+        autostart: configure and activate at start (without a lifecycle manager); false:
+            wait in ``unconfigured`` for the lifecycle transitions.
         topics: topic names (parameters ``<name>_topic`` for the names in
             :data:`DEPLOY_TOPICS`).
         runner: guard thresholds and command timeout.
@@ -78,6 +81,7 @@ class DeployConfig:
     exploration_noise_std: float = 0.0
     diagnostics_period: float = 1.0
     deadline_factor: float = 1.5
+    autostart: bool = True
     topics: RobotTopics = TOPICS
     runner: RunnerConfig = RunnerConfig()
 
@@ -108,19 +112,34 @@ class DeployConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> DeployConfig:
+        """Build from a flat dict (ROS parameter names); bad names, types or values ->
+        ConfigError (see :meth:`_from_params`)."""
+        try:
+            return cls._from_params(params)
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"bad deploy parameter value: {err}") from err
+
+    @classmethod
+    def _from_params(cls, params: dict[str, Any]) -> DeployConfig:
         """Build from a flat dict (ROS parameter names); unknown names -> ConfigError.
 
         Guard names (``joint_state_max_age``, ``imu_max_age``, ``tilt_limit``, ``soft_start``,
-        ``soft_start_wheels``, ``max_action_rate``) and ``command_max_age`` are flat keys as well.
+        ``soft_start_wheels``, ``max_action_rate``, ``estop_heartbeat``), ``command_max_age``,
+        ``fallback`` (the controller) with ``fallback_<field>`` and ``stop_<field>`` (fields of
+        :class:`FallbackConfig` and :class:`StopConfig`) are flat keys as well.
         """
         params = dict(params)
         safety_keys = {f.name for f in fields(SafetyConfig)} - {"control_hz"}
         safety: dict[str, Any] = {k: params.pop(k) for k in list(params) if k in safety_keys}
         for key, value in safety.items():
             safety[key] = bool(value) if key == "soft_start_wheels" else float(value)
-        runner = {}
+        runner: dict[str, Any] = {}
         if "command_max_age" in params:
             runner["command_max_age"] = float(params.pop("command_max_age"))
+        runner["fallback"] = FallbackConfig(**_prefixed(params, "fallback", FallbackConfig))
+        runner["stop"] = StopConfig(**_prefixed(params, "stop", StopConfig))
         topics = topics_from_parameters(params, DEPLOY_TOPICS)
         topic_keys = topic_parameters(DEPLOY_TOPICS)
         params = {k: v for k, v in params.items() if k not in topic_keys}
@@ -142,6 +161,37 @@ class DeployConfig:
         return replace(self, control_hz=control_hz, runner=replace(self.runner, safety=safety))
 
 
+def _prefixed(params: dict[str, Any], prefix: str, cls: type) -> dict[str, Any]:
+    """Pop ``<prefix>_<field>`` keys of dataclass ``cls`` from ``params`` (``fallback`` alone
+    is ``FallbackConfig.controller``), converted to the field's type."""
+    out: dict[str, Any] = {}
+    if prefix == "fallback" and "fallback" in params:
+        out["controller"] = str(params.pop("fallback"))
+    for f in fields(cls):
+        key = f"{prefix}_{f.name}"
+        if key in params:
+            value = params.pop(key)
+            if f.name == "crouch":
+                out[f.name] = tuple(float(v) for v in value)
+            elif f.name == "deadline_misses":
+                out[f.name] = value  # validated as an integer by the dataclass
+            else:
+                out[f.name] = float(value)
+    return out
+
+
+def _prefixed_defaults(prefix: str, instance: Any) -> dict[str, Any]:
+    """``<prefix>_<field>`` -> default of a config dataclass (lists for tuples: ROS arrays)."""
+    out: dict[str, Any] = {}
+    for f in fields(instance):
+        value = getattr(instance, f.name)
+        if prefix == "fallback" and f.name == "controller":
+            out["fallback"] = value
+            continue
+        out[f"{prefix}_{f.name}"] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
 def parameter_defaults() -> dict[str, Any]:
     """Every ``policy_runner`` parameter with its default (what the node declares)."""
     out: dict[str, Any] = {
@@ -152,6 +202,8 @@ def parameter_defaults() -> dict[str, Any]:
     out["policy"] = ""
     out.update({f.name: f.default for f in fields(SafetyConfig) if f.name != "control_hz"})
     out["command_max_age"] = RunnerConfig.command_max_age
+    out.update(_prefixed_defaults("fallback", FallbackConfig()))
+    out.update(_prefixed_defaults("stop", StopConfig()))
     out.update(topic_parameters(DEPLOY_TOPICS))
     return out
 

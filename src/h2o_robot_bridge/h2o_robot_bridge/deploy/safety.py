@@ -1,22 +1,25 @@
 """The safety layer between a policy and the robot: guards, latches, and output shaping.
 
-The safe action is the contract's :data:`~h2o_robot_bridge.contract.SAFE_ACTION`: leg joints
-hold their default standing pose (PD targets at the defaults) and wheels get zero torque (the
-robot coasts; any wheel damping is the motor driver's job). It is sent, immediately and without
-rate limiting or fading, whenever the runner cannot trust its inputs or outputs:
+Guards (what the runner checks every tick, see :mod:`h2o_robot_bridge.deploy.runner`):
 
 - a stale or missing input (per-input maximum age: the watchdog),
-- a non-finite observation or action (never forwarded),
-- a latch: the tilt cut-off (base tilt above ``tilt_limit``) or the e-stop (``/h2o/estop``
-  true). Latches persist until :meth:`SafetyLayer.release` succeeds, which needs the e-stop
-  de-asserted (last ``/h2o/estop`` message false) and the tilt back under the limit.
+- a non-finite observation (never forwarded),
+- latches: the hard tilt cut-off (base tilt above ``tilt_limit``), the e-stop (``/h2o/estop``
+  true) and, in heartbeat mode (``estop_heartbeat`` > 0), an e-stop heartbeat lost (no
+  ``false`` on the e-stop topic for that long, as wireless e-stops work). Latches persist
+  until :meth:`SafetyLayer.release` succeeds, which needs the e-stop de-asserted (last
+  message false, heartbeat fresh) and the tilt back under the limit.
 
-Otherwise the policy action is shaped by :class:`~h2o_robot_bridge.deploy.shaping.ActionShaper`
-(clipped to [-1, 1], faded in over ``soft_start`` seconds after every safe period, rate limited
-to ``max_action_rate`` per second, all counted in control ticks): the same code the simulator
-env runs, so training sees the deployed shaping.
-:func:`check_command` is the last gate: every command the runner emits is finite and within the
-joint limits.
+What the runner then sends is graded (policy, fallback controller, controlled stop:
+:mod:`h2o_robot_bridge.deploy.levels`); the contract's safe action (legs at the default pose,
+wheels 0 N m) only goes out before the first complete set of sensor readings.
+
+Every policy or fallback action is shaped by
+:class:`~h2o_robot_bridge.deploy.shaping.ActionShaper` (clipped to [-1, 1], faded in over
+``soft_start`` seconds after every held period, rate limited to ``max_action_rate`` per
+second, all counted in control ticks): the same code the simulator env runs, so training sees
+the deployed shaping. :func:`check_command` is the last gate: every command the runner emits
+is finite and within the joint limits.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class SafetyConfig:
             needs its full balance torque at once (fading it in lets it fall); the legs' PD
             targets are what must not jump.
         max_action_rate: largest change of any action element per second [1/s]; 0 = no limit.
+        estop_heartbeat: heartbeat mode: the e-stop counts as asserted unless a ``false``
+            arrived on the e-stop topic within this long [s]; 0 = off (plain e-stop).
     """
 
     control_hz: float = 100.0
@@ -59,6 +64,7 @@ class SafetyConfig:
     soft_start: float = 1.0
     soft_start_wheels: bool = False
     max_action_rate: float = 50.0
+    estop_heartbeat: float = 0.0
 
     def __post_init__(self) -> None:
         positive = ("control_hz", "joint_state_max_age", "imu_max_age", "tilt_limit")
@@ -66,7 +72,7 @@ class SafetyConfig:
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
                 raise ConfigError(f"safety: {name} must be a positive number, got {value!r}")
-        for name in ("soft_start", "max_action_rate"):
+        for name in ("soft_start", "max_action_rate", "estop_heartbeat"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise ConfigError(f"safety: {name} must be >= 0, got {value!r}")
@@ -123,7 +129,8 @@ class SafetyLayer:
         """How often each guard put the runner into the safe action (counted on change)."""
         self.latched: str | None = None
         self.estop_asserted = False
-        self._safe_guard: str | None = None  # the guard behind the current safe period
+        self._heartbeat: float | None = None  # receive time of the last "false" [s]
+        self._safe_guard: str | None = None  # the guard behind the current held period
 
     @property
     def last_output(self) -> NDArray[np.float64]:
@@ -135,11 +142,29 @@ class SafetyLayer:
         """True while the safe action is out (also before the first policy action)."""
         return self.shaper.is_safe
 
-    def set_estop(self, asserted: bool) -> None:
-        """Apply an ``/h2o/estop`` message: true latches, false only allows a later release."""
+    def set_estop(self, asserted: bool, now: float = 0.0) -> None:
+        """Apply an ``/h2o/estop`` message received at ``now`` [s]: true latches, false only
+        allows a later release (and, in heartbeat mode, is the heartbeat)."""
         self.estop_asserted = bool(asserted)
         if asserted:
             self.latched = "estop"
+        else:
+            self._heartbeat = now
+
+    def heartbeat_fault(self, now: float) -> str | None:
+        """In heartbeat mode, why the e-stop counts as asserted at ``now`` [s] (None: it does
+        not). A heartbeat lost after one was received latches the e-stop; before the first
+        heartbeat the runner just waits (nothing to re-arm yet)."""
+        timeout = self.config.estop_heartbeat
+        if timeout <= 0:
+            return None
+        if self._heartbeat is None:
+            return "waiting for the e-stop heartbeat"
+        age = now - self._heartbeat
+        if age > timeout:
+            self.latched = "estop"
+            return f"e-stop heartbeat lost ({age * 1e3:.0f} ms > {timeout * 1e3:.0f} ms, latched)"
+        return None
 
     def latch_tilt(self, tilt: float) -> str:
         """Latch the tilt cut-off (tilt [rad] is above the limit); returns the reason."""
@@ -147,8 +172,9 @@ class SafetyLayer:
             self.latched = "tilt"
         return f"tilt {tilt:.3f} rad > limit {self.config.tilt_limit:.3f} rad (latched)"
 
-    def release(self, tilt: float | None) -> tuple[bool, str]:
-        """Try to clear a latch; ``tilt`` is the current base tilt [rad] (None if unknown).
+    def release(self, tilt: float | None, now: float = 0.0) -> tuple[bool, str]:
+        """Try to clear a latch at ``now`` [s]; ``tilt`` is the current base tilt [rad] (None
+        if unknown).
 
         Returns:
             (success, message). Fails while the e-stop is asserted or the tilt is unknown or
@@ -158,6 +184,10 @@ class SafetyLayer:
             return True, "nothing latched"
         if self.estop_asserted:
             return False, "e-stop still asserted: publish false on the e-stop topic first"
+        if self.config.estop_heartbeat > 0 and (
+            self._heartbeat is None or now - self._heartbeat > self.config.estop_heartbeat
+        ):
+            return False, "e-stop heartbeat not received: the e-stop is still asserted"
         if tilt is None or not np.isfinite(tilt):
             return False, "tilt unknown (no fresh IMU): cannot release"
         if tilt > self.config.tilt_limit:
@@ -165,14 +195,24 @@ class SafetyLayer:
         was, self.latched = self.latched, None
         return True, f"released {was} latch"
 
-    def safe(self, guard: str) -> NDArray[np.float64]:
-        """Emit the safe action this tick because ``guard`` fired (counted when it changes)."""
+    def count(self, guard: str) -> None:
+        """Count a trip of ``guard`` (once per held period: counted when the guard changes)."""
         if guard != self._safe_guard:
             self.trips[guard] += 1
             self._safe_guard = guard
+
+    def safe(self, guard: str) -> NDArray[np.float64]:
+        """Emit the safe action this tick because ``guard`` fired (counted when it changes)."""
+        self.count(guard)
         return self.shaper.hold_safe()
 
+    def hold(self, guard: str, action: ArrayLike) -> NDArray[np.float64]:
+        """Emit ``action`` (ACTION_DIM,) unshaped this tick because ``guard`` fired (the
+        controlled stop shapes its own action)."""
+        self.count(guard)
+        return self.shaper.hold(action)
+
     def shape(self, action: ArrayLike) -> NDArray[np.float64]:
-        """Shape a finite policy action (ACTION_DIM,) for this tick."""
+        """Shape a finite policy or fallback action (ACTION_DIM,) for this tick."""
         self._safe_guard = None
         return self.shaper.shape(action)

@@ -11,10 +11,14 @@ identically whatever the wall clock's jitter. A late tick therefore moves no fur
 on-time one (the conservative choice on a robot).
 
 - clip to [-1, 1];
-- fade in: on the k-th tick of an active period (k = 0 on the first tick after the safe action,
-  start-up included) the leg elements are ``SAFE + min(1, k / n) (a - SAFE)`` with
-  ``n = soft_start * control_hz`` ticks; the wheels only with ``soft_start_wheels`` (fading in a
-  balancing robot's wheel torque drops it);
+- fade in: on the k-th tick of an active period (k = 0 on the first tick after a held action,
+  start-up included) the leg elements are ``A + min(1, k / n) (a - A)`` with
+  ``n = soft_start * control_hz`` ticks, where the anchor ``A`` is the action held last (the
+  safe action at start-up: ``SAFE``, so the env and a runner start alike); the wheels only
+  with ``soft_start_wheels`` (fading in a balancing robot's wheel torque drops it);
+- a handover (:meth:`ActionShaper.handover`: the runner switching between the policy and its
+  fallback) restarts the fade from the last output, over its own number of ticks: the legs'
+  targets do not jump when the source of the actions changes (bumpless transfer);
 - rate limit: no element moves more than ``max_action_rate / control_hz`` per tick from the
   previous output (the safe action before any).
 """
@@ -81,8 +85,8 @@ NO_SHAPING = ShapingConfig(soft_start=0.0, max_action_rate=0.0)
 class ActionShaper:
     """The shaping state of one control loop (one runner, one env).
 
-    Call :meth:`shape` with the policy action at every active tick and :meth:`hold_safe` at
-    every tick the safe action goes out instead.
+    Call :meth:`shape` with the policy action at every active tick and :meth:`hold_safe` (or
+    :meth:`hold`) at every tick a fixed action goes out instead.
     """
 
     def __init__(self, config: ShapingConfig) -> None:
@@ -95,7 +99,9 @@ class ActionShaper:
     def reset(self) -> None:
         """Back to the start-up state: the safe action out, the next action fades in."""
         self._last = SAFE_ACTION.copy()
-        self._active_ticks: int | None = None  # None while the safe action is out
+        self._active_ticks: int | None = None  # None while a held action is out
+        self._anchor = SAFE_ACTION.copy()  # what the legs fade in from
+        self._fade_ticks = self.config.fade_ticks
 
     @property
     def last_output(self) -> NDArray[np.float64]:
@@ -104,14 +110,29 @@ class ActionShaper:
 
     @property
     def is_safe(self) -> bool:
-        """True while the safe action is out (also before the first policy action)."""
+        """True while a held action (the safe action, a stop) is out, also before the first
+        policy action."""
         return self._active_ticks is None
 
     def hold_safe(self) -> NDArray[np.float64]:
         """Emit the safe action this tick (no shaping: a fault must act at once)."""
+        return self.hold(SAFE_ACTION)
+
+    def hold(self, action: ArrayLike) -> NDArray[np.float64]:
+        """Emit ``action`` (ACTION_DIM,) unshaped this tick (the caller shapes it, e.g. the
+        controlled stop); the next :meth:`shape` fades in from it over ``soft_start``."""
         self._active_ticks = None
-        self._last = SAFE_ACTION.copy()
+        self._last = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        self._anchor = self._last.copy()
+        self._fade_ticks = self.config.fade_ticks
         return self._last
+
+    def handover(self, fade_ticks: float) -> None:
+        """A new source of actions takes over from the next tick: fade its legs in from the
+        last output over ``fade_ticks`` ticks (0: at once; rate limiting still applies)."""
+        self._active_ticks = -1  # the next shape() is tick 0 of the fade; not a held action
+        self._anchor = self._last.copy()
+        self._fade_ticks = float(fade_ticks)
 
     def shape(self, action: ArrayLike) -> NDArray[np.float64]:
         """Clip, fade in and rate limit a finite action (ACTION_DIM,); returns the output."""
@@ -119,9 +140,9 @@ class ActionShaper:
         cfg = self.config
         k = 0 if self._active_ticks is None else self._active_ticks + 1
         self._active_ticks = k
-        n = cfg.fade_ticks
+        n = self._fade_ticks
         if n > 0 and k < n:
-            faded = SAFE_ACTION + (k / n) * (target - SAFE_ACTION)
+            faded = self._anchor + (k / n) * (target - self._anchor)
             target = np.where(self._fade, faded, target)
         step = cfg.max_step
         if step > 0:

@@ -120,8 +120,7 @@ class TickTrigger:
         """Both inputs received and within their max age at ``now`` [s] (the runner's test)."""
         samples = {"joint_states": self._joints, "imu": self._imu}
         return all(
-            s is not None and now - s.receipt <= self.max_ages[name]
-            for name, s in samples.items()
+            s is not None and now - s.receipt <= self.max_ages[name] for name, s in samples.items()
         )
 
     def command_stamp(self, now: float, clock_now_ns: int) -> int | None:

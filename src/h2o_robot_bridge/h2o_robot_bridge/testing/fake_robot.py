@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from h2o_robot_bridge.contract import ACTION_DIM, robot
+from h2o_robot_bridge.contract import ACTION_DIM, action_to_command, robot
+from h2o_robot_bridge.deploy.levels import ControlledStop, StopConfig
 from h2o_robot_bridge.deploy.safety import SAFE_COMMAND
 from h2o_robot_bridge.testing.processes import NodeProcess, ros_env
 
@@ -85,6 +86,20 @@ def safe_rows(rows: NDArray[np.float64]) -> NDArray[np.bool_]:
     """(N,) True where a command row is the safe action (legs at default, wheels 0 N m)."""
     pos, eff = rows[:, 1 : 1 + ACTION_DIM], rows[:, 1 + ACTION_DIM :]
     legs_ok = np.all(np.isclose(pos[:, LEGS], SAFE_COMMAND.position[LEGS]), axis=1)
+    return legs_ok & np.all(np.isclose(eff[:, WHEELS], 0.0), axis=1)
+
+
+def stop_rows(rows: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """(N,) True where a command row is the controlled stop of a robot at rest (the fake
+    robot's wheels do not turn, so the damping torque is 0 N m): wheels 0 N m, the legs
+    between the default pose and the stop's crouch (:class:`~h2o_robot_bridge.deploy.levels.
+    StopConfig` defaults). The safe action (before any sensors) is one of them."""
+    pos, eff = rows[:, 1 : 1 + ACTION_DIM], rows[:, 1 + ACTION_DIM :]
+    target = action_to_command(ControlledStop(StopConfig(), 100.0).target).position
+    lo = np.minimum(SAFE_COMMAND.position, target)[LEGS] - 1e-9
+    hi = np.maximum(SAFE_COMMAND.position, target)[LEGS] + 1e-9
+    legs = pos[:, LEGS]
+    legs_ok = np.all((legs >= lo) & (legs <= hi), axis=1)
     return legs_ok & np.all(np.isclose(eff[:, WHEELS], 0.0), axis=1)
 
 

@@ -71,9 +71,7 @@ def _order(delay: int) -> tuple[int, int]:
     return (delay < 0, -delay if delay < 0 else delay)
 
 
-def applied_wheel_effort(
-    commanded: ArrayLike, motor_strength: float = 1.0
-) -> NDArray[np.float64]:
+def applied_wheel_effort(commanded: ArrayLike, motor_strength: float = 1.0) -> NDArray[np.float64]:
     """Wheel torque the simulator applies for commanded wheel efforts (..., 2) [N m]."""
     limit = motor_strength * robot.MAX_EFFORT[WHEELS]
     return np.clip(motor_strength * np.asarray(commanded, dtype=np.float64), -limit, limit)

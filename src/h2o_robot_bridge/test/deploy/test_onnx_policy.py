@@ -11,6 +11,7 @@ import pytest
 from h2o_robot_bridge.contract import ACTION_DIM, ACTION_OFFSET, ACTION_SCALE, OBS_DIM
 from h2o_robot_bridge.contract.policy import make_policy_metadata
 from h2o_robot_bridge.contract.sensors import ImuReading, JointReading
+from h2o_robot_bridge.deploy.levels import FallbackConfig
 from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy, probe_observations
 from h2o_robot_bridge.deploy.runner import PolicyRunner, RunnerConfig
 from h2o_robot_bridge.deploy.safety import SafetyConfig
@@ -70,7 +71,8 @@ def test_parity_with_torch_through_the_runner(tmp_path: Path) -> None:
     actor, path = _torch_policy_file(tmp_path / "torch.onnx")
     policy = OnnxPolicy(path, task="stand", control_hz=100.0)
     # Through the whole runner (observation from readings, no fade/rate limit): same action.
-    config = RunnerConfig(SafetyConfig(soft_start=0.0, max_action_rate=0.0, tilt_limit=1.5))
+    safety = SafetyConfig(soft_start=0.0, max_action_rate=0.0, tilt_limit=1.5)
+    config = RunnerConfig(safety, fallback=FallbackConfig(controller="none"))
     runner = PolicyRunner(policy, config)
     rng = np.random.default_rng(3)
     worst = 0.0

@@ -1,4 +1,8 @@
-"""The runner core and its safety layer, one guard at a time (no ROS, plain numbers)."""
+"""The runner core and its safety layer, one guard at a time (no ROS, plain numbers).
+
+Most tests run without the fallback controller (``fallback: none``), so that each guard's own
+response shows; the graded response is tested in ``test_levels.py``.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from h2o_robot_bridge.contract import (
 from h2o_robot_bridge.contract.sensors import ImuReading, JointReading
 from h2o_robot_bridge.deploy.config import DeployConfig, resolve_policy_path
 from h2o_robot_bridge.deploy.diagnostics import LoopStats
+from h2o_robot_bridge.deploy.levels import FallbackConfig
 from h2o_robot_bridge.deploy.runner import PolicyRunner, RunnerConfig
 from h2o_robot_bridge.deploy.safety import (
     SAFE_COMMAND,
@@ -53,10 +58,15 @@ class ConstantPolicy:
 ACTION = np.array([0.4, -0.3, 0.5, 0.4, -0.3, 0.5])
 
 
-def _runner(action=ACTION, **safety) -> tuple[PolicyRunner, ConstantPolicy]:
+def _runner(
+    action=ACTION, fallback: FallbackConfig | None = None, **safety
+) -> tuple[PolicyRunner, ConstantPolicy]:
     defaults = {"soft_start": 0.0, "max_action_rate": 0.0}
     policy = ConstantPolicy(action)
-    return PolicyRunner(policy, RunnerConfig(SafetyConfig(**(defaults | safety)))), policy
+    config = RunnerConfig(
+        SafetyConfig(**(defaults | safety)), fallback=fallback or FallbackConfig(controller="none")
+    )
+    return PolicyRunner(policy, config), policy
 
 
 def _feed(runner: PolicyRunner, t: float, quat=UPRIGHT, ang_vel=(0.0, 0.0, 0.0), imu=True):
@@ -70,6 +80,16 @@ def _is_safe_command(cmd: JointCommand) -> bool:
     return np.allclose(cmd.position[legs], SAFE_COMMAND.position[legs]) and np.allclose(
         cmd.effort[wheels], 0.0
     )
+
+
+def _is_stop_command(cmd: JointCommand, last: np.ndarray) -> bool:
+    """The controlled stop's first tick after ``last`` for a robot at rest: wheels 0 N m, the
+    legs one crouch step (0.01 action units at 100 Hz) from ``last`` towards the crouch."""
+    legs, wheels = list(robot.LEG_JOINT_IDS), list(robot.WHEEL_JOINT_IDS)
+    crouch = np.array([1.0, -1.0, 0.0, 1.0, -1.0, 0.0])
+    expected = last + np.clip(crouch - last, -0.01, 0.01)
+    position = action_to_command(expected).position
+    return np.allclose(cmd.position[legs], position[legs]) and np.allclose(cmd.effort[wheels], 0)
 
 
 def _tilted(angle: float) -> np.ndarray:
@@ -114,9 +134,8 @@ def test_stale_input_watchdog(which: str) -> None:
     else:
         runner.on_imu(ImuReading(UPRIGHT, np.zeros(3)), 0.05)
     result = runner.tick(0.06)
-    assert result.safe and f"{which} stale" in result.reason
-    assert _is_safe_command(result.command)
-    np.testing.assert_array_equal(result.action, SAFE_ACTION)
+    assert result.safe and f"{which} stale" in result.reason and result.level == "stop"
+    assert _is_stop_command(result.command, ACTION)
     assert runner.safety.trips[f"stale_{which}"] == 1
     # Not latched: fresh data resumes the policy, reset first (integrators start afresh).
     resets = policy.resets
@@ -128,29 +147,37 @@ def test_stale_input_watchdog(which: str) -> None:
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_nonfinite_observation_is_never_forwarded(bad: float) -> None:
+def test_nonfinite_reading_is_dropped_never_stored(bad: float) -> None:
     runner, policy = _runner()
-    _feed(runner, 0.0, ang_vel=(0.0, bad, 0.0))
+    assert runner.on_imu(ImuReading(UPRIGHT, np.array([0.0, bad, 0.0])), 0.0)
+    assert runner.inputs.dropped["imu.invalid"] == 1
+    runner.on_joint_state(JointReading(robot.DEFAULT_POSITIONS, np.zeros(6), np.zeros(6)), 0.0)
     result = runner.tick(0.001)
-    assert result.safe and "non-finite observation in ['base_ang_vel'" in result.reason
+    assert result.level == "waiting" and "waiting for imu" in result.reason
     assert policy.seen == []
-    assert np.all(np.isfinite(result.command.position[list(robot.LEG_JOINT_IDS)]))
+    # After a good sample, a bad one does not replace it: the good one is used until stale.
+    _feed(runner, 0.01)
+    runner.on_imu(ImuReading(UPRIGHT, np.array([bad, 0.0, 0.0])), 0.02)
+    assert not runner.tick(0.03).safe
+    np.testing.assert_array_equal(policy.seen[-1][OBS_SLICES["base_ang_vel"]], 0.0)
 
 
-def test_nonfinite_action_and_policy_error_give_safe_action() -> None:
+def test_nonfinite_action_and_policy_error_without_fallback_give_the_stop() -> None:
     runner, _ = _runner(action=[0.1, np.nan, 0.0, 0.0, 0.0, 0.0])
     _feed(runner, 0.0)
     result = runner.tick(0.001)
     assert result.safe and result.reason == "non-finite policy action"
-    assert _is_safe_command(result.command)
-    runner = PolicyRunner(ConstantPolicy(ACTION, raises=True))
+    assert result.level == "stop" and _is_stop_command(result.command, SAFE_ACTION)
+    none = RunnerConfig(fallback=FallbackConfig(controller="none"))
+    runner = PolicyRunner(ConstantPolicy(ACTION, raises=True), none)
     _feed(runner, 0.0)
     result = runner.tick(0.001)
     assert result.safe and "policy error" in result.reason and "boom" in result.reason
 
 
 def test_action_is_clipped_and_command_within_limits() -> None:
-    runner, _ = _runner(action=[5.0, -5.0, 9.0, -1.5, 1.5, -9.0])
+    wide = FallbackConfig(controller="none", action_envelope=10.0)
+    runner, _ = _runner(action=[5.0, -5.0, 9.0, -1.5, 1.5, -9.0], fallback=wide)
     _feed(runner, 0.0)
     result = runner.tick(0.001)
     np.testing.assert_array_equal(result.action, [1.0, -1.0, 1.0, -1.0, 1.0, -1.0])
@@ -192,16 +219,20 @@ def test_soft_start_fades_in_and_restarts_after_a_fault(wheels: bool) -> None:
     assert fractions[-1] == pytest.approx(1.0)
     # Wheels: full balance torque at once unless asked to fade too.
     np.testing.assert_allclose(wheel[:51], np.linspace(0.0, 1.0, 51) if wheels else 1.0)
-    # A watchdog trip, then recovery: fades in again from the safe action, by ticks.
+    # A watchdog trip (the stop: legs one crouch step from the action), then recovery: fades
+    # in again from the stop's output, by ticks.
     t = 0.8
     runner.on_joint_state(JointReading(robot.DEFAULT_POSITIONS, np.zeros(6), np.zeros(6)), t)
-    assert runner.tick(t).safe  # imu stale
+    held = runner.tick(t)
+    assert held.level == "stop"
+    anchor = held.action[0]
+    assert anchor == pytest.approx(ACTION[0] + 0.01)
     for k in range(26):
         _feed(runner, t + (k + 1) * DT)
         action = runner.tick(t + (k + 1) * DT).action
         if k == 0:
-            assert action[0] == pytest.approx(0.0)
-    assert action[0] / ACTION[0] == pytest.approx(25 / 50)
+            assert action[0] == pytest.approx(anchor)
+    assert action[0] == pytest.approx(anchor + 25 / 50 * (ACTION[0] - anchor))
     # restart() (a new episode) fades in again too.
     runner.restart()
     _feed(runner, 2.0)
@@ -320,6 +351,12 @@ def test_deploy_config(tmp_path) -> None:
         ({"policy": "x", "imu_topic": ""}, "imu_topic"),
         ({"policy": "x", "tilt_limt": 0.3}, "unknown deploy parameters"),
         ({"policy": "x", "task": "dance"}, "unknown task"),
+        ({"policy": "x", "fallback": "pid"}, "fallback controller must be one of"),
+        ({"policy": "x", "fallback_tilt": 0.6}, "must be under the hard tilt_limit"),
+        ({"policy": "x", "fallback_tilt": "steep"}, "bad deploy parameter value"),
+        ({"policy": "x", "stop_crouch": [2.0, 0.0]}, "stop crouch"),
+        ({"policy": "x", "fallback_deadline_misses": 1.5}, "deadline_misses"),
+        ({"policy": "x", "estop_heartbeat": -1.0}, "estop_heartbeat"),
     ]:
         with pytest.raises(ConfigError, match=match):
             DeployConfig.from_params(bad)

@@ -356,5 +356,3 @@ def _decode(
     else:
         value = None
     return (_stamp(msg) if hasattr(msg, "header") else np.nan), value
-
-
