@@ -9,6 +9,7 @@ import pytest
 
 from h2o_robot_bridge.contract import DEFAULT_TIMING, robot
 from h2o_robot_bridge.controllers import ClassicalController
+from h2o_robot_bridge.deploy.levels import FallbackConfig
 from h2o_robot_bridge.deploy.runner import PolicyRunner, RunnerConfig
 from h2o_robot_bridge.deploy.safety import SafetyConfig
 from h2o_sim.env import WheelLeggedEnv, episode_sim_seed
@@ -36,7 +37,8 @@ class Replay:
 
 
 def _loop(policy, seed: int, **safety) -> RunnerLoop:
-    config = RunnerConfig(SafetyConfig(**safety))
+    # No fallback: these tests compare the loops, not the runner's graded response.
+    config = RunnerConfig(SafetyConfig(**safety), fallback=FallbackConfig(controller="none"))
     loop = RunnerLoop(PolicyRunner(policy, config), WheelLeggedSim("real"))
     loop.reset(seed=episode_sim_seed(seed))
     return loop

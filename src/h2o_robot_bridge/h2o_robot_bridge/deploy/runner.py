@@ -347,14 +347,11 @@ class PolicyRunner:
         elapsed = time.perf_counter() - start
         if not np.isfinite(action).all():
             return None, "nonfinite_action", "non-finite policy action"
-        if np.abs(action).max() > cfg.action_envelope + 1e-6:
-            return (
-                None,
-                "action_envelope",
-                (f"policy action {np.round(action, 3)} outside +-{cfg.action_envelope}"),
-            )
-        if not cfg.enabled:  # the remaining checks only decide a handover
+        if not cfg.enabled:  # the remaining checks only decide a handover (the env clips)
             return action, "", ""
+        if np.abs(action).max() > cfg.action_envelope + 1e-6:
+            detail = f"policy action {np.round(action, 3)} outside +-{cfg.action_envelope}"
+            return None, "action_envelope", detail
         self._misses = self._misses + 1 if elapsed > cfg.compute_deadline else 0
         if cfg.deadline_misses and self._misses >= cfg.deadline_misses:
             return (
