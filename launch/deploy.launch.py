@@ -4,8 +4,12 @@
     ros2 launch h2o_robot_bridge deploy.launch.py policy:=classical shadow:=true
     ros2 launch h2o_robot_bridge deploy.launch.py policy:=/abs/path/p.onnx rate:=200.0 \
         joint_states:=/robot/joint_states imu:=/robot/imu command:=/robot/joint_commands
+    ros2 launch h2o_robot_bridge deploy.launch.py policy:=stand.onnx autostart:=false
+        (then: ros2 lifecycle set /policy_runner configure; ... activate)
 
 Parameters come from config/bridge/deploy.yaml; the arguments below override them.
+``policy_runner`` is a managed (lifecycle) node; with ``autostart:=true`` (default) it
+configures and activates itself, so no lifecycle manager is needed.
 """
 
 import os
@@ -31,6 +35,12 @@ def generate_launch_description() -> LaunchDescription:
             "trigger", default_value="sensors", description="sensors|timer|joint_states|imu"
         ),
         DeclareLaunchArgument("shadow", default_value="false"),
+        DeclareLaunchArgument(
+            "autostart", default_value="true", description="configure + activate at start"
+        ),
+        DeclareLaunchArgument(
+            "fallback", default_value="classical", description="classical|none"
+        ),
         DeclareLaunchArgument("joint_states", default_value=TOPICS.joint_states),
         DeclareLaunchArgument("imu", default_value=TOPICS.imu),
         DeclareLaunchArgument("cmd_vel", default_value=TOPICS.cmd_vel),
@@ -51,6 +61,8 @@ def generate_launch_description() -> LaunchDescription:
                 "control_hz": ParameterValue(LaunchConfiguration("rate"), value_type=float),
                 "trigger": LaunchConfiguration("trigger"),
                 "shadow": ParameterValue(LaunchConfiguration("shadow"), value_type=bool),
+                "autostart": ParameterValue(LaunchConfiguration("autostart"), value_type=bool),
+                "fallback": LaunchConfiguration("fallback"),
                 "joint_states_topic": LaunchConfiguration("joint_states"),
                 "imu_topic": LaunchConfiguration("imu"),
                 "cmd_vel_topic": LaunchConfiguration("cmd_vel"),

@@ -87,7 +87,7 @@ def test_every_command_is_finite_and_within_limits(fault_run) -> None:
 
 
 def test_policy_commands_after_soft_start(fault_run) -> None:
-    nominal = fault_run.window(0.4, 0.95)
+    nominal = fault_run.window(0.7, 0.95)  # after the 0.5 s e-stop wait and the fade
     assert len(nominal) > 20 and not np.any(safe_rows(nominal))
     # The wheels get the policy's biased torque (about tanh(0.8) * 4 N m).
     assert np.all(nominal[:, 7 + WHEELS[0]] > 1.5)

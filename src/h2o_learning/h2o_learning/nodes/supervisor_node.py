@@ -114,7 +114,14 @@ class DemoSupervisor(Node):
         self.action = np.zeros(ACTION_DIM)
         self.commanded = False  # a command arrived since the last tick
         self.joints: Any = None
-        self.counts = {"ticks": 0, "unpaired": 0, "commands": 0, "resets": 0, "releases": 0}
+        self.counts = {
+            "ticks": 0,
+            "unpaired": 0,
+            "commands": 0,
+            "resets": 0,
+            "releases": 0,
+            "malformed": 0,
+        }
         self.diagnostics: dict[str, str] = {}
         self.pending: Any = None
         self.reset_pub = self.create_publisher(Empty, args.reset_topic, 10)
@@ -128,6 +135,11 @@ class DemoSupervisor(Node):
         self.create_subscription(DiagnosticArray, t.diagnostics, self._on_diagnostics, 10)
 
     def _on_joint_state(self, msg: JointState) -> None:
+        try:  # a malformed message must not replace a good one (nor crash the supervisor)
+            joint_state_to_reading(msg)
+        except MessageError:
+            self.counts["malformed"] += 1
+            return
         self.joints = msg
 
     def _on_command(self, msg: JointState) -> None:
@@ -166,7 +178,7 @@ class DemoSupervisor(Node):
         if self.pending is not None and not self.pending.done():
             return  # one request at a time; the state machine asks again
         if not client.service_is_ready():  # asked again a few ticks later
-            self.get_logger().warn(f"{client.srv_name} not available yet",
+            self.get_logger().warning(f"{client.srv_name} not available yet",
                                    throttle_duration_sec=2.0)  # fmt: skip
             return
         self.counts[counter] += 1

@@ -63,6 +63,9 @@ class DeployConfig:
             datasets; 0 = none (deployment).
         diagnostics_period: seconds between ``/diagnostics`` messages.
         deadline_factor: a loop period above this many nominal periods is a deadline miss.
+        estop_wait: at the first activation, hold the safe action until an e-stop message
+            arrived or this long passed [s] (an e-stop latched before the node started reaches
+            it only after discovery); 0 = do not wait.
         autostart: configure and activate at start (without a lifecycle manager); false:
             wait in ``unconfigured`` for the lifecycle transitions.
         topics: topic names (parameters ``<name>_topic`` for the names in
@@ -81,6 +84,7 @@ class DeployConfig:
     exploration_noise_std: float = 0.0
     diagnostics_period: float = 1.0
     deadline_factor: float = 1.5
+    estop_wait: float = 0.5
     autostart: bool = True
     topics: RobotTopics = TOPICS
     runner: RunnerConfig = RunnerConfig()
@@ -107,6 +111,8 @@ class DeployConfig:
             )
         if not self.diagnostics_period > 0:
             raise ConfigError(f"diagnostics_period must be > 0 s, got {self.diagnostics_period}")
+        if not (np.isfinite(self.estop_wait) and self.estop_wait >= 0):
+            raise ConfigError(f"estop_wait must be >= 0 s, got {self.estop_wait}")
         if not self.deadline_factor > 1:
             raise ConfigError(f"deadline_factor must be > 1, got {self.deadline_factor}")
 

@@ -169,6 +169,7 @@ class PolicyRunner:
         self._fallback_cause = ""
         self.active = True
         self._misses = 0  # consecutive policy compute deadline misses
+        self._estop_wait_until = -np.inf
         self._healthy_since: float | None = None
 
     # Inputs: validated, then stored with the receive time; a bad one never replaces a good one.
@@ -236,6 +237,12 @@ class PolicyRunner:
         self._to_policy()
         self.safety.shaper.handover(self.config.safety.shaping.fade_ticks)
         return True, "policy resumed (fading in)"
+
+    def wait_for_estop(self, until: float) -> None:
+        """Hold the safe action until an e-stop message arrived or time ``until`` [s]: at
+        start-up, an e-stop latched before this runner existed (transient-local) arrives only
+        after discovery, while the sensors may already be in."""
+        self._estop_wait_until = until
 
     def activate(self) -> None:
         """Arm: the policy commands, fading in from the last output."""
@@ -409,6 +416,10 @@ class PolicyRunner:
             return f"{detail} (release: estop false, then the release service)", "estop"
         if heartbeat:
             return heartbeat, "waiting_heartbeat"
+        if not self.safety.estop_heard and now < self._estop_wait_until:
+            return "waiting for the e-stop state (a latched e-stop may be on its way)", (
+                "waiting_estop"
+            )
         if self.safety.latched == "tilt":
             return "tilt cut-off latched (release service once upright)", "tilt"
         cfg = self.config.safety

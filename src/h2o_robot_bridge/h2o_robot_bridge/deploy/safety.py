@@ -129,6 +129,8 @@ class SafetyLayer:
         """How often each guard put the runner into the safe action (counted on change)."""
         self.latched: str | None = None
         self.estop_asserted = False
+        self.estop_heard = False
+        """Whether any e-stop message arrived (the e-stop state is known)."""
         self._heartbeat: float | None = None  # receive time of the last "false" [s]
         self._safe_guard: str | None = None  # the guard behind the current held period
 
@@ -146,6 +148,7 @@ class SafetyLayer:
         """Apply an ``/h2o/estop`` message received at ``now`` [s]: true latches, false only
         allows a later release (and, in heartbeat mode, is the heartbeat)."""
         self.estop_asserted = bool(asserted)
+        self.estop_heard = True
         if asserted:
             self.latched = "estop"
         else:

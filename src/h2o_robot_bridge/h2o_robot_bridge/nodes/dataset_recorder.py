@@ -13,7 +13,9 @@ clean shutdown (SIGINT/SIGTERM) writes ``output``; after a crash run
 from __future__ import annotations
 
 import sys
+from collections import Counter
 
+import numpy as np
 import rclpy
 from geometry_msgs.msg import Twist
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -38,6 +40,7 @@ from h2o_robot_bridge.dataset.recorder import (
     config_from_parameters,
     wall_time,
 )
+from h2o_robot_bridge.deploy.inputs import imu_reading_fault, joint_reading_fault
 from h2o_robot_bridge.errors import H2OError
 
 
@@ -72,6 +75,8 @@ class DatasetRecorder(Node):
         self.create_service(Trigger, "~/stop", self._on_stop)
         self.create_timer(min(0.1, self.config.flush_interval / 2), self._on_timer)
         self._warned: set[str] = set()
+        self.dropped: Counter[str] = Counter()
+        """Bad messages dropped per topic (printed with the summary)."""
         self.get_logger().info(
             f"recording {t.joint_commands} ticks into {self.config.output} "
             f"(task {self.config.align.task}, {self.config.align.control_hz} Hz)"
@@ -82,12 +87,18 @@ class DatasetRecorder(Node):
             r = joint_state_to_reading(msg)
         except MessageError as err:
             return self._warn("joint_states", err)
+        fault = joint_reading_fault(r)
+        if fault:  # a sensor fault is not a state: never a dataset row
+            return self._warn("joint_states", fault)
         self.recorder.on_joint_state(
             stamp_to_sec(msg.header.stamp), received(info), r.position, r.velocity
         )
 
     def _on_imu(self, msg: Imu, info: MessageInfo) -> None:
         r = imu_to_reading(msg)
+        fault = imu_reading_fault(r)
+        if fault:
+            return self._warn("imu", fault)
         self.recorder.on_imu(
             stamp_to_sec(msg.header.stamp), received(info), r.quat_xyzw, r.ang_vel
         )
@@ -100,7 +111,10 @@ class DatasetRecorder(Node):
         self.recorder.on_joint_command(stamp_to_sec(msg.header.stamp), received(info), command)
 
     def _on_cmd_vel(self, msg: Twist, info: MessageInfo) -> None:
-        self.recorder.on_cmd_vel(received(info), twist_to_command(msg))
+        command = twist_to_command(msg)
+        if not np.isfinite(command).all():
+            return self._warn("cmd_vel", "non-finite command")
+        self.recorder.on_cmd_vel(received(info), command)
 
     def _on_reset(self, msg: Empty, info: MessageInfo) -> None:
         self.recorder.on_reset(received(info))
@@ -121,10 +135,11 @@ class DatasetRecorder(Node):
         response.success = True
         return response
 
-    def _warn(self, what: str, err: Exception) -> None:
+    def _warn(self, what: str, err: Exception | str) -> None:
+        self.dropped[what] += 1
         if what not in self._warned:  # once per topic: a bad stream would flood the log
             self._warned.add(what)
-            self.get_logger().warning(f"ignoring {what} messages: {err}")
+            self.get_logger().warning(f"ignoring bad {what} messages (counted): {err}")
 
     def close(self) -> None:
         """Write the final dataset and print the summary."""
@@ -133,6 +148,8 @@ class DatasetRecorder(Node):
         # print, not the ROS logger: after a signal the context (and /rosout) is already gone.
         empty = "" if stats.rows else " (EMPTY: no control tick had fresh sensors; see below)"
         print(f"dataset_recorder: wrote {path}{empty}\n{stats.summary()}", flush=True)
+        if self.dropped:
+            print(f"dataset_recorder: dropped bad messages {dict(self.dropped)}", flush=True)
 
 
 def main(args: list[str] | None = None) -> int:

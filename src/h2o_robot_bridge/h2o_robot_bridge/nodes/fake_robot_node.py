@@ -9,13 +9,24 @@ command received (so start-up time does not matter). At the end it writes a JSON
         --events '[{"t": 1.0, "do": "imu_stop"}, {"t": 1.5, "do": "imu_resume"}]' \
         --out report.json --ros-args ...
 
-With ``--listen-only`` it publishes nothing and records the base tilt from ``/imu/data``
-instead (a monitor for closed-loop runs with the simulator).
+With ``--listen-only`` it publishes no sensors and records the base tilt from ``/imu/data``
+instead (a monitor for closed-loop runs with the simulator); its ``fault`` events still inject
+bad messages next to the simulator's good ones.
 
 Events (``do``): ``imu_stop``/``imu_resume`` (stop/restart IMU messages), ``imu_nan``/
 ``imu_ok`` (NaN angular velocity), ``tilt`` (``value``: pitch [rad], 0 = upright),
-``estop`` (``value``: bool, on ``/h2o/estop``), ``release`` (calls
-``/policy_runner/release``; the response is recorded).
+``estop`` (``value``: bool, on ``/h2o/estop``), ``release`` / ``resume_policy`` (call
+``/policy_runner/<name>``; the response is recorded), ``transition`` (``value``: a lifecycle
+transition label, e.g. ``activate``, via ``/policy_runner/change_state``), ``heartbeat``
+(``value``: bool: publish ``false`` on the e-stop topic every tick, or stop), ``cmd_vel``
+(``value``: [v, w], NaN allowed), ``fault`` / ``fault_stop`` (bad messages: ``topic``
+``joint_states`` | ``imu`` | ``cmd_vel``, ``kind`` from :data:`FAULTS`, ``mode``
+``interleave`` (``per_tick`` bad messages after each good one; a flood at ``per_tick`` x rate)
+or ``replace`` (bad messages instead of the good ones)).
+
+With ``--estop-latched`` it publishes ``true`` on the e-stop topic with transient-local QoS at
+start (an e-stop asserted before the runner starts); ``--from-start`` starts the timeline at
+start instead of at the first command (for a runner that waits for its lifecycle transitions).
 """
 
 from __future__ import annotations
@@ -32,10 +43,12 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import Twist
+from lifecycle_msgs.srv import ChangeState
 from rclpy.client import Client
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.task import Future
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import Imu, JointState
@@ -51,7 +64,27 @@ from h2o_robot_bridge.contract import (
 from h2o_robot_bridge.conversions.from_msg import imu_to_reading, joint_command_from_msg
 from h2o_robot_bridge.conversions.to_msg import imu_msg, joint_state_msg
 
-EVENTS = ("imu_stop", "imu_resume", "imu_nan", "imu_ok", "tilt", "estop", "release")
+EVENTS = (
+    "imu_stop",
+    "imu_resume",
+    "imu_nan",
+    "imu_ok",
+    "tilt",
+    "estop",
+    "release",
+    "resume_policy",
+    "transition",
+    "heartbeat",
+    "cmd_vel",
+    "fault",
+    "fault_stop",
+)
+FAULTS = {
+    "joint_states": ("missing_joint", "unknown_names", "wrong_length", "nan", "huge", "empty"),
+    "imu": ("nan", "inf", "zero_quaternion", "huge_gyro"),
+    "cmd_vel": ("nan", "inf", "huge"),
+}
+"""Bad message kinds per topic (what a broken driver or a fuzzer sends)."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -65,6 +98,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--command-topic", default=TOPICS.joint_commands)
     parser.add_argument("--release-service", default="/policy_runner/release")
     parser.add_argument("--count-topic", action="append", default=[], help="also count msgs")
+    parser.add_argument("--estop-latched", action="store_true", help="e-stop true at start")
+    parser.add_argument("--from-start", action="store_true", help="timeline from start")
     parser.add_argument(
         "--listen-only",
         action="store_true",
@@ -76,6 +111,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for event in args.events:
         if event.get("do") not in EVENTS:
             parser.error(f"unknown event {event!r}; known: {EVENTS}")
+        if event["do"] == "fault" and event.get("kind") not in FAULTS.get(event.get("topic"), ()):
+            parser.error(f"unknown fault {event!r}; known: {FAULTS}")
     return args
 
 
@@ -93,14 +130,30 @@ class FakeRobot(Node):
         self.counts = {topic: 0 for topic in args.count_topic}
         self.sent = 0
         self.tilts: list[list[float]] = []
-        self.t0: float | None = None
+        self.diag_history: list[list[Any]] = []
+        self.faults: dict[str, dict[str, Any]] = {}  # topic -> the active fault event
+        self.heartbeat = False
+        self.t0: float | None = time.monotonic() if args.from_start else None
         if args.listen_only:
             self.create_subscription(Imu, TOPICS.imu, self._on_imu, qos_profile_sensor_data)
         self.js_pub = self.create_publisher(JointState, TOPICS.joint_states, 10)
         self.imu_pub = self.create_publisher(Imu, TOPICS.imu, 10)
-        self.estop_pub = self.create_publisher(Bool, TOPICS.estop, 10)
+        latched = QoSProfile(
+            depth=1,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
+        self.estop_pub = self.create_publisher(Bool, TOPICS.estop, latched)
+        self.cmd_pub = self.create_publisher(Twist, TOPICS.cmd_vel, 10)
+        if args.estop_latched:
+            self.estop_pub.publish(Bool(data=True))
         # Trigger request/response: the message packages are untyped.
         self.release: Client[Any, Any] = self.create_client(Trigger, args.release_service)
+        runner = args.release_service.rsplit("/", 1)[0]
+        self.resume: Client[Any, Any] = self.create_client(Trigger, f"{runner}/resume_policy")
+        self.change_state: Client[Any, Any] = self.create_client(
+            ChangeState, f"{runner}/change_state"
+        )
         self.create_subscription(JointState, args.command_topic, self._on_command, 100)
         self.create_subscription(DiagnosticArray, TOPICS.diagnostics, self._on_diag, 10)
         for topic in args.count_topic:
@@ -122,16 +175,43 @@ class FakeRobot(Node):
     def _publish(self) -> None:
         now = time.monotonic()
         self._play(now)
-        if self.args.listen_only:
-            return
         stamp = self.get_clock().now().nanoseconds * 1e-9
+        if self.args.listen_only:  # a monitor (and fault injector) next to a real publisher
+            self._publish_faults(stamp)
+            return
         pos = robot.DEFAULT_POSITIONS
-        self.js_pub.publish(joint_state_msg(stamp, pos, np.zeros(6), np.zeros(6)))
-        if self.imu_on:
+        if self._good("joint_states"):
+            self.js_pub.publish(joint_state_msg(stamp, pos, np.zeros(6), np.zeros(6)))
+        if self.imu_on and self._good("imu"):
             quat = [0.0, math.sin(self.pitch / 2), 0.0, math.cos(self.pitch / 2)]
             gyro = [0.0, float("nan") if self.imu_nan else 0.0, 0.0]
             self.imu_pub.publish(imu_msg(stamp, quat, gyro, (0.0, 0.0, 9.81)))
+        self._publish_faults(stamp)
+        if self.heartbeat:
+            self.estop_pub.publish(Bool(data=False))
         self.sent += 1
+
+    def _publish_faults(self, stamp: float) -> None:
+        for topic, fault in self.faults.items():
+            for _ in range(int(fault.get("per_tick", 1))):
+                self._publish_bad(topic, fault["kind"], stamp)
+
+    def _good(self, topic: str) -> bool:
+        """Whether the good message of ``topic`` goes out this tick (not replaced)."""
+        fault = self.faults.get(topic)
+        return fault is None or fault.get("mode", "interleave") != "replace"
+
+    def _publish_bad(self, topic: str, kind: str, stamp: float) -> None:
+        """One bad message of ``kind`` on ``topic``."""
+        if topic == "joint_states":
+            self.js_pub.publish(bad_joint_state(kind, stamp))
+        elif topic == "imu":
+            self.imu_pub.publish(bad_imu(kind, stamp))
+        else:
+            value = {"nan": math.nan, "inf": math.inf, "huge": 1e30}[kind]
+            msg = Twist()
+            msg.linear.x, msg.angular.z = value, -value
+            self.cmd_pub.publish(msg)
 
     def _play(self, now: float) -> None:
         while self.t0 is not None and self.pending and now - self.t0 >= self.pending[0]["t"]:
@@ -146,9 +226,25 @@ class FakeRobot(Node):
                 self.pitch = float(event["value"])
             elif do == "estop":
                 self.estop_pub.publish(Bool(data=bool(event["value"])))
-            elif do == "release":
-                future = self.release.call_async(Trigger.Request())
+            elif do in ("release", "resume_policy"):
+                client = self.release if do == "release" else self.resume
+                future = client.call_async(Trigger.Request())
                 future.add_done_callback(self._record_response(record))
+            elif do == "transition":
+                request = ChangeState.Request()
+                request.transition.label = str(event["value"])
+                future = self.change_state.call_async(request)
+                future.add_done_callback(self._record_response(record))
+            elif do == "heartbeat":
+                self.heartbeat = bool(event["value"])
+            elif do == "cmd_vel":
+                msg = Twist()
+                msg.linear.x, msg.angular.z = (float(v) for v in event["value"])
+                self.cmd_pub.publish(msg)
+            elif do == "fault":
+                self.faults[event["topic"]] = event
+            elif do == "fault_stop":
+                self.faults.clear()
             self.played.append(record)
 
     def _record_response(self, record: dict[str, Any]) -> Callable[[Future[Any]], None]:
@@ -162,7 +258,7 @@ class FakeRobot(Node):
     def _response(self, future: Future[Any]) -> dict[str, Any]:
         result = future.result()
         assert result is not None  # done callback of a call nobody cancels: the response is set
-        return {"success": bool(result.success), "message": result.message}
+        return {"success": bool(result.success), "message": getattr(result, "message", "")}
 
     def _on_command(self, msg: JointState) -> None:
         now = time.monotonic()
@@ -176,6 +272,8 @@ class FakeRobot(Node):
             if status.name.startswith("policy_runner"):
                 self.diagnostics = {kv.key: kv.value for kv in status.values}
                 self.diagnostics["message"] = status.message
+                at = None if self.t0 is None else time.monotonic() - self.t0
+                self.diag_history.append([at, self.diagnostics.get("level"), status.message])
 
     def done(self, started: float) -> bool:
         """Timeline over (or no command within max-wait)."""
@@ -193,7 +291,42 @@ class FakeRobot(Node):
             "counts": self.counts,
             "sensor_messages": self.sent,
             "tilts": self.tilts,
+            "diag_history": self.diag_history,
         }
+
+
+def bad_joint_state(kind: str, stamp: float) -> JointState:
+    """A malformed or implausible ``/joint_states`` message (kinds: :data:`FAULTS`)."""
+    n = len(robot.JOINT_NAMES)
+    msg = joint_state_msg(stamp, robot.DEFAULT_POSITIONS, np.zeros(n), np.zeros(n))
+    if kind == "missing_joint":
+        msg.name, msg.position = msg.name[1:], list(msg.position)[1:]
+        msg.velocity, msg.effort = list(msg.velocity)[1:], list(msg.effort)[1:]
+    elif kind == "unknown_names":
+        msg.name = [f"joint_{i}" for i in range(n)]
+    elif kind == "wrong_length":
+        msg.position = list(msg.position)[:3]
+    elif kind == "nan":
+        msg.position = [math.nan] * n
+    elif kind == "huge":
+        msg.velocity = [1e30] * n
+    elif kind == "empty":
+        msg.name, msg.position, msg.velocity, msg.effort = [], [], [], []
+    return msg
+
+
+def bad_imu(kind: str, stamp: float) -> Imu:
+    """A malformed or implausible ``/imu/data`` message (kinds: :data:`FAULTS`)."""
+    quat, gyro = [0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0]
+    if kind == "nan":
+        gyro = [math.nan] * 3
+    elif kind == "inf":
+        quat = [math.inf, 0.0, 0.0, 1.0]
+    elif kind == "zero_quaternion":
+        quat = [0.0, 0.0, 0.0, 0.0]
+    elif kind == "huge_gyro":
+        gyro = [0.0, 1e30, 0.0]
+    return imu_msg(stamp, quat, gyro, (0.0, 0.0, 9.81))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -86,7 +86,11 @@ from h2o_robot_bridge.deploy.trigger import TickTrigger
 from h2o_robot_bridge.errors import H2OError
 
 NODE_NAME = "policy_runner"
-SENSOR_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
+SENSOR_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+"""Sensor subscriptions: best effort (a late sample is worthless), and deep enough that a
+flood of bad messages (each dropped in ~0.1 ms) does not evict the good sample between two
+ticks: at 1 kHz of bad messages per topic, only a runner stalled for more than ~2 control
+periods loses a good one (it then ages out: the watchdog)."""
 ESTOP_LATCHED_QOS = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
 )
@@ -145,7 +149,9 @@ class PolicyRunnerNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Arm: the policy commands, fading in."""
-        assert self.runner is not None
+        assert self.runner is not None and self.config is not None
+        if not self.publishing:  # the first activation: learn the e-stop state first
+            self.runner.wait_for_estop(time.monotonic() + self.config.estop_wait)
         self.runner.activate()
         self.publishing = True
         self.get_logger().info("active: the policy commands")

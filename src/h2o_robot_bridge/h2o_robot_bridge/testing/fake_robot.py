@@ -57,6 +57,8 @@ class FakeRobotReport:
         counts: messages seen on each ``--count-topic``.
         sensor_messages: joint-state messages published.
         tilts: (M, 2) receive time [s], base tilt [rad] from ``/imu/data`` (listen-only mode).
+        diag_history: every runner ``/diagnostics`` status as (receive time [s] or None
+            before the timeline started, level, message).
     """
 
     commands: NDArray[np.float64]
@@ -65,6 +67,7 @@ class FakeRobotReport:
     counts: dict[str, int]
     sensor_messages: int
     tilts: NDArray[np.float64]
+    diag_history: list[tuple[float | None, str, str]] = ()  # type: ignore[assignment]
 
     @classmethod
     def load(cls, path: Path) -> FakeRobotReport:
@@ -72,9 +75,20 @@ class FakeRobotReport:
         raw = json.loads(Path(path).read_text())
         rows = np.array(raw["commands"], dtype=float).reshape(-1, 1 + 2 * ACTION_DIM)
         tilts = np.array(raw.get("tilts", []), dtype=float).reshape(-1, 2)
+        history = [tuple(h) for h in raw.get("diag_history", [])]
         return cls(
-            rows, raw["events"], raw["diagnostics"], raw["counts"], raw["sensor_messages"], tilts
+            rows,
+            raw["events"],
+            raw["diagnostics"],
+            raw["counts"],
+            raw["sensor_messages"],
+            tilts,
+            history,
         )
+
+    def levels(self, start: float, end: float) -> set[str]:
+        """The runner levels its diagnostics reported with receive time in [start, end)."""
+        return {lvl for t, lvl, _ in self.diag_history if t is not None and start <= t < end}
 
     def window(self, start: float, end: float) -> NDArray[np.float64]:
         """Command rows received in [start, end) [s]."""

@@ -147,6 +147,11 @@ class NodeProcess:
             self._log = None
         return self.proc.returncode
 
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` (e.g. ``signal.SIGTERM``) to the process group."""
+        if self.proc is not None and self.proc.poll() is None:
+            _signal_group(self.proc.pid, sig)
+
     def kill(self) -> None:
         """SIGKILL at once (crash tests)."""
         if self.proc is not None and self.proc.poll() is None:

@@ -298,3 +298,15 @@ def test_fallback_and_stop_config_validation() -> None:
         StopConfig(crouch=(0.0, 1.5))
     with pytest.raises(ConfigError, match="under the hard tilt_limit"):
         RunnerConfig(SafetyConfig(tilt_limit=0.3))
+
+
+def test_at_start_up_the_runner_waits_for_the_estop_state() -> None:
+    runner = _runner(Scripted(), Marker())
+    runner.wait_for_estop(0.05)
+    results = _run(runner, 3)
+    assert [r.level for r in results] == ["waiting"] * 3 and "e-stop" in results[0].reason
+    assert _run(runner, 1, start=0.05)[0].level == "policy"  # no e-stop publisher: go
+    runner = _runner(Scripted(), Marker())
+    runner.wait_for_estop(10.0)
+    runner.on_estop(True, 0.0)  # the latched e-stop arrives: known at once
+    assert _run(runner, 1)[0].level == "stop" and runner.latched == "estop"
