@@ -63,6 +63,7 @@ from h2o_robot_bridge.contract import (
 )
 from h2o_robot_bridge.conversions.from_msg import imu_to_reading, joint_command_from_msg
 from h2o_robot_bridge.conversions.to_msg import imu_msg, joint_state_msg
+from h2o_robot_bridge.deploy.inputs import imu_reading_fault
 
 EVENTS = (
     "imu_stop",
@@ -167,8 +168,11 @@ class FakeRobot(Node):
         return count
 
     def _on_imu(self, msg: Imu) -> None:
+        reading = imu_to_reading(msg)
+        if imu_reading_fault(reading):  # e.g. the bad messages this node injects itself
+            return
         if self.t0 is not None:
-            gravity = projected_gravity_from_quaternion(imu_to_reading(msg).quat_xyzw)
+            gravity = projected_gravity_from_quaternion(reading.quat_xyzw)
             tilt = float(tilt_from_projected_gravity(gravity))
             self.tilts.append([time.monotonic() - self.t0, tilt])
 

@@ -1,0 +1,92 @@
+"""The deployed learned policy stands through bad inputs, and a dead simulator gives the stop.
+
+Over real DDS in separate processes: the simulator (``real`` profile), ``policy_runner``
+running the project's trained stand policy (``fixtures/stand_policy.onnx``) behind the
+classical fallback, and a monitor that injects bad messages on every subscribed topic next to
+the simulator's good ones (a flood: 2 bad messages per 5 ms per topic). The robot must stay
+upright for the whole fault timeline with every command finite; then the simulator is killed
+and the runner must stay alive and send the controlled stop.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from h2o_robot_bridge.config_files import config_file
+from h2o_robot_bridge.contract import get_task, robot
+from h2o_robot_bridge.nodes.fake_robot_node import FAULTS
+from h2o_robot_bridge.testing.fake_robot import FakeRobotReport, fake_robot_process, invalid_rows
+from h2o_robot_bridge.testing.processes import node_process
+
+FIXTURE = Path(__file__).parent / "fixtures" / "stand_policy.onnx"
+WINDOW = 0.6  # one fault kind [s]
+WHEELS = list(robot.WHEEL_JOINT_IDS)
+
+
+def _timeline() -> list[dict]:
+    events, t = [], 4.0  # the simulator is up and the policy balancing by then
+    for topic, kinds in FAULTS.items():
+        for kind in kinds:
+            events.append({"t": t, "do": "fault", "topic": topic, "kind": kind, "per_tick": 2})
+            events.append({"t": t + WINDOW, "do": "fault_stop"})
+            t += WINDOW + 0.2
+    return events
+
+
+TIMELINE = _timeline()
+DURATION = TIMELINE[-1]["t"] + 1.5
+
+
+def test_learned_policy_stands_through_bad_inputs_and_stops_when_the_sim_dies(
+    tmp_path: Path, domain_id: int
+) -> None:
+    out = tmp_path / "monitor.json"
+    runner = node_process(
+        "policy_runner",
+        tmp_path,
+        domain_id,
+        params_files=[config_file("h2o_robot_bridge", "bridge/deploy.yaml")],
+        params={"policy": str(FIXTURE), "diagnostics_period": 0.2},
+    )
+    sim = node_process(
+        "wheel_legged_sim",
+        tmp_path,
+        domain_id,
+        params_files=[config_file("h2o_sim", "sim/wheel_legged_sim.yaml")],
+        params={"dynamics": "real", "seed": 3},
+    )
+    kill_at = DURATION + 1.0
+    monitor = fake_robot_process(
+        out, tmp_path, domain_id, listen_only=True, duration=kill_at + 1.5, events=TIMELINE
+    )
+    # The monitor's clock starts at the runner's first command (it publishes from the start,
+    # waiting for sensors), so the monitor is at least this far into its timeline at the kill.
+    with runner, monitor:
+        with sim:
+            time.sleep(kill_at)
+            sim.kill()
+        monitor.wait(timeout=60)
+        alive = runner.alive()
+    logs = f"{runner.log()[-3000:]}\n{sim.log()[-1500:]}"
+    assert alive, logs
+    report = FakeRobotReport.load(out)
+    assert not np.any(invalid_rows(report.commands)), logs
+    tilts = report.tilts
+    faults = tilts[tilts[:, 0] <= DURATION]
+    assert faults[-1, 0] >= DURATION - 0.5, logs
+    worst = int(np.argmax(faults[:, 1]))
+    assert faults[worst, 1] < get_task("stand").fall_tilt, (faults[worst], logs)
+    diag = report.diagnostics
+    drops = ("dropped.joint_states.malformed", "dropped.imu.invalid", "dropped.cmd_vel.nonfinite")
+    for key in drops:
+        assert float(diag.get(key, 0)) > 0, (key, diag)
+    # The sim is dead: no sensors, the controlled stop (no wheel torque without a fresh joint
+    # state to damp), published at the control rate by the watchdog.
+    last = tilts[-1, 0]
+    after = report.window(last + 0.2, kill_at + 1.5)
+    assert len(after) > 30, logs
+    np.testing.assert_array_equal(after[:, 1 + 6 :][:, WHEELS], 0.0)
+    assert diag["level"] == "stop" and "stale" in diag["message"], diag
