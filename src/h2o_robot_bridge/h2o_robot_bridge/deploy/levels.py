@@ -29,7 +29,10 @@ first answer to every fault. The runner is at one of these levels each tick:
     its legs fading in from the stop pose over ``soft_start``.
 
 The fallback is the last level that keeps the robot up; ``fallback.controller: none`` turns
-it off (faults then go straight to the stop, as when evaluating a learned policy alone).
+it off: then only a non-finite action or an exception is a policy fault, giving the stop for
+that tick (the soft tilt, envelope and deadline checks only decide a handover; without them the
+runner shapes actions exactly as the env does). Evaluation runs this way: it measures the
+policy alone.
 """
 
 from __future__ import annotations
