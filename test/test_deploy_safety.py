@@ -32,6 +32,7 @@ WHEELS, LEGS = list(robot.WHEEL_JOINT_IDS), list(robot.LEG_JOINT_IDS)
 BIAS = np.array([0.6, -0.6, 0.8, 0.6, -0.6, 0.8])
 MARGIN = 0.05  # DDS delivery and scheduling on a loaded 2-core VM [s]
 WINDOW = 0.3  # length of one fault window [s]
+BLACKOUTS = (0.1, 1.0)  # sensor blackouts [s]
 
 
 def runner_process(policy: Path, log_dir: Path, domain_id: int, **params) -> NodeProcess:
@@ -67,6 +68,9 @@ def _fault_timeline() -> list[dict]:
     replace = {"t": t, "do": "fault", "topic": "joint_states", "kind": "nan", "mode": "replace"}
     events += [replace, {"t": t + WINDOW, "do": "fault_stop"}]
     t += WINDOW + 0.6
+    for seconds in BLACKOUTS:
+        events.append({"t": t, "do": "blackout", "value": seconds})
+        t += seconds + 0.6
     events += [
         {"t": t, "do": "tilt", "value": 0.4},
         {"t": t + 0.2, "do": "tilt", "value": 0.0},
@@ -124,7 +128,7 @@ def test_bad_messages_between_good_ones_are_dropped_and_the_policy_keeps_command
 
 def test_every_drop_is_counted_per_topic_and_cause(fault_run) -> None:
     diag = fault_run.diagnostics
-    ticks = WINDOW * 200 * 5 * 0.5  # half of the messages of one window, at least
+    ticks = WINDOW * 200 * 5 * 0.2  # a fifth of the messages of one window, at least
     expected = {
         "dropped.joint_states.malformed": 4 * ticks,  # missing, unknown names, length, empty
         "dropped.joint_states.invalid": 2 * ticks,  # NaN, huge (plus the replace window)
@@ -141,6 +145,21 @@ def test_bad_messages_instead_of_good_ones_give_the_stop_then_the_policy(fault_r
     start, end = _window(fault_run, index)
     held = fault_run.window(start + 0.05 + MARGIN, end)  # joint_state_max_age 0.05 s
     assert len(held) > 0 and np.all(stop_rows(held))
+    assert np.all(policy_rows(fault_run.window(end + 0.35, end + 0.6)))
+
+
+@pytest.mark.parametrize("seconds", BLACKOUTS)
+def test_a_sensor_blackout_gives_the_stop_then_the_policy(fault_run, seconds: float) -> None:
+    index = next(
+        i for i, e in enumerate(TIMELINE) if e["do"] == "blackout" and e["value"] == seconds
+    )
+    start = fault_run.events[index]["at"]
+    end = start + seconds
+    # The stop from max age (0.05 s) after the last sample until the sensors are back.
+    around = fault_run.window(start, end + 0.1 + MARGIN)
+    assert stop_rows(around).sum() >= 0.5 * (seconds - 0.05) * 100, stop_rows(around).sum()
+    held = fault_run.window(start + 0.05 + 0.01 + MARGIN, end)  # max age + one period
+    assert np.all(stop_rows(held)) and not np.any(policy_rows(held))
     assert np.all(policy_rows(fault_run.window(end + 0.35, end + 0.6)))
 
 

@@ -18,7 +18,8 @@ Events (``do``): ``imu_stop``/``imu_resume`` (stop/restart IMU messages), ``imu_
 ``estop`` (``value``: bool, on ``/h2o/estop``), ``release`` / ``resume_policy`` (call
 ``/policy_runner/<name>``; the response is recorded), ``transition`` (``value``: a lifecycle
 transition label, e.g. ``activate``, via ``/policy_runner/change_state``), ``heartbeat``
-(``value``: bool: publish ``false`` on the e-stop topic every tick, or stop), ``cmd_vel``
+(``value``: bool: publish ``false`` on the e-stop topic every tick, or stop), ``blackout``
+(``value``: seconds without any sensor message), ``cmd_vel``
 (``value``: [v, w], NaN allowed), ``fault`` / ``fault_stop`` (bad messages: ``topic``
 ``joint_states`` | ``imu`` | ``cmd_vel``, ``kind`` from :data:`FAULTS`, ``mode``
 ``interleave`` (``per_tick`` bad messages after each good one; a flood at ``per_tick`` x rate)
@@ -79,6 +80,7 @@ EVENTS = (
     "cmd_vel",
     "fault",
     "fault_stop",
+    "blackout",
 )
 FAULTS = {
     "joint_states": ("missing_joint", "unknown_names", "wrong_length", "nan", "huge", "empty"),
@@ -124,6 +126,7 @@ class FakeRobot(Node):
         super().__init__("fake_robot")
         self.args = args
         self.imu_on, self.imu_nan, self.pitch = True, False, 0.0
+        self.blackout_until = -math.inf  # no sensor message at all before this time
         self.commands: list[list[float]] = []
         self.played: list[dict[str, Any]] = []
         self.pending = list(args.events)
@@ -183,6 +186,8 @@ class FakeRobot(Node):
         if self.args.listen_only:  # a monitor (and fault injector) next to a real publisher
             self._publish_faults(stamp)
             return
+        if now < self.blackout_until:  # no sensor message at all
+            return
         pos = robot.DEFAULT_POSITIONS
         if self._good("joint_states"):
             self.js_pub.publish(joint_state_msg(stamp, pos, np.zeros(6), np.zeros(6)))
@@ -239,6 +244,8 @@ class FakeRobot(Node):
                 request.transition.label = str(event["value"])
                 future = self.change_state.call_async(request)
                 future.add_done_callback(self._record_response(record))
+            elif do == "blackout":
+                self.blackout_until = now + float(event["value"])
             elif do == "heartbeat":
                 self.heartbeat = bool(event["value"])
             elif do == "cmd_vel":
