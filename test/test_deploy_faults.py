@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from h2o_robot_bridge.config_files import config_file
 from h2o_robot_bridge.contract import robot
 from h2o_robot_bridge.testing.fake_robot import (
     FakeRobotReport,
@@ -21,7 +20,7 @@ from h2o_robot_bridge.testing.fake_robot import (
     invalid_rows,
     safe_rows,
 )
-from h2o_robot_bridge.testing.processes import NodeProcess, free_domain_id, node_process
+from h2o_robot_bridge.testing.processes import NodeProcess, free_domain_id, policy_runner_process
 from h2o_robot_bridge.testing.synthetic import mlp_weights, write_mlp_policy
 
 WHEELS = list(robot.WHEEL_JOINT_IDS)
@@ -48,13 +47,8 @@ DURATION = 7.8
 
 def runner_process(policy: Path, log_dir: Path, domain_id: int, **params) -> NodeProcess:
     """policy_runner with the shipped parameter file, a short soft start, and ``params``."""
-    defaults = {"policy": str(policy), "soft_start": 0.2, "imu_max_age": IMU_MAX_AGE}
-    return node_process(
-        "policy_runner",
-        log_dir,
-        domain_id,
-        params_files=[config_file("h2o_robot_bridge", "bridge/deploy.yaml")],
-        params=defaults | params,
+    return policy_runner_process(
+        policy, log_dir, domain_id, **({"soft_start": 0.2, "imu_max_age": IMU_MAX_AGE} | params)
     )
 
 

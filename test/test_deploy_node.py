@@ -7,14 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from h2o_robot_bridge.config_files import config_file
 from h2o_robot_bridge.testing.fake_robot import (
     FakeRobotReport,
     fake_robot_process,
     invalid_rows,
     stop_rows,
 )
-from h2o_robot_bridge.testing.processes import NodeProcess, node_process
+from h2o_robot_bridge.testing.processes import NodeProcess, policy_runner_process
 from h2o_robot_bridge.testing.synthetic import mlp_weights, write_mlp_policy
 
 BIAS = [0.6, -0.6, 0.8, 0.6, -0.6, 0.8]
@@ -22,13 +21,7 @@ BIAS = [0.6, -0.6, 0.8, 0.6, -0.6, 0.8]
 
 def runner_process(policy: Path, log_dir: Path, domain_id: int, **params) -> NodeProcess:
     """policy_runner with the shipped parameter file, a short soft start, and ``params``."""
-    return node_process(
-        "policy_runner",
-        log_dir,
-        domain_id,
-        params_files=[config_file("h2o_robot_bridge", "bridge/deploy.yaml")],
-        params={"policy": str(policy), "soft_start": 0.2} | params,
-    )
+    return policy_runner_process(policy, log_dir, domain_id, **({"soft_start": 0.2} | params))
 
 
 def _corrupt(path: Path) -> Path:

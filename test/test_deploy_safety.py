@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from h2o_robot_bridge.config_files import config_file
 from h2o_robot_bridge.contract import robot
 from h2o_robot_bridge.nodes.fake_robot_node import FAULTS
 from h2o_robot_bridge.testing.fake_robot import (
@@ -25,7 +24,7 @@ from h2o_robot_bridge.testing.fake_robot import (
     invalid_rows,
     stop_rows,
 )
-from h2o_robot_bridge.testing.processes import NodeProcess, free_domain_id, node_process
+from h2o_robot_bridge.testing.processes import NodeProcess, free_domain_id, policy_runner_process
 from h2o_robot_bridge.testing.synthetic import mlp_weights, write_mlp_policy
 
 WHEELS, LEGS = list(robot.WHEEL_JOINT_IDS), list(robot.LEG_JOINT_IDS)
@@ -36,13 +35,9 @@ BLACKOUTS = (0.1, 1.0)  # sensor blackouts [s]
 
 
 def runner_process(policy: Path, log_dir: Path, domain_id: int, **params) -> NodeProcess:
-    defaults = {"policy": str(policy), "soft_start": 0.2, "diagnostics_period": 0.1}
-    return node_process(
-        "policy_runner",
-        log_dir,
-        domain_id,
-        params_files=[config_file("h2o_robot_bridge", "bridge/deploy.yaml")],
-        params=defaults | params,
+    """policy_runner with the shipped parameter file, a short soft start, and ``params``."""
+    return policy_runner_process(
+        policy, log_dir, domain_id, **({"soft_start": 0.2, "diagnostics_period": 0.1} | params)
     )
 
 

@@ -53,6 +53,7 @@ import gc
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import rclpy
@@ -237,33 +238,37 @@ class PolicyRunnerNode(LifecycleNode):
         )
 
     def _on_joint_state(self, msg: JointState) -> None:
-        now = time.monotonic()
         assert self.runner is not None
-        try:
-            reading = joint_state_to_reading(msg)
-        except DECODE_ERRORS as err:
-            self._drop("joint_states", "malformed", str(err))
-            return
-        fault = self.runner.on_joint_state(reading, now)
-        if fault:
-            self._warn_input(f"dropped joint_states message (invalid): {fault}")
-            return
-        if self.trigger.on_joint_state(now, _stamp_ns(msg.header.stamp)):
-            self._tick(now)
+        self._on_sensor(
+            "joint_states", msg, joint_state_to_reading, self.runner.on_joint_state,
+            self.trigger.on_joint_state,
+        )  # fmt: skip
 
     def _on_imu(self, msg: Imu) -> None:
-        now = time.monotonic()
         assert self.runner is not None
+        self._on_sensor("imu", msg, imu_to_reading, self.runner.on_imu, self.trigger.on_imu)
+
+    def _on_sensor(
+        self,
+        topic: str,
+        msg: Any,
+        decode: Callable[[Any], Any],
+        store: Callable[[Any, float], str | None],
+        trigger: Callable[[float, int], bool],
+    ) -> None:
+        """Decode, validate and store one sensor message, then tick if the trigger says so;
+        a bad message is dropped (counted, logged at most once a second)."""
+        now = time.monotonic()
         try:
-            reading = imu_to_reading(msg)
+            reading = decode(msg)
         except DECODE_ERRORS as err:
-            self._drop("imu", "malformed", str(err))
+            self._drop(topic, "malformed", str(err))
             return
-        fault = self.runner.on_imu(reading, now)
+        fault = store(reading, now)
         if fault:
-            self._warn_input(f"dropped imu message (invalid): {fault}")
+            self._warn_input(f"dropped {topic} message (invalid): {fault}")
             return
-        if self.trigger.on_imu(now, _stamp_ns(msg.header.stamp)):
+        if trigger(now, _stamp_ns(msg.header.stamp)):
             self._tick(now)
 
     def _on_cmd_vel(self, msg: Twist) -> None:

@@ -228,3 +228,19 @@ def _unlocked(path: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def policy_runner_process(
+    policy: str | Path, log_dir: Path, domain_id: int, **params: object
+) -> NodeProcess:
+    """``policy_runner`` with the shipped ``config/bridge/deploy.yaml`` (as the deploy launch
+    file starts it), running ``policy``, with ``params`` on top."""
+    from h2o_robot_bridge.config_files import config_file  # noqa: PLC0415
+
+    return node_process(
+        "policy_runner",
+        log_dir,
+        domain_id,
+        params_files=[config_file("h2o_robot_bridge", "bridge/deploy.yaml")],
+        params={"policy": str(policy), **params},
+    )
