@@ -275,8 +275,16 @@ def analyse_record(path: Path, t_limit: float) -> dict[str, float]:
     return out
 
 
-def run_once(run: int, folder: Path, duration: float, record: bool) -> RunResult:
-    """One closed-loop run, as the test does it (plus the optional peer)."""
+def run_once(
+    run: int,
+    folder: Path,
+    duration: float,
+    record: bool,
+    runner_params: dict[str, object] | None = None,
+    sim_params: dict[str, object] | None = None,
+) -> RunResult:
+    """One closed-loop run, as the test does it (plus the optional peer); ``runner_params`` /
+    ``sim_params`` override the test's node parameters (A/B comparisons)."""
     domain = DOMAIN_BASE + run % 100
     out = folder / "monitor.json"
     runner = node_process(
@@ -284,14 +292,14 @@ def run_once(run: int, folder: Path, duration: float, record: bool) -> RunResult
         folder,
         domain,
         params_files=[config_file("h2o_robot_bridge", "bridge/deploy.yaml")],
-        params=RUNNER_PARAMS,
+        params={**RUNNER_PARAMS, **(runner_params or {})},
     )
     sim = node_process(
         "wheel_legged_sim",
         folder,
         domain,
         params_files=[config_file("h2o_sim", "sim/wheel_legged_sim.yaml")],
-        params=SIM_PARAMS,
+        params={**SIM_PARAMS, **(sim_params or {})},
     )
     monitor = fake_robot_process(out, folder, domain, listen_only=True, duration=duration)
     peer_out = folder / "loop.json"
@@ -402,11 +410,12 @@ def summary(results: list[RunResult], hog: int) -> str:
     fails = sum(not r.test_ok for r in results)
     tilts = np.array([r.worst_tilt for r in results])
     ok = tilts[~np.array([r.fell for r in results])]
-    tripped = sum(trips(r) != "-" for r in results)
+    tripped = sum(r.events != "-" for r in results)
     waits = np.array([r.commander_wait for r in results])
     lines = [
-        f"hog {hog}: falls {falls}/{n}, test failures {fails}/{n}, runs with a guard trip "
-        f"{tripped}/{n}",
+        f"hog {hog}: falls {falls}/{n}, test failures {fails}/{n}, runs with a guard change "
+        f"after the runner started commanding {tripped}/{n} (the trip counters also count "
+        "the start-up wait for sensors)",
         f"worst tilt of the runs that stood: median {np.median(ok) if len(ok) else np.nan:.3f}"
         f" rad, max {ok.max() if len(ok) else np.nan:.3f} rad",
         f"sim held the robot until the runner answered (wait_for_commander): median "
@@ -418,6 +427,19 @@ def summary(results: list[RunResult], hog: int) -> str:
         f"{sum(r.diag.get('deadline_misses', 0.0) for r in results):.0f}",
     ]
     return "\n".join(lines)
+
+
+def parse_sets(items: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` strings -> parameters (YAML scalars: ``false``, ``0.2``, paths)."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"expected KEY=VALUE, got {item!r}")
+        out[key] = yaml.safe_load(value)
+    return out
 
 
 def main() -> int:
@@ -433,12 +455,29 @@ def main() -> int:
     p.add_argument("--csv", type=Path, help="write one row per run here")
     p.add_argument("--record", action="store_true", help="also record and analyse the loop")
     p.add_argument("--keep", type=Path, help="keep each run's logs under this folder")
+    p.add_argument(
+        "--set-runner",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a policy_runner parameter (e.g. classical_config=old_gains.yaml)",
+    )
+    p.add_argument(
+        "--set-sim",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a wheel_legged_sim parameter (e.g. wait_for_commander=false)",
+    )
     args = p.parse_args()
+    runner_params, sim_params = parse_sets(args.set_runner), parse_sets(args.set_sim)
     hog = start_hog(args.hog, args.hog_duty, args.hog_period)
     results: list[RunResult] = []
+    overrides = {**runner_params, **sim_params}
     print(
-        f"{args.runs} runs of {args.duration:g} s, hog {args.hog} (duty {args.hog_duty:g}, "
-        f"period {args.hog_period * 1e3:g} ms), cores {os.cpu_count()}"
+        f"{args.runs} runs of {args.duration:g} s, overrides {overrides or 'none'}, "
+        f"hog {args.hog} (duty {args.hog_duty:g}, period {args.hog_period * 1e3:g} ms), "
+        f"cores {os.cpu_count()}"
     )
     print(HEADER, flush=True)
     started = time.monotonic()
@@ -446,7 +485,8 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="closed_loop_") as tmp:
             base = args.keep or Path(tmp)
             for run in range(args.runs):
-                r = run_once(run, base / f"run{run:03d}", args.duration, args.record)
+                folder = base / f"run{run:03d}"
+                r = run_once(run, folder, args.duration, args.record, runner_params, sim_params)
                 results.append(r)
                 print_row(r)
                 clean_shared_memory()

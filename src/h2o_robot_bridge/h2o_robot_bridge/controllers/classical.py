@@ -70,7 +70,7 @@ class ClassicalGains:
         max_leg_correction: limit of the leg target correction and its integral [rad].
     """
 
-    k_pitch: float = 12.0
+    k_pitch: float = 14.0
     k_pitch_rate: float = 1.5
     k_vel: float = 0.18
     k_pos: float = 0.17
