@@ -2,19 +2,26 @@
 without a CPU hog? The same processes and parameter files as the test, repeated N times.
 
     .venv/bin/python bench/closed_loop_reliability.py [--runs 50] [--duration 20] [--hog 2]
-        [--csv runs.csv] [--record]
+        [--hog-duty 1.0] [--csv runs.csv] [--record] [--set-sim KEY=VALUE]
+        [--set-runner KEY=VALUE]
+
+    # the load that reproduced the fall; the code before the fix, for an A/B run:
+    ... --hog 4 --hog-duty 0.95 --set-sim wait_for_commander=false \
+        --set-runner classical_config=<the old gains YAML>
 
 Each run starts, in its own ROS domain, ``policy_runner`` (classical controller,
 ``config/bridge/deploy.yaml``, sensor max ages 0.15 s as in the test), the listen-only monitor
 (``fake_robot_node --listen-only``: base tilt from ``/imu/data``, the runner's last
 ``/diagnostics``) and ``wheel_legged_sim`` (``config/sim/wheel_legged_sim.yaml``, ``real``
-profile, seed 3, real time), for ``--duration`` seconds after the first command. ``--hog K``
-keeps K busy-loop processes running for the whole benchmark (default 2: as many as this
-machine's cores, so the loop's three processes compete with two always-runnable ones).
+profile, seed 3, real time, ``wait_for_commander``), for ``--duration`` seconds after the
+first command. ``--hog K`` keeps K CPU hogs running for the whole benchmark (default 2 pure
+busy loops: as many as this machine's cores; ``--hog-duty`` < 1 makes them sleep briefly every
+``--hog-period``, so that they compete with the loop's 100 Hz processes on equal terms).
 
 Per run it prints: fell (worst tilt >= the task's ``fall_tilt``) and whether every assertion
 of the test would pass, the worst tilt and when, the largest gap between IMU samples the monitor
-received, the runner's trip counters (``trip.<guard>``), deadline misses, loop period max and
+received, the runner's trip counters (``trip.<guard>``; one ``stale_*`` trip is the start-up
+wait for sensors) and guard changes once commanding (its log), deadline misses, loop period max and
 latency p99/max, and the sim's pacing overruns and achieved real-time factor (from its log).
 ``--record`` adds a peer (``test/loop_peer.py``) recording ``/joint_states`` and
 ``/joint_commands``: then also how many control ticks late each command acted
@@ -23,9 +30,19 @@ sample it answers), the longest run of consecutive late or dropped commands, the
 between the sim's samples and the number of "burst" ticks (published less than 0.75 period
 after the previous one). The peer is one more process competing for the CPU.
 
-Root cause of the falls under load (measured with this script; numbers in
-``docs/results/closed_loop_reliability.md``): see that file; in short, filled in below once
-measured.
+Root cause of the fall under load (measured with this script, numbers in
+``docs/results/closed_loop_reliability.md``): not a late command but a start-up race. With
+``--hog 4 --hog-duty 0.95`` one run in six fell within 1.1 s of the start: DDS discovery matched
+the runner's ``/joint_states`` subscription 3.2 s after the sim had started stepping, so the
+runner sent its safe action (legs default, wheels 0 N m; it never logged "policy commanding")
+and the robot fell on it; when the data came, the tilt cut-off latched (trips
+``stale_joint_states: 1, tilt: 1``). The stalls the hogs cause (loop periods up to 156 ms, 0-11
+sim overruns per run, ~1 % of the commands one tick late or overwritten, runs of at most 8)
+never toppled the robot. Fixed by the sim's ``wait_for_commander`` (hold the robot until the
+runner answers a sample; the "hold" column: how long the robot would otherwise have stood on
+the safe action). Second, a margin: the old classical gains fell in-process with one period of
+steady actuation delay (8/10 episodes, growing oscillation up to the tilt cut-off in 5-12 s);
+the retuned gains stand with 10 and 20 ms.
 """
 
 from __future__ import annotations
