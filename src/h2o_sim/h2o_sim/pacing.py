@@ -12,6 +12,12 @@ overwritten before any step applies them). With r = 0 every tick is due at once.
 
 In lockstep (:class:`LockstepGate`) the pace is the commander's instead: after publishing a
 sample the sim steps as soon as the command answering it is in, or after a timeout.
+
+A real-time sim may also hold the robot at its first sample until a commander is in the loop
+(:class:`StartGate`, node parameter ``wait_for_commander``): the physics does not start before
+a command computed from one of its samples came back, so a commander whose subscriptions DDS
+discovery matched late (seconds, on a loaded machine) does not find a robot that already fell
+while it could not see it.
 """
 
 from __future__ import annotations
@@ -153,3 +159,47 @@ class LockstepGate:
             self.misses += 1
             return LockstepDecision(True, True, False, 0.0)
         return LockstepDecision(False, False, False, left)
+
+
+@dataclass
+class StartGate:
+    """Hold a real-time sim at its first sample until a commander answers one (pure: the caller
+    passes wall time ``now`` [s] and integer-nanosecond stamps).
+
+    An *answer* is a valid command whose header stamp equals the stamp of the sample published
+    last (a commander stamps a command computed from fresh readings with that sample's stamp;
+    a commander's safe action on missing inputs carries its clock's now and does not count).
+    Until then the caller republishes the unchanged state every ``republish_period`` with a
+    new wall-clock stamp, so that a commander which matched late, or whose first answer was
+    lost, gets a new sample to answer. The gate opens once and stays open.
+
+    Attributes:
+        republish_period: wall seconds between republications while closed [s].
+        is_open: a commander answered: pace normally from now on.
+        republished: republications so far.
+    """
+
+    republish_period: float = REPUBLISH_PERIOD
+    is_open: bool = False
+    republished: int = 0
+    _sample_ns: int | None = field(default=None, repr=False)
+    _next_republish: float = field(default=math.inf, repr=False)
+
+    def published(self, now: float, stamp_ns: int) -> None:
+        """A sample stamped ``stamp_ns`` [ns] went out at wall time ``now`` [s]."""
+        self._sample_ns = stamp_ns
+        self._next_republish = now + self.republish_period
+
+    def on_command(self, stamp_ns: int) -> bool:
+        """A valid command stamped ``stamp_ns`` [ns] came in; True if it opened the gate."""
+        if self.is_open or self._sample_ns is None or stamp_ns != self._sample_ns:
+            return False
+        self.is_open = True
+        return True
+
+    def poll(self, now: float) -> tuple[bool, float]:
+        """(republish now, wall seconds until the next republication [s]) while closed."""
+        if now >= self._next_republish:
+            self.republished += 1
+            return True, 0.0
+        return False, max(0.0, self._next_republish - now)

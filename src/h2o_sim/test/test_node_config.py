@@ -28,7 +28,7 @@ from h2o_sim.node_config import (
     runtime_changes_error,
     runtime_number,
 )
-from h2o_sim.pacing import LockstepGate, Pacer, RealTimeFactorMeter
+from h2o_sim.pacing import LockstepGate, Pacer, RealTimeFactorMeter, StartGate
 from h2o_sim.sim_runner import SimRunner
 
 NO_DISPLAY: dict[str, str] = {}
@@ -207,6 +207,21 @@ def test_pacer_rates() -> None:
     pacer.set_real_time_factor(2.0, now=5.0)
     assert pacer.period == pytest.approx(0.005)
     assert pacer.wait_time(5.0) == pytest.approx(0.005)
+
+
+def test_start_gate_opens_on_an_answer_to_the_last_sample_only() -> None:
+    gate = StartGate(republish_period=0.1)
+    assert not gate.on_command(5)  # nothing published yet
+    gate.published(now=10.0, stamp_ns=1_000)
+    assert not gate.on_command(1_001)  # a safe action stamped with the commander's clock
+    assert not gate.on_command(999)
+    assert gate.poll(10.05) == (False, pytest.approx(0.05))
+    assert gate.poll(10.1) == (True, 0.0) and gate.republished == 1
+    gate.published(now=10.1, stamp_ns=2_000)  # republished with a new stamp
+    assert not gate.on_command(1_000)  # an answer to the previous publication: too late
+    assert not gate.is_open
+    assert gate.on_command(2_000) and gate.is_open
+    assert not gate.on_command(2_000)  # opens once
 
 
 def test_real_time_factor_meter() -> None:

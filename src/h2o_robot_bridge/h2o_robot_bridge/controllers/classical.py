@@ -70,8 +70,8 @@ class ClassicalGains:
         max_leg_correction: limit of the leg target correction and its integral [rad].
     """
 
-    k_pitch: float = 16.0
-    k_pitch_rate: float = 2.2
+    k_pitch: float = 14.0
+    k_pitch_rate: float = 1.5
     k_vel: float = 0.18
     k_pos: float = 0.17
     max_pitch_ref: float = 0.25

@@ -27,6 +27,16 @@ the held command and counts a lockstep miss (logged, and in the periodic report)
 very first answer it waits without a timeout and republishes the current sample (same stamps)
 every 0.1 s; only the first answer per sample is applied (see ``h2o_sim.sim_runner``).
 
+Start (``wait_for_commander:=true``, real time with wall-clock stamps only): the robot is held
+at its first sample, not stepped, until a commander answers a sample (a valid
+``/joint_commands`` message stamped exactly with that sample's stamp, as ``policy_runner``
+stamps a command computed from fresh readings; its safe actions while it waits for sensors do
+not count); meanwhile the unchanged state is republished every 0.1 s with a new stamp. Then
+pacing starts. Without it the physics starts at once: a commander whose subscriptions DDS
+discovery matched late (3 s was measured on a loaded 2-core machine) finds a robot that fell
+on the safe action while it could not see it. Default false: a sim without a commander (tests,
+recorders) steps from the start.
+
 Parameters: see ``h2o_sim.node_config`` and ``config/sim/wheel_legged_sim.yaml``. Every knob of
 the dynamics profile is a parameter too (``ros2 param set /wheel_legged_sim gravity_scale 2.0``);
 ``real_time_factor`` and ``command_timeout`` may change at run time; the rest is refused with a
@@ -54,7 +64,7 @@ from std_msgs.msg import Empty
 from std_srvs.srv import Trigger
 
 from h2o_robot_bridge.conversions.to_msg import imu_msg, joint_state_msg, odometry_msg, stamp
-from h2o_robot_bridge.errors import H2OError
+from h2o_robot_bridge.errors import ConfigError, H2OError
 from h2o_sim.node_config import (
     NODE_PARAMETERS,
     PARAMETER_NAMES,
@@ -66,7 +76,7 @@ from h2o_sim.node_config import (
     runtime_changes_error,
     runtime_number,
 )
-from h2o_sim.pacing import LockstepGate, Pacer, RealTimeFactorMeter
+from h2o_sim.pacing import LockstepGate, Pacer, RealTimeFactorMeter, StartGate
 from h2o_sim.sim_runner import SimRunner, SimTick
 
 NODE_NAME = "wheel_legged_sim"
@@ -74,6 +84,8 @@ REPORT_PERIOD = 10.0
 """Wall seconds between progress logs (sim time, achieved real-time factor, overruns)."""
 WARN_THROTTLE = 1.0
 """Wall seconds between repeats of the same warning about refused commands."""
+WAIT_FOR_COMMANDER = "wait_for_commander"
+"""Node parameter: hold the robot at its first sample until a commander answers one."""
 
 
 class WheelLeggedSimNode(Node):
@@ -86,7 +98,9 @@ class WheelLeggedSimNode(Node):
         self.pacer = Pacer(self.config.timing.control_dt, self.config.real_time_factor)
         self.meter = RealTimeFactorMeter()
         self.gate = LockstepGate(self.config.lockstep_timeout)
+        self.start_gate = self._read_start_gate()
         self._last_refusal: str | None = None
+        self._sample_ns = 0  # header stamp of the last published sample [ns]
         topics = self.config.topics
         self._clock_pub = self.create_publisher(Clock, topics.clock, 10)
         self._joint_pub = self.create_publisher(JointState, topics.joint_states, 10)
@@ -103,7 +117,33 @@ class WheelLeggedSimNode(Node):
         self.gate.published(time.monotonic())
         self.meter.start(self.runner.clock, time.monotonic())
         self._next_report = time.monotonic() + REPORT_PERIOD
+        self._started = time.monotonic()
         self.get_logger().info(describe(self.config))
+        if self.start_gate is not None:
+            self.get_logger().info("holding the robot until a commander answers a sample")
+
+    def _read_start_gate(self) -> StartGate | None:
+        """The ``wait_for_commander`` parameter: a closed :class:`StartGate` or None."""
+        self.declare_parameter(
+            WAIT_FOR_COMMANDER,
+            False,
+            ParameterDescriptor(
+                description="real time: hold the robot at its first sample until a commander "
+                "answers one (a command stamped with that sample's stamp)"
+            ),
+        )
+        wait = self.get_parameter(WAIT_FOR_COMMANDER).value
+        if not isinstance(wait, bool):
+            raise ConfigError(f"{WAIT_FOR_COMMANDER} must be a bool, got {wait!r}")
+        if not wait:
+            return None
+        if self.config.lockstep or self.config.use_sim_time:
+            raise ConfigError(
+                f"{WAIT_FOR_COMMANDER} needs real-time pacing with wall-clock stamps "
+                "(lockstep waits for every answer anyway; sim-time stamps do not change when "
+                "the held sample is republished)"
+            )
+        return StartGate()
 
     def _read_config(self) -> tuple[SimNodeConfig, dict[str, Any]]:
         """Declare node parameters, then one per knob of the chosen profile; validate all."""
@@ -147,6 +187,12 @@ class WheelLeggedSimNode(Node):
             if not decision.step:
                 executor.spin_once(timeout_sec=min(decision.wait, 0.1))
             return decision.step  # stepping at once: a later command waits for the next tick
+        if self.start_gate is not None and not self.start_gate.is_open:
+            republish, wait = self.start_gate.poll(time.monotonic())
+            if republish:
+                self._publish(self.runner.last)
+            executor.spin_once(timeout_sec=min(wait, 0.1))
+            return False
         wait = self.pacer.wait_time(time.monotonic())
         if wait > 0.0:
             executor.spin_once(timeout_sec=min(wait, 0.1))
@@ -184,7 +230,11 @@ class WheelLeggedSimNode(Node):
         r, cfg = tick.readings, self.config
         t = tick.stamp if cfg.use_sim_time else time.time()
         self._clock_pub.publish(Clock(clock=stamp(tick.stamp)))
-        self._joint_pub.publish(joint_state_msg(t, r.joint_pos, r.joint_vel, r.joint_effort))
+        joints = joint_state_msg(t, r.joint_pos, r.joint_vel, r.joint_effort)
+        self._sample_ns = _stamp_ns(joints.header.stamp)
+        if self.start_gate is not None:
+            self.start_gate.published(time.monotonic(), self._sample_ns)
+        self._joint_pub.publish(joints)
         self._imu_pub.publish(imu_msg(t, r.quat_xyzw, r.ang_vel, r.lin_acc, cfg.base_frame))
         self._odom_pub.publish(
             odometry_msg(
@@ -196,6 +246,14 @@ class WheelLeggedSimNode(Node):
     def _on_command(self, msg: JointState) -> None:
         refused = self.runner.on_command(msg)
         if refused is None:
+            if self.start_gate is not None and self.start_gate.on_command(
+                _stamp_ns(msg.header.stamp)
+            ):
+                self.meter.start(self.runner.clock, time.monotonic())
+                self.get_logger().info(
+                    f"a commander answered after {time.monotonic() - self._started:.2f} s "
+                    f"({self.start_gate.republished} republications): starting"
+                )
             return
         if refused != self._last_refusal:  # a new kind of problem: say it at once
             self._last_refusal = refused
@@ -244,6 +302,11 @@ class WheelLeggedSimNode(Node):
         logger = self.get_logger() if ok else rclpy.logging.get_logger(f"{NODE_NAME}.exit")
         logger.info(self.report())
         self.runner.close()
+
+
+def _stamp_ns(t: Any) -> int:
+    """``builtin_interfaces/Time`` -> integer nanoseconds (exact)."""
+    return int(t.sec) * 10**9 + int(t.nanosec)
 
 
 def main(args: list[str] | None = None) -> int:
