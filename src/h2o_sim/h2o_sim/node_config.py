@@ -72,6 +72,12 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         0.5,
         "lockstep: wall seconds to wait for that command before stepping with the held one",
     ),
+    ParamSpec(
+        "wait_for_commander",
+        False,
+        "real time: hold the robot at its first sample until a commander answers one (a "
+        "command stamped with that sample's stamp)",
+    ),
     ParamSpec("seed", 0, "seed of the simulator's random generator; -1 = fresh entropy"),
     ParamSpec("gui", False, "open the PyBullet GUI (needs a display)"),
     ParamSpec(
@@ -109,6 +115,8 @@ class SimNodeConfig:
             that sample's stamp is in (then at once), or after ``lockstep_timeout``.
         lockstep_timeout: wall seconds to wait in lockstep before stepping with the held
             command (a lockstep miss) [s].
+        wait_for_commander: hold the robot at its first sample (republished) until a command
+            answering it arrives (real time with wall-clock stamps only).
         seed: simulator seed, ``None`` for fresh entropy.
         gui: PyBullet GUI.
         command_timeout: sim seconds without a valid command before the safe action [s]; 0 =
@@ -124,6 +132,7 @@ class SimNodeConfig:
     real_time_factor: float
     lockstep: bool
     lockstep_timeout: float
+    wait_for_commander: bool
     seed: int | None
     gui: bool
     command_timeout: float
@@ -185,13 +194,19 @@ def make_config(
     for name in _TOPIC_PARAMS + _FRAME_PARAMS:
         if not isinstance(merged[name], str) or not merged[name].strip():
             errors.append(f"{name} must be a non-empty string, got {merged[name]!r}")
-    for name in ("gui", "use_sim_time", "lockstep"):
+    for name in ("gui", "use_sim_time", "lockstep", "wait_for_commander"):
         if not isinstance(merged[name], bool):
             errors.append(f"{name} must be true or false, got {merged[name]!r}")
     if merged["lockstep"] is True and merged["use_sim_time"] is not True:
         # The runner answers a sample with its stamp and lockstep compares stamps: wall stamps
         # would change when a sample is republished, and a lockstep sim is not in wall time.
         errors.append("lockstep needs use_sim_time:=true (samples stamped in sim time)")
+    if merged["wait_for_commander"] is True and (merged["lockstep"] or merged["use_sim_time"]):
+        errors.append(
+            "wait_for_commander needs real-time pacing with wall-clock stamps (lockstep waits "
+            "for every answer anyway; sim-time stamps do not change when the held sample is "
+            "republished)"
+        )
     seed = merged["seed"]
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < -1:
         errors.append(f"seed must be an integer >= 0 (or -1 for fresh entropy), got {seed!r}")
@@ -209,6 +224,7 @@ def make_config(
         real_time_factor=rtf,
         lockstep=merged["lockstep"],
         lockstep_timeout=lockstep_timeout,
+        wait_for_commander=merged["wait_for_commander"],
         seed=None if seed == -1 else seed,
         gui=merged["gui"],
         command_timeout=timeout,

@@ -153,10 +153,11 @@ def test_eval_classical_through_the_runner_and_the_env(capsys) -> None:
     # Same initial state, same shaping: the two loops agree up to float rounding.
     r, e = outputs["runner"]["returns"][0], outputs["env"]["returns"][0]
     assert r == pytest.approx(e, rel=1e-6)
-    # A delay the controller does not survive changes the number: the knob reaches the sim.
-    assert eval_main([*common, "--set", "latency_steps=20"]) == 0
+    # A delay the controller does not survive (40 ms; it stands 20 ms) changes the number: the
+    # knob reaches the sim.
+    assert eval_main([*common, "--set", "latency_steps=40"]) == 0
     delayed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert delayed["overrides"] == {"latency_steps": 20.0}
+    assert delayed["overrides"] == {"latency_steps": 40.0}
     assert delayed["returns"][0] < 0.8 * r
 
 

@@ -12,9 +12,11 @@ Trigger kinds (:data:`TRIGGERS`):
   waits for its partner; without this, one lost joint state would pair every later joint
   state with the IMU sample before it, for good). A republished sample (same stamp) never
   ticks twice. If the robot publishes faster than the
-  control rate, every n-th sample ticks, n = round(control period / sample period), the sample
-  period being the median spacing of the recent joint-state stamps (n = 1 at equal rates, so a
-  late sample never costs a tick).
+  control rate, every n-th sample ticks, n = floor(control period / sample period + 0.1), the
+  sample period being the median spacing of the last 64 joint-state stamps (n = 1 at equal
+  rates, so a late sample never costs a tick; n = 2 needs samples at least 1.9 times the control
+  rate over most of that window: a simulator catching up after a stall, with a burst of samples
+  6 ms apart, no longer makes a 100 Hz runner skip every other sample).
 - ``joint_states`` / ``imu``: one tick per message of that topic.
 - ``timer``: every control-timer callback ticks (the sensor and control clocks beat).
 
@@ -42,7 +44,7 @@ from h2o_robot_bridge.errors import ConfigError
 
 TRIGGERS = ("sensors", "timer", "joint_states", "imu")
 """Trigger kinds, the default first."""
-SPACING_WINDOW = 16
+SPACING_WINDOW = 64
 """Joint-state stamp spacings kept to estimate the sample period."""
 MIN_SPACINGS = 4
 """Spacings needed before the sample period is trusted (until then every sample ticks)."""
@@ -136,7 +138,8 @@ class TickTrigger:
         """Sensor samples per ``sensors`` tick: 1 unless the robot publishes faster."""
         if len(self._spacings) < MIN_SPACINGS:
             return 1
-        return max(1, round(self.period_ns / statistics.median(self._spacings)))
+        ratio = self.period_ns / statistics.median(self._spacings)
+        return max(1, math.floor(ratio + 0.1))
 
     def _sample_period_ns(self) -> float:
         """Sensor sample period [ns]: the median stamp spacing once known, else the control

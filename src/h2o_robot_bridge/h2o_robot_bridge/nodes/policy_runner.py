@@ -44,7 +44,9 @@ of the newest joint state / IMU sample it used (the dataset recorder then pairs 
 that sample; a lockstep simulator steps when the answer to its sample is in); a command sent
 because inputs are stale or missing is stamped with the node clock's now (``use_sim_time``
 honoured; with ``use_sim_time`` before sim time starts, i.e. at node clock 0, nothing is
-published).
+published); so is the safe action of the ``waiting`` level (start-up), which answers no sample
+(a simulator holding the robot until a commander answers, ``wait_for_commander``, keeps
+holding it).
 """
 
 from __future__ import annotations
@@ -316,12 +318,17 @@ class PolicyRunnerNode(LifecycleNode):
     def _tick(self, now: float) -> None:
         """One runner tick at ``now`` (monotonic [s], the trigger's time), published."""
         assert self.runner is not None
-        stamp_ns = self.trigger.command_stamp(now, self.get_clock().now().nanoseconds)
+        clock_ns = self.get_clock().now().nanoseconds
+        stamp_ns = self.trigger.command_stamp(now, clock_ns)
         if stamp_ns is None:  # use_sim_time and sim time not started: nothing to stamp with
             return
         result = self.runner.tick(now)
         if not self.publishing:  # configured, never activated: the robot is not ours yet
             return
+        if result.level == "waiting":  # not computed from the sample: it answers none
+            if clock_ns <= 0:
+                return
+            stamp_ns = clock_ns
         msg = joint_command_msg(0.0, result.command)
         msg.header.stamp = Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)  # exact
         self.command_pub.publish(msg)

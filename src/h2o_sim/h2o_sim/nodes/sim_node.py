@@ -64,7 +64,7 @@ from std_msgs.msg import Empty
 from std_srvs.srv import Trigger
 
 from h2o_robot_bridge.conversions.to_msg import imu_msg, joint_state_msg, odometry_msg, stamp
-from h2o_robot_bridge.errors import ConfigError, H2OError
+from h2o_robot_bridge.errors import H2OError
 from h2o_sim.node_config import (
     NODE_PARAMETERS,
     PARAMETER_NAMES,
@@ -84,8 +84,6 @@ REPORT_PERIOD = 10.0
 """Wall seconds between progress logs (sim time, achieved real-time factor, overruns)."""
 WARN_THROTTLE = 1.0
 """Wall seconds between repeats of the same warning about refused commands."""
-WAIT_FOR_COMMANDER = "wait_for_commander"
-"""Node parameter: hold the robot at its first sample until a commander answers one."""
 
 
 class WheelLeggedSimNode(Node):
@@ -123,27 +121,8 @@ class WheelLeggedSimNode(Node):
             self.get_logger().info("holding the robot until a commander answers a sample")
 
     def _read_start_gate(self) -> StartGate | None:
-        """The ``wait_for_commander`` parameter: a closed :class:`StartGate` or None."""
-        self.declare_parameter(
-            WAIT_FOR_COMMANDER,
-            False,
-            ParameterDescriptor(
-                description="real time: hold the robot at its first sample until a commander "
-                "answers one (a command stamped with that sample's stamp)"
-            ),
-        )
-        wait = self.get_parameter(WAIT_FOR_COMMANDER).value
-        if not isinstance(wait, bool):
-            raise ConfigError(f"{WAIT_FOR_COMMANDER} must be a bool, got {wait!r}")
-        if not wait:
-            return None
-        if self.config.lockstep or self.config.use_sim_time:
-            raise ConfigError(
-                f"{WAIT_FOR_COMMANDER} needs real-time pacing with wall-clock stamps "
-                "(lockstep waits for every answer anyway; sim-time stamps do not change when "
-                "the held sample is republished)"
-            )
-        return StartGate()
+        """A closed :class:`StartGate` with ``wait_for_commander`` (validated in the config)."""
+        return StartGate() if self.config.wait_for_commander else None
 
     def _read_config(self) -> tuple[SimNodeConfig, dict[str, Any]]:
         """Declare node parameters, then one per knob of the chosen profile; validate all."""
