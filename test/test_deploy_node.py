@@ -88,7 +88,7 @@ def test_shadow_mode_publishes_only_on_shadow_topic(tmp_path: Path, domain_id: i
     assert len(report.commands) > 100, runner.log()
     assert report.counts["/joint_commands"] == 0
     assert not np.any(invalid_rows(report.commands))
-    assert not np.any(stop_rows(report.window(0.7, 1.5)))
+    assert not np.any(stop_rows(report.window(0.8, 1.5)))
     assert report.diagnostics["message"] == "shadow"
 
 
@@ -110,8 +110,8 @@ def test_message_trigger_keeps_the_watchdog(tmp_path: Path, domain_id: int) -> N
     report = FakeRobotReport.load(out)
     assert not np.any(invalid_rows(report.commands))
     stop = report.events[0]["at"]
-    before = report.window(0.7, stop)
-    assert len(before) > 0.8 * 200 * (stop - 0.7) and not np.any(stop_rows(before))
+    before = report.window(0.8, stop)
+    assert len(before) > 0.8 * 200 * (stop - 0.8) and not np.any(stop_rows(before))
     after = report.window(stop, 1.6)
     first_safe = after[stop_rows(after)][0, 0]
     assert first_safe - stop <= 0.03 + 1.5 / 200.0 + 0.04, first_safe - stop

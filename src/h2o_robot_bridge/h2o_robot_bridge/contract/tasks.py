@@ -58,7 +58,9 @@ class Task:
         fall_tilt: tilt beyond which the episode terminates [rad].
         time_limit: episode length before truncation [s].
         max_command: largest |forward speed| [m/s] and |yaw rate| [rad/s] a command may ask
-            for; the deploy runner clamps ``/cmd_vel`` to it (and counts every clamp).
+            for; the deploy runner clamps ``/cmd_vel`` to it (and counts every clamp). The
+            default is the range the classical controller is tested to track without leaning
+            past the fallback's soft tilt limit (at 1 m/s it leans 0.33-0.43 rad).
     """
 
     name: str
@@ -66,7 +68,7 @@ class Task:
     weights: RewardWeights
     fall_tilt: float = 0.6
     time_limit: float = 10.0
-    max_command: tuple[float, float] = (1.0, 2.0)
+    max_command: tuple[float, float] = (0.5, 1.0)
 
     def reward(
         self, obs: ArrayLike, action: ArrayLike, next_obs: ArrayLike

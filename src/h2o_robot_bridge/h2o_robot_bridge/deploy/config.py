@@ -64,8 +64,9 @@ class DeployConfig:
         diagnostics_period: seconds between ``/diagnostics`` messages.
         deadline_factor: a loop period above this many nominal periods is a deadline miss.
         estop_wait: at the first activation, hold the safe action until an e-stop message
-            arrived or this long passed [s] (an e-stop latched before the node started reaches
-            it only after discovery); 0 = do not wait.
+            arrived or this long passed [s] after the latest of the activation, the first
+            sensor sample and the discovery of an e-stop publisher (an e-stop latched before
+            the node started reaches it only after discovery); 0 = do not wait.
         autostart: configure and activate at start (without a lifecycle manager); false:
             wait in ``unconfigured`` for the lifecycle transitions.
         topics: topic names (parameters ``<name>_topic`` for the names in

@@ -270,6 +270,11 @@ class PolicyRunner:
         return float(tilt_from_projected_gravity(obs[OBS_SLICES["projected_gravity"]]))
 
     @property
+    def has_sensors(self) -> bool:
+        """Whether a valid joint state and IMU sample were ever received."""
+        return self._joints is not None and self._imu is not None
+
+    @property
     def latched(self) -> str | None:
         """The active latch (``"estop"``, ``"tilt"``) or None."""
         return self.safety.latched
@@ -336,7 +341,11 @@ class PolicyRunner:
             return None, self.fallback_reason, f"fallback.{self._fallback_cause}"
         if resuming:
             self.fallback.reset()
-        action = np.asarray(self.fallback.act(obs), dtype=np.float64).reshape(ACTION_DIM)
+        # The fallback balances in place: a command that may have helped the policy over the
+        # edge (or a stale teleop) is not followed while something is wrong.
+        in_place = obs.copy()
+        in_place[OBS_SLICES["command"]] = 0.0
+        action = np.asarray(self.fallback.act(in_place), dtype=np.float64).reshape(ACTION_DIM)
         return action, self.fallback_reason, f"fallback.{self._fallback_cause}"
 
     def _policy_action(

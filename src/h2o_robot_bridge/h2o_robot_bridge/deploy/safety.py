@@ -219,3 +219,32 @@ class SafetyLayer:
         """Shape a finite policy or fallback action (ACTION_DIM,) for this tick."""
         self._safe_guard = None
         return self.shaper.shape(action)
+
+
+class EstopWait:
+    """When the start-up wait for the e-stop state ends (monotonic times [s]).
+
+    A latched (transient-local) e-stop reaches a new runner only once DDS discovery matched
+    the two, which on a loaded machine takes seconds. The runner holds the safe action until
+    an e-stop message arrived, or until ``wait`` seconds passed after the latest of: the
+    activation, the first sensor sample (the robot's side of the graph is discovered by then)
+    and the discovery of an e-stop publisher (its latched message is then due).
+    """
+
+    def __init__(self, activated: float, wait: float) -> None:
+        self.wait = wait
+        self.deadline = activated + wait
+        self._sensors = False
+        self._publisher = False
+
+    def sensors_seen(self, seen: bool, now: float) -> None:
+        """Report at ``now`` whether sensor samples have arrived."""
+        if seen and not self._sensors:
+            self._sensors = True
+            self.deadline = max(self.deadline, now + self.wait)
+
+    def publisher_seen(self, seen: bool, now: float) -> None:
+        """Report at ``now`` whether an e-stop publisher is discovered."""
+        if seen and not self._publisher:
+            self._publisher = True
+            self.deadline = max(self.deadline, now + self.wait)

@@ -222,8 +222,19 @@ class FakeRobot(Node):
             msg.linear.x, msg.angular.z = value, -value
             self.cmd_pub.publish(msg)
 
+    def _client(self, do: str) -> Client[Any, Any] | None:
+        """The service client an event calls (None: not a service event)."""
+        return {
+            "release": self.release,
+            "resume_policy": self.resume,
+            "transition": self.change_state,
+        }.get(do)
+
     def _play(self, now: float) -> None:
         while self.t0 is not None and self.pending and now - self.t0 >= self.pending[0]["t"]:
+            client = self._client(self.pending[0]["do"])
+            if client is not None and not client.service_is_ready():
+                break  # not discovered yet (a loaded machine): call it as soon as it is
             event = self.pending.pop(0)
             record = {**event, "at": now - self.t0}
             do = event["do"]
@@ -236,8 +247,9 @@ class FakeRobot(Node):
             elif do == "estop":
                 self.estop_pub.publish(Bool(data=bool(event["value"])))
             elif do in ("release", "resume_policy"):
-                client = self.release if do == "release" else self.resume
-                future = client.call_async(Trigger.Request())
+                future = (self.release if do == "release" else self.resume).call_async(
+                    Trigger.Request()
+                )
                 future.add_done_callback(self._record_response(record))
             elif do == "transition":
                 request = ChangeState.Request()

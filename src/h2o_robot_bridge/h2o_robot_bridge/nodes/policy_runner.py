@@ -85,6 +85,7 @@ from h2o_robot_bridge.conversions.to_msg import joint_command_msg, stamp
 from h2o_robot_bridge.deploy.config import DeployConfig, load_policy, parameter_defaults
 from h2o_robot_bridge.deploy.diagnostics import LoopStats
 from h2o_robot_bridge.deploy.runner import PolicyRunner
+from h2o_robot_bridge.deploy.safety import EstopWait
 from h2o_robot_bridge.deploy.trigger import TickTrigger
 from h2o_robot_bridge.errors import H2OError
 
@@ -114,6 +115,7 @@ class PolicyRunnerNode(LifecycleNode):
         self.publishing = False  # from the first activation to cleanup/shutdown
         self.setup_error = ""
         self.shut_down = False
+        self._estop_clock: EstopWait | None = None
         self._entities: list[Any] = []
         self._last_guard: str | None = None
 
@@ -154,7 +156,7 @@ class PolicyRunnerNode(LifecycleNode):
         """Arm: the policy commands, fading in."""
         assert self.runner is not None and self.config is not None
         if not self.publishing:  # the first activation: learn the e-stop state first
-            self.runner.wait_for_estop(time.monotonic() + self.config.estop_wait)
+            self._estop_clock = EstopWait(time.monotonic(), self.config.estop_wait)
         self.runner.activate()
         self.publishing = True
         self.get_logger().info("active: the policy commands")
@@ -233,21 +235,24 @@ class PolicyRunnerNode(LifecycleNode):
 
     # --- inputs -----------------------------------------------------------------------
     def _drop(self, topic: str, cause: str, detail: str) -> None:
-        assert self.runner is not None
+        if self.runner is None:  # cleaned up: a message queued before
+            return
         self.runner.reject(topic, cause, detail)
         self.get_logger().warning(
             f"dropped {topic} message ({cause}): {detail}", throttle_duration_sec=1.0
         )
 
     def _on_joint_state(self, msg: JointState) -> None:
-        assert self.runner is not None
+        if self.runner is None:  # cleaned up: a message queued before
+            return
         self._on_sensor(
             "joint_states", msg, joint_state_to_reading, self.runner.on_joint_state,
             self.trigger.on_joint_state,
         )  # fmt: skip
 
     def _on_imu(self, msg: Imu) -> None:
-        assert self.runner is not None
+        if self.runner is None:  # cleaned up: a message queued before
+            return
         self._on_sensor("imu", msg, imu_to_reading, self.runner.on_imu, self.trigger.on_imu)
 
     def _on_sensor(
@@ -274,7 +279,8 @@ class PolicyRunnerNode(LifecycleNode):
             self._tick(now)
 
     def _on_cmd_vel(self, msg: Twist) -> None:
-        assert self.runner is not None
+        if self.runner is None:  # cleaned up: a message queued before
+            return
         try:
             command = twist_to_command(msg)
         except DECODE_ERRORS as err:
@@ -288,23 +294,29 @@ class PolicyRunnerNode(LifecycleNode):
         self.get_logger().warning(text, throttle_duration_sec=1.0)
 
     def _on_estop(self, msg: Bool) -> None:
-        assert self.runner is not None
+        if self.runner is None:  # cleaned up: a message queued before
+            return
         self.runner.on_estop(bool(msg.data), time.monotonic())
 
     def _on_reset(self, msg: Empty) -> None:
         # A new episode (the robot was put back): start as at start-up, as evaluation does.
-        assert self.runner is not None
+        if self.runner is None:  # cleaned up: a message queued before
+            return
         self.runner.restart()
         self.get_logger().info("reset announced: the policy fades in again")
 
     def _on_release(self, request: Trigger.Request, response: Trigger.Response) -> Any:
-        assert self.runner is not None
+        if self.runner is None:
+            response.success, response.message = False, "not configured"
+            return response
         response.success, response.message = self.runner.release(time.monotonic())
         self.get_logger().info(f"release: {response.message}")
         return response
 
     def _on_resume_policy(self, request: Trigger.Request, response: Trigger.Response) -> Any:
-        assert self.runner is not None
+        if self.runner is None:
+            response.success, response.message = False, "not configured"
+            return response
         response.success, response.message = self.runner.resume_policy()
         self.get_logger().info(f"resume_policy: {response.message}")
         return response
@@ -317,11 +329,13 @@ class PolicyRunnerNode(LifecycleNode):
 
     def _tick(self, now: float) -> None:
         """One runner tick at ``now`` (monotonic [s], the trigger's time), published."""
-        assert self.runner is not None
+        if self.runner is None:  # cleaned up: a message queued before
+            return
         clock_ns = self.get_clock().now().nanoseconds
         stamp_ns = self.trigger.command_stamp(now, clock_ns)
         if stamp_ns is None:  # use_sim_time and sim time not started: nothing to stamp with
             return
+        self._update_estop_wait(now)
         result = self.runner.tick(now)
         if not self.publishing:  # configured, never activated: the robot is not ours yet
             return
@@ -336,6 +350,19 @@ class PolicyRunnerNode(LifecycleNode):
         if result.guard != self._last_guard:  # log changes, not every tick
             self._log_level_change(result.level, result.reason)
             self._last_guard = result.guard
+
+    def _update_estop_wait(self, now: float) -> None:
+        """Until the e-stop state is known: hold while an e-stop publisher may still be on
+        its way (see :class:`EstopWait`)."""
+        wait, runner, config = self._estop_clock, self.runner, self.config
+        if wait is None or runner is None or config is None:
+            return
+        if runner.safety.estop_heard or now > wait.deadline + 1.0:
+            self._estop_clock = None  # known, or given up: no more graph queries
+            return
+        wait.sensors_seen(runner.has_sensors, now)
+        wait.publisher_seen(self.count_publishers(config.topics.estop) > 0, now)
+        runner.wait_for_estop(wait.deadline)
 
     def _log_level_change(self, level: str, reason: str) -> None:
         log = self.get_logger()

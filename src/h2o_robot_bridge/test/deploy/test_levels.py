@@ -58,11 +58,13 @@ class Marker:
 
     def __init__(self) -> None:
         self.resets = 0
+        self.seen: list[np.ndarray] = []
 
     def reset(self) -> None:
         self.resets += 1
 
     def act(self, obs):
+        self.seen.append(np.array(obs))
         return self.action
 
 
@@ -244,7 +246,7 @@ def test_inputs_are_validated_before_they_are_stored() -> None:
     assert runner.on_command([np.nan, 0.0], 0.007) == "non-finite command"
     obs = runner.tick(0.008).observation
     assert obs is not None
-    np.testing.assert_allclose(obs[OBS_SLICES["command"]], [1.0, -2.0])
+    np.testing.assert_allclose(obs[OBS_SLICES["command"]], [0.5, -1.0])
     gyro = OBS_SLICES["base_ang_vel"]
     np.testing.assert_array_equal(obs[gyro], good[gyro])
     assert runner.inputs.clamped["cmd_vel"] == 1 and runner.inputs.dropped["cmd_vel.nonfinite"]
@@ -310,3 +312,28 @@ def test_at_start_up_the_runner_waits_for_the_estop_state() -> None:
     runner.wait_for_estop(10.0)
     runner.on_estop(True, 0.0)  # the latched e-stop arrives: known at once
     assert _run(runner, 1)[0].level == "stop" and runner.latched == "estop"
+
+
+def test_the_fallback_balances_in_place_whatever_cmd_vel_asks() -> None:
+    fallback = Marker()
+    runner = _runner(Scripted(np.full(6, np.nan)), fallback)
+    for k in range(5):
+        runner.on_command([0.4, 0.8], k * DT)
+        _run(runner, 1, start=k * DT)
+    assert runner.controller == "fallback" and fallback.seen
+    np.testing.assert_array_equal(fallback.seen[-1][OBS_SLICES["command"]], 0.0)
+
+
+def test_the_estop_wait_extends_from_the_first_sensors_and_a_discovered_publisher() -> None:
+    from h2o_robot_bridge.deploy.safety import EstopWait  # noqa: PLC0415
+
+    wait = EstopWait(activated=10.0, wait=0.5)
+    assert wait.deadline == 10.5
+    wait.sensors_seen(False, 10.2)
+    assert wait.deadline == 10.5
+    wait.sensors_seen(True, 10.3)  # the robot's side of the graph is up: 0.5 s more
+    assert wait.deadline == 10.8
+    wait.publisher_seen(True, 10.7)  # an e-stop publisher: its latched message is due
+    assert wait.deadline == pytest.approx(11.2)
+    wait.sensors_seen(True, 11.0)  # only the first sighting counts
+    assert wait.deadline == pytest.approx(11.2)
