@@ -170,6 +170,7 @@ class PolicyRunner:
         self.active = True
         self._misses = 0  # consecutive policy compute deadline misses
         self._estop_wait_until = -np.inf
+        self._held_for_estop = False
         self._healthy_since: float | None = None
 
     # Inputs: validated, then stored with the receive time; a bad one never replaces a good one.
@@ -239,9 +240,10 @@ class PolicyRunner:
         return True, "policy resumed (fading in)"
 
     def wait_for_estop(self, until: float) -> None:
-        """Hold the safe action until an e-stop message arrived or time ``until`` [s]: at
+        """Do not arm the policy before an e-stop message arrived or time ``until`` [s]: at
         start-up, an e-stop latched before this runner existed (transient-local) arrives only
-        after discovery, while the sensors may already be in."""
+        after discovery, while the sensors may already be in. Meanwhile the fallback balances
+        in place (without one: the safe action)."""
         self._estop_wait_until = until
 
     def activate(self) -> None:
@@ -287,13 +289,19 @@ class PolicyRunner:
         if not reason:
             obs = self._observation(now)
             reason, guard = self._observation_fault(obs)
+        level = "stop"
         if not reason:
             assert obs is not None
-            action, reason, guard = self._command_action(obs, now)
+            if self._estop_pending(now):
+                action, reason, guard = self._while_estop_unknown(obs)
+                level = "fallback"
+            else:
+                action, reason, guard = self._command_action(obs, now)
+                level = self.controller
         if action is None:
             emitted, level = self._hold(guard, now)
         else:
-            emitted, level = self.safety.shape(action), self.controller
+            emitted = self.safety.shape(action)
         command = action_to_command(emitted)
         try:
             check_command(command)
@@ -339,14 +347,42 @@ class PolicyRunner:
                 return self._command_action(obs, now)
         if self.fallback is None:  # deactivated without a fallback
             return None, self.fallback_reason, f"fallback.{self._fallback_cause}"
+        action = self._fallback_in_place(obs, resuming)
+        return action, self.fallback_reason, f"fallback.{self._fallback_cause}"
+
+    def _fallback_in_place(self, obs: NDArray[np.float32], resuming: bool) -> NDArray[np.float64]:
+        """The fallback's action (ACTION_DIM,), balancing in place: a command that may have
+        helped the policy over the edge (or a stale teleop) is not followed while something
+        is wrong."""
+        assert self.fallback is not None
         if resuming:
             self.fallback.reset()
-        # The fallback balances in place: a command that may have helped the policy over the
-        # edge (or a stale teleop) is not followed while something is wrong.
         in_place = obs.copy()
         in_place[OBS_SLICES["command"]] = 0.0
-        action = np.asarray(self.fallback.act(in_place), dtype=np.float64).reshape(ACTION_DIM)
-        return action, self.fallback_reason, f"fallback.{self._fallback_cause}"
+        return np.asarray(self.fallback.act(in_place), dtype=np.float64).reshape(ACTION_DIM)
+
+    def _estop_pending(self, now: float) -> bool:
+        """Whether the start-up wait for the e-stop state is on; hands over to the policy (a
+        fade from the fallback's output) on the first tick after it."""
+        if not self.safety.estop_heard and now < self._estop_wait_until:
+            self._held_for_estop = True
+            return True
+        if self._held_for_estop:
+            self._held_for_estop = False
+            if self.controller == "policy":
+                self.policy.reset()
+                self.safety.shaper.handover(self.config.safety.shaping.fade_ticks)
+        return False
+
+    def _while_estop_unknown(
+        self, obs: NDArray[np.float32]
+    ) -> tuple[NDArray[np.float64] | None, str, str]:
+        """(action, reason, guard) before the e-stop state is known: the fallback balances in
+        place (the policy is not armed yet); without a fallback the safe action is held."""
+        reason = "waiting for the e-stop state (a latched e-stop may be on its way)"
+        if self.fallback is None:
+            return None, reason, "waiting_estop"
+        return self._fallback_in_place(obs, self.safety.is_safe), reason, "waiting_estop"
 
     def _policy_action(
         self, obs: NDArray[np.float32]
@@ -425,10 +461,6 @@ class PolicyRunner:
             return f"{detail} (release: estop false, then the release service)", "estop"
         if heartbeat:
             return heartbeat, "waiting_heartbeat"
-        if not self.safety.estop_heard and now < self._estop_wait_until:
-            return "waiting for the e-stop state (a latched e-stop may be on its way)", (
-                "waiting_estop"
-            )
         if self.safety.latched == "tilt":
             return "tilt cut-off latched (release service once upright)", "tilt"
         cfg = self.config.safety

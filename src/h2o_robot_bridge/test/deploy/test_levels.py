@@ -302,16 +302,20 @@ def test_fallback_and_stop_config_validation() -> None:
         RunnerConfig(SafetyConfig(tilt_limit=0.3))
 
 
-def test_at_start_up_the_runner_waits_for_the_estop_state() -> None:
-    runner = _runner(Scripted(), Marker())
+def test_at_start_up_the_fallback_balances_until_the_estop_state_is_known() -> None:
+    fallback = Marker()
+    runner = _runner(Scripted(), fallback)
     runner.wait_for_estop(0.05)
     results = _run(runner, 3)
-    assert [r.level for r in results] == ["waiting"] * 3 and "e-stop" in results[0].reason
+    assert [r.level for r in results] == ["fallback"] * 3 and "e-stop" in results[0].reason
+    assert results[0].guard == "waiting_estop" and fallback.seen  # the policy is not armed
     assert _run(runner, 1, start=0.05)[0].level == "policy"  # no e-stop publisher: go
-    runner = _runner(Scripted(), Marker())
+    # Without a fallback the safe action is held; a latched e-stop arriving is known at once.
+    runner = _runner(Scripted(), controller="none")
     runner.wait_for_estop(10.0)
-    runner.on_estop(True, 0.0)  # the latched e-stop arrives: known at once
-    assert _run(runner, 1)[0].level == "stop" and runner.latched == "estop"
+    assert _run(runner, 1)[0].level == "waiting"
+    runner.on_estop(True, 0.01)
+    assert _run(runner, 1, start=0.02)[0].level == "stop" and runner.latched == "estop"
 
 
 def test_the_fallback_balances_in_place_whatever_cmd_vel_asks() -> None:
