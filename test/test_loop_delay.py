@@ -21,7 +21,12 @@ import numpy as np
 from h2o_robot_bridge.config_files import config_file
 from h2o_robot_bridge.contract import robot
 from h2o_robot_bridge.testing.loop_delay import DROPPED, UNKNOWN, LoopDelays, loop_delays
-from h2o_robot_bridge.testing.processes import NodeProcess, node_process, ros_env
+from h2o_robot_bridge.testing.processes import (
+    NodeProcess,
+    node_process,
+    policy_runner_process,
+    ros_env,
+)
 
 PEER = Path(__file__).with_name("loop_peer.py")
 DT = 0.01
@@ -62,12 +67,12 @@ def peer_process(out: Path, log_dir: Path, domain_id: int, samples: int = 0) -> 
 
 
 def runner_process(log_dir: Path, domain_id: int, **params: object) -> NodeProcess:
-    return node_process(
-        "policy_runner",
-        log_dir,
-        domain_id,
-        params_files=[config_file("h2o_robot_bridge", "bridge/deploy.yaml")],
-        params={"policy": "classical", "use_sim_time": True, **AGES, **params},
+    # No e-stop in this graph: no start-up wait for its state (a wall-clock wait would hand
+    # over from the fallback at a tick that depends on the machine, and lockstep runs must be
+    # bitwise identical).
+    defaults = {"policy": "classical", "use_sim_time": True, "estop_wait": 0.0}
+    return policy_runner_process(
+        defaults.pop("policy"), log_dir, domain_id, **defaults, **AGES, **params
     )
 
 

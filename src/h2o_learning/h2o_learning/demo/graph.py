@@ -55,8 +55,16 @@ def runner_process(
 
     The fallback controller is off by default here: the demo measures each policy alone (a
     fall is a result, deployed as in-process) and records the behaviour policy's own data.
+    The graph has no e-stop, so there is no start-up wait for its state.
     """
-    params: dict[str, object] = {"policy": policy, "trigger": trigger, "fallback": fallback}
+    # No e-stop in the demo's graph: no start-up wait for its state (without a fallback the
+    # wait holds the safe action, and the supervisor's first episode may start inside it).
+    params: dict[str, object] = {
+        "policy": policy,
+        "trigger": trigger,
+        "fallback": fallback,
+        "estop_wait": 0.0,
+    }
     if noise_std > 0:
         params["exploration_noise_std"] = float(noise_std)
     return node_process(
