@@ -237,6 +237,12 @@ class EstopWait:
         self._sensors = False
         self._publisher = False
 
+    @property
+    def has_sensors(self) -> bool:
+        """Whether the first sensor sample was reported (the deadline can still move before:
+        a late-discovered robot restarts the wait)."""
+        return self._sensors
+
     def sensors_seen(self, seen: bool, now: float) -> None:
         """Report at ``now`` whether sensor samples have arrived."""
         if seen and not self._sensors:

@@ -357,7 +357,7 @@ class PolicyRunnerNode(LifecycleNode):
         wait, runner, config = self._estop_clock, self.runner, self.config
         if wait is None or runner is None or config is None:
             return
-        if runner.safety.estop_heard or now > wait.deadline + 1.0:
+        if runner.safety.estop_heard or (wait.has_sensors and now > wait.deadline + 1.0):
             self._estop_clock = None  # known, or given up: no more graph queries
             return
         wait.sensors_seen(runner.has_sensors, now)

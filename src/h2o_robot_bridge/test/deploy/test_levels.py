@@ -334,7 +334,7 @@ def test_the_estop_wait_extends_from_the_first_sensors_and_a_discovered_publishe
     wait = EstopWait(activated=10.0, wait=0.5)
     assert wait.deadline == 10.5
     wait.sensors_seen(False, 10.2)
-    assert wait.deadline == 10.5
+    assert wait.deadline == 10.5 and not wait.has_sensors
     wait.sensors_seen(True, 10.3)  # the robot's side of the graph is up: 0.5 s more
     assert wait.deadline == 10.8
     wait.publisher_seen(True, 10.7)  # an e-stop publisher: its latched message is due
