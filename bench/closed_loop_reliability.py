@@ -61,15 +61,15 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from h2o_robot_bridge.config_files import config_file
 from h2o_robot_bridge.contract import get_task, robot
 from h2o_robot_bridge.testing.fake_robot import FakeRobotReport, fake_robot_process, invalid_rows
 from h2o_robot_bridge.testing.loop_delay import DROPPED, UNKNOWN, loop_delays
 from h2o_robot_bridge.testing.processes import (
     NodeProcess,
     clean_shared_memory,
-    node_process,
+    policy_runner_process,
     ros_env,
+    sim_node_process,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -304,20 +304,9 @@ def run_once(
     ``sim_params`` override the test's node parameters (A/B comparisons)."""
     domain = DOMAIN_BASE + run % 100
     out = folder / "monitor.json"
-    runner = node_process(
-        "policy_runner",
-        folder,
-        domain,
-        params_files=[config_file("h2o_robot_bridge", "bridge/deploy.yaml")],
-        params={**RUNNER_PARAMS, **(runner_params or {})},
-    )
-    sim = node_process(
-        "wheel_legged_sim",
-        folder,
-        domain,
-        params_files=[config_file("h2o_sim", "sim/wheel_legged_sim.yaml")],
-        params={**SIM_PARAMS, **(sim_params or {})},
-    )
+    params = {**RUNNER_PARAMS, **(runner_params or {})}
+    runner = policy_runner_process(params.pop("policy"), folder, domain, **params)
+    sim = sim_node_process(folder, domain, **{**SIM_PARAMS, **(sim_params or {})})
     monitor = fake_robot_process(out, folder, domain, listen_only=True, duration=duration)
     peer_out = folder / "loop.json"
     procs: list[NodeProcess] = [runner, monitor]

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from h2o_robot_bridge.config_files import config_file
 from h2o_robot_bridge.contract import get_task, robot
 from h2o_robot_bridge.nodes.fake_robot_node import FAULTS
 from h2o_robot_bridge.testing.fake_robot import FakeRobotReport, fake_robot_process, invalid_rows
-from h2o_robot_bridge.testing.processes import node_process
+from h2o_robot_bridge.testing.processes import policy_runner_process, sim_node_process
 
 FIXTURE = Path(__file__).parent / "fixtures" / "stand_policy.onnx"
 WINDOW = 0.6  # one fault kind [s]
@@ -44,20 +43,8 @@ def test_learned_policy_stands_through_bad_inputs_and_stops_when_the_sim_dies(
     tmp_path: Path, domain_id: int
 ) -> None:
     out = tmp_path / "monitor.json"
-    runner = node_process(
-        "policy_runner",
-        tmp_path,
-        domain_id,
-        params_files=[config_file("h2o_robot_bridge", "bridge/deploy.yaml")],
-        params={"policy": str(FIXTURE), "diagnostics_period": 0.2},
-    )
-    sim = node_process(
-        "wheel_legged_sim",
-        tmp_path,
-        domain_id,
-        params_files=[config_file("h2o_sim", "sim/wheel_legged_sim.yaml")],
-        params={"dynamics": "real", "seed": 3},
-    )
+    runner = policy_runner_process(FIXTURE, tmp_path, domain_id, diagnostics_period=0.2)
+    sim = sim_node_process(tmp_path, domain_id, dynamics="real", seed=3)
     kill_at = DURATION + 1.0
     monitor = fake_robot_process(
         out, tmp_path, domain_id, listen_only=True, duration=kill_at + 1.5, events=TIMELINE

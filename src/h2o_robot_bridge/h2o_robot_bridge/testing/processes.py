@@ -244,3 +244,17 @@ def policy_runner_process(
         params_files=[config_file("h2o_robot_bridge", "bridge/deploy.yaml")],
         params={"policy": str(policy), **params},
     )
+
+
+def sim_node_process(log_dir: Path, domain_id: int, **params: object) -> NodeProcess:
+    """``wheel_legged_sim`` with the shipped ``config/sim/wheel_legged_sim.yaml`` (as its
+    launch file starts it), with ``params`` on top."""
+    from h2o_robot_bridge.config_files import config_file  # noqa: PLC0415
+
+    return node_process(
+        "wheel_legged_sim",
+        log_dir,
+        domain_id,
+        params_files=[config_file("h2o_sim", "sim/wheel_legged_sim.yaml")],
+        params=dict(params),
+    )
