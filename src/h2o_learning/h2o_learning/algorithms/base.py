@@ -111,6 +111,8 @@ class ActorCritic:
     name: ClassVar[str] = "sac"
     uses_real: ClassVar[bool] = False
     uses_sim: ClassVar[bool] = True
+    # Optimisers stepped together with the critic's (their losses join the critic's backward).
+    _critic_extras: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -170,6 +172,7 @@ class ActorCritic:
         if c.auto_alpha:
             self.optimizers["alpha"] = make_adam([self.log_alpha], c.alpha_lr)
         self._add_optimizers()
+        self._aux_loss: torch.Tensor | None = None  # set by _critic_loss, joins the backward
         self._online_params: list[torch.Tensor] = list(self.critic.parameters())
         self._target_params: list[torch.Tensor] = list(self.target_critic.parameters())
         self.steps = 0
@@ -231,19 +234,27 @@ class ActorCritic:
         obs_n = self.normalizer(batch.obs)
         next_n = self.normalizer(batch.next_obs)
         alpha = self.log_alpha.detach().exp()
-        action_pi, log_pi = self.actor.sample(obs_n, self.generator)
-        q_pi = self.critic(obs_n, action_pi, detach_params=True).min(dim=0).values
-        actor_loss = losses.actor_loss(log_pi, q_pi, alpha)
-        y, next_q = self._td_target(batch, next_n, alpha)
-        q = self.critic(obs_n, batch.action)
-        critic_terms, critic_stats = self._critic_loss(CriticInputs(q, y, obs_n, next_n, data))
-        critic_loss = critic_terms.sum()
-        total = actor_loss + critic_loss
-        if self.config.auto_alpha:
-            temperature_loss = losses.alpha_loss(self.log_alpha, log_pi, self.target_entropy)
-            total = total + temperature_loss
-            stats["alpha_loss"] = temperature_loss.detach()
-        self._apply_gradients(total)
+        self._aux_loss = None
+        if self.config.update_order == "sequential":
+            critic_loss, critic_stats, next_q = self._critic_step(data, obs_n, next_n, alpha)
+            actor_loss, log_pi = self._actor_step(obs_n, alpha, stats)
+        else:
+            action_pi, log_pi = self.actor.sample(obs_n, self.generator)
+            q_pi = self.critic(obs_n, action_pi, detach_params=True).min(dim=0).values
+            actor_loss = losses.actor_loss(log_pi, q_pi, alpha)
+            y, next_q = self._td_target(batch, next_n, alpha)
+            q = self.critic(obs_n, batch.action)
+            critic_terms, critic_stats = self._critic_loss(CriticInputs(q, y, obs_n, next_n, data))
+            critic_loss = critic_terms.sum()
+            total = actor_loss + critic_loss
+            if self.config.auto_alpha:
+                temperature_loss = losses.alpha_loss(self.log_alpha, log_pi, self.target_entropy)
+                total = total + temperature_loss
+                stats["alpha_loss"] = temperature_loss.detach()
+            if self._aux_loss is not None:
+                total = total + self._aux_loss
+            self._apply_gradients(total, self._step_names(("alpha", "actor", "critic")))
+        self._after_step()
         stats.update(critic_stats)
         stats.update(
             critic_loss=critic_loss.detach(),
@@ -254,25 +265,68 @@ class ActorCritic:
         )
         return _to_floats(stats)
 
+    def _critic_step(
+        self, data: CriticBatch, obs_n: torch.Tensor, next_n: torch.Tensor, alpha: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """``update_order: sequential``, part 1: the critic's own backward and Adam step.
+
+        Returns (critic loss, its diagnostics, next_q (B,))."""
+        y, next_q = self._td_target(data.batch, next_n, alpha)
+        q = self.critic(obs_n, data.batch.action)
+        critic_terms, critic_stats = self._critic_loss(CriticInputs(q, y, obs_n, next_n, data))
+        critic_loss = critic_terms.sum()
+        total = critic_loss if self._aux_loss is None else critic_loss + self._aux_loss
+        self._apply_gradients(total, self._step_names(("critic",)))
+        return critic_loss, critic_stats, next_q
+
+    def _actor_step(
+        self, obs_n: torch.Tensor, alpha: torch.Tensor, stats: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``update_order: sequential``, part 2: actor and temperature against the critic
+        just updated. Returns (actor loss, (B,) log pi)."""
+        action_pi, log_pi = self.actor.sample(obs_n, self.generator)
+        q_pi = self.critic(obs_n, action_pi, detach_params=True).min(dim=0).values
+        actor_loss = losses.actor_loss(log_pi, q_pi, alpha)
+        total = actor_loss
+        if self.config.auto_alpha:
+            temperature_loss = losses.alpha_loss(self.log_alpha, log_pi, self.target_entropy)
+            total = total + temperature_loss
+            stats["alpha_loss"] = temperature_loss.detach()
+        self._apply_gradients(total, self._step_names(("alpha", "actor")))
+        return actor_loss, log_pi
+
+    def _step_names(self, names: tuple[str, ...]) -> list[str]:
+        """The optimisers stepped after a backward over these losses: the named ones that
+        exist, plus the critic-side extras (e.g. CQL's Lagrange weight) with the critic."""
+        out = [n for n in names if n in self.optimizers]
+        if "critic" in names:
+            out += [n for n in self._critic_extras if n in self.optimizers]
+        return out
+
     @torch.no_grad()
     def _td_target(
         self, batch: Batch, next_n: torch.Tensor, alpha: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(y, next_q), each (B,): min of the target critics at a' ~ pi(s'), no graph."""
-        next_action, next_log_pi = self.actor.sample(next_n, self.generator)
+        if self.config.backup_action == "mean":
+            next_action, next_log_pi = self.actor.deterministic(next_n), None
+        else:
+            next_action, next_log_pi = self.actor.sample(next_n, self.generator)
         next_q = self.target_critic(next_n, next_action).min(dim=0).values
-        if self.config.backup_entropy:
+        if self.config.backup_entropy and next_log_pi is not None:
             next_q = next_q - alpha * next_log_pi
         return losses.td_target(batch.reward, batch.terminal, next_q, self.config.gamma), next_q
 
-    def _apply_gradients(self, total: torch.Tensor) -> None:
-        """One backward, the temperature/actor/critic Adam steps, the soft target update."""
-        names = [n for n in ("alpha", "actor", "critic") if n in self.optimizers]
+    def _apply_gradients(self, total: torch.Tensor, names: list[str]) -> None:
+        """One backward and the named Adam steps."""
         for name in names:
             self.optimizers[name].zero_grad(set_to_none=True)
         total.backward()
         for name in names:
             self.optimizers[name].step()
+
+    def _after_step(self) -> None:
+        """Count the step; the soft target update every ``target_update_period`` steps."""
         self.steps += 1
         if self.steps % self.config.target_update_period == 0:
             with torch.no_grad():

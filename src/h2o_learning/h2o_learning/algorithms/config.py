@@ -37,6 +37,11 @@ class AlgorithmConfig:
         auto_alpha: learn the temperature; init_alpha: its initial value (or the fixed value).
         target_entropy: None -> -action_dim.
         backup_entropy: subtract alpha log pi in the TD target (reference: False).
+        backup_action: ``sample`` (a' ~ pi(s'), the reference) or ``mean`` (tanh of the
+            actor mean at s', d3rlpy's CQL default) in the TD target.
+        update_order: ``joint`` (one backward; the actor's Q is the pre-step critic, the
+            reference) or ``sequential`` (critic step first, then the actor and temperature
+            against the updated critic, as d3rlpy does).
     H2O:
         beta: penalty coefficient. penalty_temperature, penalty_clip: of the logsumexp gap.
         disc_noise_std: Gaussian input noise of the discriminators (normalised units).
@@ -47,6 +52,10 @@ class AlgorithmConfig:
     CQL:
         cql_alpha: weight of the CQL(H) term. cql_n_actions: sampled actions per kind.
         cql_temperature, cql_importance_sample, cql_clip_min, cql_clip_max.
+        cql_lagrange_threshold: None (fixed weight ``cql_alpha``, the reference) or the gap
+            tau of d3rlpy's default: the weight becomes ``a * cql_alpha`` with ``a`` learnt
+            by dual descent on ``a * cql_alpha * (gap - tau)`` (``a`` starts at 1).
+        cql_lagrange_lr: Adam learning rate of ``log a``.
     DARC:
         darc_reward_scale: multiplier of the log-ratio reward correction (DARC+, which also
             puts real data into the critic batch, is the algorithm ``darc_plus``).
@@ -76,6 +85,8 @@ class AlgorithmConfig:
     init_alpha: float = 1.0
     target_entropy: float | None = None
     backup_entropy: bool = False
+    backup_action: str = "sample"
+    update_order: str = "joint"
 
     beta: float = 0.01
     penalty_temperature: float = 1.0
@@ -95,6 +106,8 @@ class AlgorithmConfig:
     cql_importance_sample: bool = True
     cql_clip_min: float = -math.inf
     cql_clip_max: float = math.inf
+    cql_lagrange_threshold: float | None = None
+    cql_lagrange_lr: float = 1e-4
 
     darc_reward_scale: float = 1.0
 
@@ -143,6 +156,7 @@ class AlgorithmConfig:
             "cql_temperature",
             "obs_clip",
             "last_layer_gain",
+            "cql_lagrange_lr",
         )
         for name in positive:
             if not getattr(self, name) > 0:
@@ -172,6 +186,22 @@ class AlgorithmConfig:
             (
                 self.target_entropy is None or math.isfinite(self.target_entropy),
                 "target_entropy must be finite or null",
+            ),
+            (
+                self.backup_action in ("sample", "mean"),
+                f"backup_action must be 'sample' or 'mean', got {self.backup_action!r}",
+            ),
+            (
+                not (self.backup_action == "mean" and self.backup_entropy),
+                "backup_entropy needs backup_action 'sample' (the mean action has no log pi)",
+            ),
+            (
+                self.update_order in ("joint", "sequential"),
+                f"update_order must be 'joint' or 'sequential', got {self.update_order!r}",
+            ),
+            (
+                self.cql_lagrange_threshold is None or math.isfinite(self.cql_lagrange_threshold),
+                "cql_lagrange_threshold must be finite or null",
             ),
         ]
         for ok, message in checks:

@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from torch import nn
 
 from h2o_learning.algorithms import losses
-from h2o_learning.algorithms.base import ActorCritic, CriticBatch, CriticInputs, _require
+from h2o_learning.algorithms.base import (
+    ActorCritic,
+    CriticBatch,
+    CriticInputs,
+    _require,
+    make_adam,
+)
 from h2o_learning.algorithms.protocol import UpdateBatches
+
+# Clamp of the Lagrange weight a (d3rlpy's): keeps exp(log a) finite.
+_MAX_LAGRANGE_WEIGHT = 1e6
+
+
+class LagrangeWeight(nn.Module):
+    """``log a`` of the CQL weight learnt by dual descent (``cql_lagrange_threshold``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log_weight = nn.Parameter(torch.zeros(()))
+
+    def forward(self) -> torch.Tensor:
+        """a = clamp(exp(log a), 0, 1e6), a scalar with graph."""
+        return self.log_weight.exp().clamp(0.0, _MAX_LAGRANGE_WEIGHT)
 
 
 class CQL(ActorCritic):
@@ -18,6 +41,20 @@ class CQL(ActorCritic):
     name = "cql"
     uses_real = True
     uses_sim = False
+    _critic_extras = ("cql_lagrange",)
+
+    def _build_extra(
+        self, init: torch.Generator, state_std: np.ndarray | None, obs_std: np.ndarray | None
+    ) -> None:
+        if self.config.cql_lagrange_threshold is not None:
+            self.lagrange = LagrangeWeight()
+            self.modules["cql_lagrange"] = self.lagrange
+
+    def _add_optimizers(self) -> None:
+        if self.config.cql_lagrange_threshold is not None:
+            self.optimizers["cql_lagrange"] = make_adam(
+                list(self.lagrange.parameters()), self.config.cql_lagrange_lr
+            )
 
     def batch_sizes(self) -> tuple[int, int]:
         return self.config.batch_size, 0
@@ -31,7 +68,7 @@ class CQL(ActorCritic):
         q_random, q_policy, log_pi_policy, q_next, log_pi_next = self._sampled_q(
             inputs.obs_n, inputs.next_obs_n, inputs.data.batch.action.shape[0]
         )
-        penalty = losses.cql_penalty(
+        gap = losses.cql_penalty(
             q,
             q_random,
             q_policy,
@@ -39,18 +76,36 @@ class CQL(ActorCritic):
             q_next,
             log_pi_next,
             self.action_dim,
-            c.cql_alpha,
+            1.0,
             c.cql_temperature,
             c.cql_importance_sample,
             (c.cql_clip_min, c.cql_clip_max),
         )
+        weight = self._penalty_weight(gap)
+        penalty = weight * gap
         stats = {
             "q_real_mean": q.detach().mean(),
             "critic_bellman": bellman.detach().mean(),
             "cql_penalty": penalty.detach().mean(),
+            "cql_gap": gap.detach().mean(),
+            "cql_weight": weight.detach(),
             "q_random_mean": q_random.detach().mean(),
         }
         return bellman + penalty, stats
+
+    def _penalty_weight(self, gap: torch.Tensor) -> torch.Tensor:
+        """The CQL weight: ``cql_alpha``, or ``a * cql_alpha`` with ``a`` learnt by dual
+        descent (d3rlpy's default): ``a`` grows while the (E,) per-critic ``gap`` exceeds the
+        threshold tau and shrinks below it. Its loss ``-a * cql_alpha * (gap - tau)`` (gap
+        detached) joins the critic's backward through ``_aux_loss``; the critic sees ``a``
+        detached."""
+        c = self.config
+        if c.cql_lagrange_threshold is None:
+            return torch.tensor(c.cql_alpha, device=gap.device)
+        a = self.lagrange()
+        excess = c.cql_alpha * (gap.detach() - c.cql_lagrange_threshold)
+        self._aux_loss = -(a * excess).mean()
+        return a.detach() * c.cql_alpha
 
     def _sampled_q(
         self, obs_n: torch.Tensor, next_n: torch.Tensor, b: int

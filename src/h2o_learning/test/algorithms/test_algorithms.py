@@ -354,3 +354,81 @@ def test_without_importance_weights_the_sim_gap_biases_the_policy() -> None:
     # Ablation: w = 1 and no penalty is plain mixing of both data sets (a* = -s/5).
     unweighted = dataclasses.replace(BANDIT, ratio_clip_min=1.0, beta=0.0)
     assert train("h2o", 500, unweighted) == pytest.approx(-0.2, abs=0.1)
+
+
+# -- the d3rlpy-default options (docs/algorithm.md, "Learner parity") ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        ({"backup_action": "max"}, "backup_action"),
+        ({"backup_action": "mean", "backup_entropy": True}, "backup_entropy needs"),
+        ({"update_order": "actor_first"}, "update_order"),
+        ({"cql_lagrange_threshold": math.inf}, "cql_lagrange_threshold"),
+        ({"cql_lagrange_lr": 0.0}, "cql_lagrange_lr"),
+    ],
+)
+def test_parity_options_reject_bad_values(values: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        AlgorithmConfig.from_dict(values)
+
+
+def test_mean_backup_bootstraps_from_the_actor_mean(buffers: tuple) -> None:
+    real, _ = buffers
+    algo = make_algorithm("cql", 5, 2, dataclasses.replace(TINY, backup_action="mean"), seed=1)
+    batch = sample_batches(algo, real, None, torch.Generator().manual_seed(0))[0]
+    next_n = algo.normalizer(batch.next_obs)
+    y, next_q = algo._td_target(batch, next_n, torch.tensor(1.0))
+    with torch.no_grad():
+        expected = algo.target_critic(next_n, algo.actor.deterministic(next_n)).min(0).values
+    torch.testing.assert_close(next_q, expected)
+    # A sampled backup differs (the actor's std is far from 0 at initialisation).
+    sampled = make_algorithm("cql", 5, 2, TINY, seed=1)
+    assert not torch.allclose(sampled._td_target(batch, next_n, torch.tensor(1.0))[1], expected)
+
+
+def test_sequential_update_trains_the_actor_on_the_updated_critic(buffers: tuple) -> None:
+    real, _ = buffers
+    config = dataclasses.replace(TINY, update_order="sequential")
+    algo = make_algorithm("cql", 5, 2, config, seed=2)
+    batches = sample_batches(algo, real, None, torch.Generator().manual_seed(0))
+    critic_before = [p.detach().clone() for p in algo.critic.parameters()]
+    seen: list[list[torch.Tensor]] = []
+    original = algo._actor_step
+
+    def spy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        seen.append([p.detach().clone() for p in algo.critic.parameters()])
+        return original(*args, **kwargs)
+
+    algo._actor_step = spy
+    metrics = algo.update(*batches)
+    assert all(math.isfinite(v) for v in metrics.values()) and algo.steps == 1
+    # The critic had already taken its step when the actor's loss was built.
+    assert any(not torch.equal(a, b) for a, b in zip(critic_before, seen[0], strict=True))
+
+
+def test_sequential_sac_reaches_the_sim_optimum() -> None:
+    config = dataclasses.replace(BANDIT, update_order="sequential")
+    assert train("sac", 300, config) == pytest.approx(1.0, abs=0.2)
+
+
+@pytest.mark.parametrize(("threshold", "grows"), [(-1e3, True), (1e3, False)])
+def test_cql_lagrange_weight_follows_the_gap(
+    buffers: tuple, threshold: float, grows: bool
+) -> None:
+    real, _ = buffers
+    config = dataclasses.replace(
+        TINY, cql_lagrange_threshold=threshold, cql_lagrange_lr=0.05, cql_alpha=2.0
+    )
+    algo = make_algorithm("cql", 5, 2, config, seed=4)
+    gen = torch.Generator().manual_seed(0)
+    weights = [algo.update(*sample_batches(algo, real, None, gen))["cql_weight"] for _ in range(5)]
+    assert weights[0] == pytest.approx(2.0)  # a starts at 1: the weight is cql_alpha
+    assert (weights[-1] > 2.0) == grows and weights[-1] != pytest.approx(2.0)
+    state = io.BytesIO()
+    torch.save(algo.state_dict(), state)
+    state.seek(0)
+    clone = make_algorithm("cql", 5, 2, config, seed=9)
+    clone.load_state_dict(torch.load(state, weights_only=True))
+    assert float(clone.lagrange().detach()) == pytest.approx(float(algo.lagrange().detach()))
