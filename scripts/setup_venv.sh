@@ -10,6 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
+# --bench: also the benchmark-only extras (requirements/bench.txt: d3rlpy), after the base setup.
+bench=0
+[ "${1:-}" = "--bench" ] && bench=1
 
 if [ -n "${ROS_DISTRO:-}" ] && "$PYTHON" -c "import rclpy" 2>/dev/null; then
   mode="system ROS 2 ($ROS_DISTRO)"
@@ -23,9 +26,21 @@ fi
 echo "[setup] mode: $mode"
 
 stamp="$VENV/.h2o-setup"
-want=$(cat requirements/*.txt src/*/setup.py | sha256sum | cut -c1-16)-$mode
+want=$(cat requirements/core.txt requirements/dev.txt requirements/ros-wheels.txt \
+  src/*/setup.py | sha256sum | cut -c1-16)-$mode
+bench_stamp="$VENV/.h2o-bench"
+bench_want=$(sha256sum requirements/bench.txt | cut -c1-16)
+install_bench() {
+  if [ "$bench" = 1 ] && [ "$(cat "$bench_stamp" 2>/dev/null)" != "$bench_want" ]; then
+    echo "[setup] installing the benchmark extras (requirements/bench.txt, --no-deps)"
+    "$VENV/bin/python" -m pip install -q --no-deps -r requirements/bench.txt >/dev/null 2>&1 \
+      || { echo "[setup] FAILED: pip install -r requirements/bench.txt"; exit 1; }
+    echo "$bench_want" > "$bench_stamp"
+  fi
+}
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "[setup] $VENV is up to date"
+  install_bench
   exit 0
 fi
 start=$(date +%s)
@@ -41,4 +56,5 @@ quiet "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation \
   -e src/h2o_robot_bridge -e src/h2o_sim -e src/h2o_learning
 rm -f "$log"
 echo "$want" > "$stamp"
+install_bench
 echo "[setup] installed into $VENV in $(( $(date +%s) - start )) s"
