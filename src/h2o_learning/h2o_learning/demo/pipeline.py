@@ -8,7 +8,9 @@ The simulator's ``real`` profile stands in for the robot (the paper's sim-to-sim
    dataset.
 2. **train**: H2O with the ``gravity_x2`` simulator online and that dataset offline (the trainer
    API); a sim-only SAC baseline trains at the same time in a second process.
-3. **export**: each run's ONNX policy, checked by the runner's own loader (``OnnxPolicy``).
+3. **export**: each run's ``<task>.onnx``, the epoch ``train.export`` names (``best``: the
+   highest in-process ``real`` return at the trainer's evaluations; the run folder's
+   ``export.json`` says which and why), checked by the runner's own loader (``OnnxPolicy``).
 4. **evaluate**: each policy (and the classical controller) through the deploy runner's core
    in-process (no DDS, :class:`~h2o_learning.training.evaluation.RunnerEvaluator`) on ``real``,
    the number the deployment is compared with, and on the perturbed ``real`` profiles of the
@@ -22,7 +24,8 @@ The simulator's ``real`` profile stands in for the robot (the paper's sim-to-sim
 Everything lands in the report folder (``--out``, default ``report/``)::
 
     dataset/real.h5 collect.json       the recorded dataset and the collection report
-    runs/<algorithm>/                  run folders (config, checkpoints, metrics.csv, curves)
+    runs/<algorithm>/                  run folders (config, checkpoints, metrics.csv, curves,
+                                       best_/last_stand.onnx, export.json)
     policies/stand.onnx                H2O's policy (and <algorithm>_stand.onnx for baselines)
     deploy/<policy>.json               per-policy deployment reports (episodes, tilt traces)
     logs/<stage>/*.log                 every process's output
