@@ -12,7 +12,7 @@ last epoch and says so. The choice and its reason are an :class:`ExportRecord`, 
 ``<run>/export.json`` and into the ONNX metadata ``extra`` of ``<task>.onnx``.
 
 The best is selected on the evaluation seeds themselves, so its return is optimistic: check it
-on other episodes (``h2o-eval --seed``) before trusting the number.
+on other episodes (``h2o-eval --seed N`` with N other than the run's seed) before trusting it.
 """
 
 from __future__ import annotations
