@@ -2,7 +2,8 @@
 
 Starts the ``h2o_trainer`` node (a job: it exits when training is done), which trains with the
 given config (a name in config/train or a path), publishes progress on /diagnostics and exports
-``<task>.onnx`` into the run folder. Arguments:
+``<task>.onnx`` (the epoch ``run.export`` names; ``export.json`` says why) into the run folder.
+Arguments:
 
 - ``config``: training config (default ``h2o_stand.yaml``);
 - ``dataset``: real dataset (.h5) overriding the config's ``data.path`` (default: keep);

@@ -14,6 +14,7 @@ import yaml
 
 from h2o_learning.demo.config import load_demo_config, resolve_demo_config
 from h2o_learning.training.build import algorithm_from_checkpoint
+from h2o_learning.training.selection import read_record
 from h2o_robot_bridge.contract import ACTION_DIM, get_task
 from h2o_robot_bridge.dataset import episode_bounds, load_dataset
 from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy
@@ -80,10 +81,20 @@ def test_demo_dataset_is_valid(tiny_demo) -> None:
 
 
 def test_demo_checkpoint_and_onnx_load(tiny_demo) -> None:
-    out, _ = tiny_demo
-    config, algo, payload = algorithm_from_checkpoint(out / "runs" / "h2o")
+    out, proc = tiny_demo
+    run = out / "runs" / "h2o"
+    config, _, payload = algorithm_from_checkpoint(run)
     assert config.algorithm == "h2o" and config.env.sim_dynamics == "gravity_x2"
     assert payload["dataset"]["size"] > 0
+    # The demo deploys the best evaluated epoch: its checkpoint, and the record of why.
+    record = read_record(run / "export.json")
+    assert (
+        record.exported == "best" and f"h2o: deploying stand.onnx, {record.reason}" in proc.stdout
+    )
+    results = json.loads((out / "results.json").read_text())
+    assert results["train"]["h2o"]["export"] == record.to_dict()
+    _, algo, best = algorithm_from_checkpoint(run / "checkpoints" / "best.pt")
+    assert best["epoch"] == record.epoch
     policy = OnnxPolicy(out / "policies" / "stand.onnx", task="stand", control_hz=100.0)
     obs = load_dataset(out / "dataset" / "real.h5").observations[:5]
     for o in obs:

@@ -92,6 +92,7 @@ def test_trainer_node_trains_reports_and_exports(
     policy = OnnxPolicy(run / "stand.onnx", task="stand", control_hz=100.0)
     assert policy.metadata["algorithm"] == "h2o"
     assert (run / "checkpoints/epoch_00002.pt").is_file() and (run / "metrics.csv").is_file()
+    assert (run / "checkpoints/best.pt").is_file() and (run / "export.json").is_file()
 
 
 @pytest.mark.parametrize(
@@ -127,12 +128,12 @@ def test_trainer_node_stops_on_sigint_and_resumes(
     }
     with node_process("h2o_trainer", tmp_path / "logs", domain_id, params=params) as proc:
         deadline = time.monotonic() + 180.0
-        while not list(run.glob("checkpoints/*.pt")) and time.monotonic() < deadline:
+        while not list(run.glob("checkpoints/epoch_*.pt")) and time.monotonic() < deadline:
             time.sleep(0.2)
         code = proc.stop(timeout=60.0)  # SIGINT: stop at once or after the epoch, exit 0
     assert code == 0, proc.log()[-2000:]
     assert "stopped after" in proc.log() and not (run / "stand.onnx").exists()
-    done = max(int(p.stem.split("_")[1]) for p in run.glob("checkpoints/*.pt"))
+    done = max(int(p.stem.split("_")[1]) for p in run.glob("checkpoints/epoch_*.pt"))
     params = {**params, "resume": True, "overrides": [*OVERRIDES, f"loop.epochs={done + 1}"]}
     with node_process("h2o_trainer", tmp_path / "logs2", domain_id, params=params) as proc:
         code = proc.wait(timeout=240.0)

@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from h2o_learning.algorithms import ALGORITHMS
-from h2o_learning.training.config import TrainConfig, config_from_dict, deep_merge, load_raw
+from h2o_learning.training.config import (
+    ExportChoice,
+    TrainConfig,
+    config_from_dict,
+    deep_merge,
+    load_raw,
+)
 from h2o_learning.training.config_schema import from_dict
 from h2o_robot_bridge.config_files import config_file, load_yaml_mapping
 from h2o_robot_bridge.contract import get_task
@@ -62,8 +68,9 @@ class TrainStage:
         threads: torch threads per training process.
         sim_randomize: knob ranges drawn at every reset of the training simulator
             (``env.sim_randomize`` of the training config: e.g. the actuation delay).
-        deploy_best: deploy each run's best-evaluated epoch (``best_<task>.onnx``: highest
-            in-process ``real`` return at the trainer's evaluations) instead of the last one.
+        export: which epoch each run deploys (the runs' ``run.export``): ``best``, the one
+            with the highest in-process ``real`` return at the trainer's evaluations, or
+            ``last``; the run folder's ``export.json`` says which and why.
         loop, algo: overrides of the base config's ``loop`` and ``algo`` sections.
     """
 
@@ -73,7 +80,7 @@ class TrainStage:
     max_minutes: float = 7.5
     threads: int = 1
     sim_randomize: dict[str, tuple[float, float]] = field(default_factory=dict)
-    deploy_best: bool = True
+    export: ExportChoice = "best"
     loop: dict[str, Any] = field(default_factory=dict)
     algo: dict[str, Any] = field(default_factory=dict)
 
@@ -209,6 +216,7 @@ def train_config(demo: DemoConfig, algorithm: str, dataset: Path, run_root: Path
             "threads": t.threads,
             "progress": True,
             "tensorboard": True,
+            "export": t.export,
         },
     }
     return config_from_dict(deep_merge(load_raw(t.base), top))

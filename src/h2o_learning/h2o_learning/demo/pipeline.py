@@ -8,7 +8,9 @@ The simulator's ``real`` profile stands in for the robot (the paper's sim-to-sim
    dataset.
 2. **train**: H2O with the ``gravity_x2`` simulator online and that dataset offline (the trainer
    API); a sim-only SAC baseline trains at the same time in a second process.
-3. **export**: each run's ONNX policy, checked by the runner's own loader (``OnnxPolicy``).
+3. **export**: each run's ``<task>.onnx``, the epoch ``train.export`` names (``best``: the
+   highest in-process ``real`` return at the trainer's evaluations; the run folder's
+   ``export.json`` says which and why), checked by the runner's own loader (``OnnxPolicy``).
 4. **evaluate**: each policy (and the classical controller) through the deploy runner's core
    in-process (no DDS, :class:`~h2o_learning.training.evaluation.RunnerEvaluator`) on ``real``,
    the number the deployment is compared with, and on the perturbed ``real`` profiles of the
@@ -22,7 +24,8 @@ The simulator's ``real`` profile stands in for the robot (the paper's sim-to-sim
 Everything lands in the report folder (``--out``, default ``report/``)::
 
     dataset/real.h5 collect.json       the recorded dataset and the collection report
-    runs/<algorithm>/                  run folders (config, checkpoints, metrics.csv, curves)
+    runs/<algorithm>/                  run folders (config, checkpoints, metrics.csv, curves,
+                                       best_/last_stand.onnx, export.json)
     policies/stand.onnx                H2O's policy (and <algorithm>_stand.onnx for baselines)
     deploy/<policy>.json               per-policy deployment reports (episodes, tilt traces)
     logs/<stage>/*.log                 every process's output
@@ -59,6 +62,7 @@ from h2o_learning.demo.graph import (
 )
 from h2o_learning.demo.report import render_robustness, render_table, write_plots
 from h2o_learning.training.config_schema import to_dict
+from h2o_learning.training.selection import ExportRecord
 from h2o_robot_bridge.errors import H2OError
 from h2o_robot_bridge.testing.processes import clean_shared_memory, free_domain_id
 
@@ -110,17 +114,12 @@ class TrainOutcome:
     algorithm: str
     run_dir: Path
     policy: Path
+    """``<task>.onnx``: the policy the training config's ``run.export`` names."""
     epochs: int
     finished: bool
     metrics: dict[str, float]
-    best_policy: Path | None = None
-    best_epoch: int | None = None
-
-    def deployed_policy(self, best: bool) -> tuple[Path, int]:
-        """(ONNX, epoch) to deploy: the best-evaluated epoch's if ``best`` and there is one."""
-        if best and self.best_policy is not None and self.best_epoch is not None:
-            return self.best_policy, self.best_epoch
-        return self.policy, self.epochs
+    export: ExportRecord
+    """Which epoch ``policy`` holds and why (the run's ``export.json``)."""
 
 
 def banner(step: int, name: str, text: str) -> None:
@@ -187,12 +186,12 @@ def _train_worker(
             trainer = Trainer(config_from_dict(raw), run_dir)
             try:
                 out = trainer.run(should_stop=lambda: time.time() > deadline, export=True)
-                policy = out.policy_path or trainer.export()
+                record = out.export or trainer.export_policies()  # stopped at the time cap
             finally:
                 trainer.close()
+            policy = trainer.folder.root / record.policy
             payload = {"ok": True, "policy": str(policy), "epochs": out.epochs}
-            best = out.best_policy_path
-            payload.update(best=None if best is None else str(best), best_epoch=out.best_epoch)
+            payload.update(export=record.to_dict())
             payload.update(finished=out.finished, metrics=out.last_metrics)
         except BaseException as err:  # reported to the parent, which names this log
             fh.write(traceback.format_exc())
@@ -237,10 +236,9 @@ def _join(name: str, proc: Any, run_dir: Path, log: Path, result: Path) -> Train
     if not payload["finished"]:
         print(f"note: {name} stopped at the time cap after {payload['epochs']} epochs")
     metrics = {k: float(v) for k, v in payload["metrics"].items()}
-    best = None if payload.get("best") is None else Path(payload["best"])
     return TrainOutcome(
         name, run_dir, Path(payload["policy"]), payload["epochs"], payload["finished"], metrics,
-        best, payload.get("best_epoch"),
+        ExportRecord.from_dict(payload["export"]),
     )  # fmt: skip
 
 
@@ -257,9 +255,8 @@ def export(
         target = folder.policies / (
             f"{cfg.task}.onnx" if name == "h2o" else f"{name}_{cfg.task}.onnx"
         )
-        source, epoch = run.deployed_policy(cfg.train.deploy_best)
-        shutil.copyfile(source, target)
-        print(f"{name}: deploying the policy of epoch {epoch} ({source.name})")
+        shutil.copyfile(run.policy, target)
+        print(f"{name}: deploying {run.policy.name}, {run.export.reason}")
         try:
             policy = OnnxPolicy(target, task=cfg.task, control_hz=100.0)
         except H2OError as err:
@@ -365,7 +362,7 @@ def report(
     """Stage 6: table.md, results.json, plots; returns the tables."""
     train_eval = {name: last_evaluation(run.run_dir) for name, run in runs.items()}
     epochs = {n: r.epochs for n, r in runs.items()}
-    chosen = {n: r.deployed_policy(cfg.train.deploy_best)[1] for n, r in runs.items()}
+    chosen = {n: r.export.epoch for n, r in runs.items()}
     table = render_table(cfg, deployed, evaluated["real"], train_eval, epochs, chosen)
     table += "\n\n" + render_robustness(cfg, evaluated["robustness"])
     (folder.root / "table.md").write_text(table + "\n")
@@ -380,6 +377,7 @@ def report(
                 "finished": r.finished,
                 "metrics": r.metrics,
                 "run_dir": str(r.run_dir),
+                "export": r.export.to_dict(),
             }
             for n, r in runs.items()
         },  # fmt: skip

@@ -12,7 +12,8 @@ Parameters:
     overrides (str[]): ``section.key=value`` overrides, as ``h2o-train --set``.
     run_dir (str): run folder; empty = ``<run.root>/<name>-<time>``.
     resume (bool): continue the run in ``run_dir`` from its newest checkpoint.
-    export (bool): export ``<task>.onnx`` into the run folder at the end.
+    export (bool): export the policies into the run folder at the end (``<task>.onnx`` is the
+        one ``run.export`` names; the final status says which and why).
 """
 
 from __future__ import annotations
@@ -74,8 +75,9 @@ class TrainerNode(Node):
             export=self.cfg.export,
         )
         values: dict[str, float | str] = {"epoch": result.epochs, "run_dir": str(result.run_dir)}
-        if result.policy_path is not None:
+        if result.policy_path is not None and result.export is not None:
             values["policy"] = str(result.policy_path)
+            values["export"] = result.export.reason
         message = "finished" if result.finished else "stopped"
         self.publish(DiagnosticStatus.OK, message, values)
         text = f"{message} after {result.epochs} epochs: {values}"

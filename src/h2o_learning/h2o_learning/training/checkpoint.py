@@ -8,7 +8,8 @@ nothing in it is unpickled as code. Keys written by the trainer:
 - ``epoch`` (epochs completed), ``env_steps``, ``episodes``, ``grad_steps``;
 - ``algorithm``: the algorithm's ``state_dict()``; ``sim_buffer``: the online buffer's;
 - ``rng``: numpy generator state and torch generator states;
-- ``dataset``: path, size and fingerprint of the real dataset used.
+- ``dataset``: path, size and fingerprint of the real dataset used;
+- ``selection`` (only in :data:`BEST_CHECKPOINT`): the metric and value it was selected on.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from h2o_robot_bridge.errors import ContractMismatchError, H2OError
 
 CHECKPOINT_FORMAT = "h2o-checkpoint/1"
 REQUIRED_KEYS = ("format", "contract", "config", "config_hash", "epoch", "algorithm")
+BEST_CHECKPOINT = "best.pt"
+"""The best evaluated epoch's checkpoint, next to the epoch checkpoints (never pruned)."""
 
 
 class CheckpointError(H2OError):

@@ -26,7 +26,10 @@ examples:
 --config takes a path or a name shipped in config/train: <algorithm>_stand for each algorithm
 (h2o_stand, sac_stand, ...) and smoke_* for a quick try. --set overrides any key with a YAML
 value (section.key=value, repeatable); unknown keys are errors. The run folder gets the resolved
-config, checkpoints, metrics.csv, TensorBoard events (tb/), curves.png and <task>.onnx.
+config, checkpoints (and checkpoints/best.pt), metrics.csv, TensorBoard events (tb/), curves.png,
+best_<task>.onnx and last_<task>.onnx, and <task>.onnx: the one run.export names (best, the
+default: the epoch with the highest evaluation return on `real`; or last), with export.json
+saying which and why.
 """
 
 EVAL_EPILOG = """\
@@ -122,8 +125,8 @@ def _train(args: argparse.Namespace) -> int:
         trainer.close()
     summary = {k: round(v, 4) for k, v in result.last_metrics.items() if k.startswith("eval")}
     print(f"done: {result.epochs} epochs in {result.run_dir}; last evaluation {summary}")
-    if result.policy_path is not None:
-        print(f"policy: {result.policy_path}")
+    if result.policy_path is not None and result.export is not None:
+        print(f"policy: {result.policy_path}; exported {result.export.reason}")
     return 0
 
 

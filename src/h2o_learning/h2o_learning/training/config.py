@@ -10,7 +10,7 @@ A run is described by a YAML file under ``config/train/`` (see ``h2o_stand.yaml`
     data: {path}             # the offline real dataset (HDF5 from h2o-collect / h2o-dataset)
     loop: {epochs, sim_steps_per_epoch, grad_steps_per_epoch, ...}
     algo: {...}              # AlgorithmConfig fields (networks, learning rates, H2O terms)
-    run:  {root, threads, progress, tensorboard, export_name}
+    run:  {root, threads, progress, tensorboard, export, export_name}
 
 A file may start from another with ``extends: other.yaml`` (resolved next to it); its keys then
 override the base's, section by section. Unknown or missing keys and wrong types raise
@@ -26,7 +26,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import yaml
 
@@ -37,6 +37,10 @@ from h2o_robot_bridge.contract import get_task
 from h2o_robot_bridge.errors import ConfigError
 
 PACKAGE = "h2o_learning"
+
+ExportChoice = Literal["best", "last"]
+"""Which epoch's policy a run deploys as ``<task>.onnx`` (``run.export``)."""
+EXPORT_CHOICES: tuple[str, ...] = get_args(ExportChoice)
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,11 @@ class RunConfig:
         device: torch device.
         progress: show a tqdm progress bar.
         tensorboard: write TensorBoard event files (``metrics.csv`` is always written).
+        export: which epoch's policy ``export_name`` holds at the end: ``best``, the evaluated
+            epoch with the highest runner evaluation return on ``real`` (ties: the earlier;
+            the last epoch when no evaluation ran), or ``last``, the final epoch. Both are
+            kept as ``best_<export_name>`` and ``last_<export_name>``; ``export.json`` says
+            which was chosen and why (:mod:`h2o_learning.training.selection`).
         export_name: ONNX file written into the run folder at the end; null = ``<task>.onnx``.
     """
 
@@ -149,11 +158,16 @@ class RunConfig:
     device: str = "cpu"
     progress: bool = True
     tensorboard: bool = True
+    export: ExportChoice = "best"
     export_name: str | None = None
 
     def __post_init__(self) -> None:
         if self.threads < 0:
             raise ConfigError(f"run.threads must be >= 0, got {self.threads}")
+        if self.export not in EXPORT_CHOICES:  # YAML is checked on load; this is for code
+            raise ConfigError(
+                f"run.export must be one of {list(EXPORT_CHOICES)}, got {self.export!r}"
+            )
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import json
 import logging
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from numpy.typing import NDArray
 from h2o_robot_bridge.contract import ACTION_DIM, ACTION_OFFSET, ACTION_SCALE, OBS_DIM
 from h2o_robot_bridge.contract.policy import (
     INPUT_NAME,
+    METADATA_KEY,
     OUTPUT_ACTION,
     OUTPUT_JOINT_COMMAND,
     make_policy_metadata,
@@ -89,6 +92,33 @@ def export_policy(
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def copy_policy(source: str | Path, target: str | Path, extra: dict[str, Any]) -> Path:
+    """Copy an exported policy with ``extra`` merged into its metadata ``extra``.
+
+    The graph is not touched, so the copy acts exactly like ``source`` (no re-trace, no new
+    parity error); written atomically like :func:`export_policy`.
+
+    Raises:
+        ExportError: ``source`` is not an h2o policy export.
+    """
+    import onnx  # noqa: PLC0415 - heavy import, only when exporting
+
+    source, target = Path(source), Path(target)
+    props = {p.key: p.value for p in onnx.load(str(source)).metadata_props}
+    if METADATA_KEY not in props:
+        raise ExportError(f"{source}: no {METADATA_KEY!r} metadata (not an h2o policy export)")
+    meta = json.loads(props[METADATA_KEY])
+    meta["extra"] = {**meta.get("extra", {}), **extra}
+    tmp = target.with_name(target.name + ".tmp.onnx")
+    try:
+        shutil.copyfile(source, tmp)
+        _add_metadata(tmp, {**props, METADATA_KEY: json.dumps(meta)})
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
 
 
 def _trace(module: torch.nn.Module, path: Path) -> None:

@@ -18,7 +18,7 @@ PARAMETERS: dict[str, Any] = {
     "overrides": [""],  # section.key=value, as h2o-train --set ([""]: ROS needs a typed list)
     "run_dir": "",  # empty: <run.root>/<name>-<time>
     "resume": False,  # continue the run in run_dir from its newest checkpoint
-    "export": True,  # export <task>.onnx into the run folder at the end
+    "export": True,  # export the policies (<task>.onnx: run.export's) into the run folder
 }
 """The node's ROS parameters and their defaults."""
 

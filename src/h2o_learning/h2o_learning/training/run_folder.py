@@ -2,12 +2,19 @@
 
 Layout::
 
-    <run>/config.yaml        resolved config (hash in its first line)
-    <run>/checkpoints/       epoch_00010.pt ... (resumable; the newest few are kept)
-    <run>/metrics.csv        one row per epoch (training losses, evaluation returns, ...)
-    <run>/tb/                TensorBoard event files
-    <run>/curves.png         learning curves: evaluation return in real vs sim, losses
-    <run>/<task>.onnx        the exported policy (at the end of the run)
+    <run>/config.yaml          resolved config (hash in its first line)
+    <run>/checkpoints/         epoch_00010.pt ... (resumable; the newest few are kept) and
+                               best.pt (the best evaluated epoch so far; never pruned)
+    <run>/metrics.csv          one row per epoch (training losses, evaluation returns, ...)
+    <run>/tb/                  TensorBoard event files
+    <run>/curves.png           learning curves: evaluation return in real vs sim, losses
+    <run>/best_<task>.onnx     the best evaluated epoch's policy (from checkpoints/best.pt)
+    <run>/last_<task>.onnx     the final epoch's policy
+    <run>/<task>.onnx          the deployed policy: a copy of the one ``run.export`` names,
+                               the choice added to its metadata ``extra``
+    <run>/export.json          which one that is, its epoch and return, and why
+
+The last four are written at the end of the run (:mod:`h2o_learning.training.selection`).
 """
 
 from __future__ import annotations
@@ -18,7 +25,11 @@ from pathlib import Path
 
 import yaml
 
-from h2o_learning.training.checkpoint import checkpoint_name, latest_checkpoint
+from h2o_learning.training.checkpoint import (
+    BEST_CHECKPOINT,
+    checkpoint_name,
+    latest_checkpoint,
+)
 from h2o_learning.training.config import TrainConfig, config_from_dict, config_hash, save_config
 from h2o_robot_bridge.errors import ConfigError
 
@@ -49,6 +60,14 @@ class RunFolder:
     def curves_png(self) -> Path:
         return self.root / "curves.png"
 
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.checkpoints / BEST_CHECKPOINT
+
+    @property
+    def export_record(self) -> Path:
+        return self.root / "export.json"
+
     def checkpoint(self, epoch: int) -> Path:
         """Path of the checkpoint after ``epoch`` epochs."""
         return self.checkpoints / checkpoint_name(epoch)
@@ -58,7 +77,7 @@ class RunFolder:
         return latest_checkpoint(self.checkpoints)
 
     def prune_checkpoints(self, keep: int) -> None:
-        """Delete all but the ``keep`` newest checkpoints."""
+        """Delete all but the ``keep`` newest epoch checkpoints (``best.pt`` stays)."""
         found = sorted(self.checkpoints.glob("epoch_*.pt"))
         for old in found[: max(0, len(found) - keep)]:
             old.unlink()

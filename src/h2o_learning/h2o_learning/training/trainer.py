@@ -9,6 +9,12 @@ dataset and a sim batch from the online buffer, then every ``loop.eval_every`` e
 in the sim profile. Everything is built and validated in :class:`Trainer`'s constructor, so bad
 input fails before the first step.
 
+Model selection (:mod:`~h2o_learning.training.selection`). An evaluation whose ``real`` return
+beats the best so far is checkpointed as ``checkpoints/best.pt`` (restored on resume). At the
+end :meth:`Trainer.export_policies` exports ``best_<task>.onnx`` from it and
+``last_<task>.onnx`` from the final epoch, copies the one ``run.export`` names to
+``<task>.onnx`` and writes ``export.json`` saying which and why.
+
 Bit-for-bit resume. Every random stream is explicit and saved in the checkpoint: the
 algorithm's own torch generator (inside its ``state_dict``), the trainer's torch generator for
 batch sampling, its numpy generator for warm-up actions, and torch's global RNG. The sim env is
@@ -26,13 +32,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from h2o_learning.training.buffers import ReplayBuffer
 from h2o_learning.training.build import (
+    algorithm_from_checkpoint,
     build_algorithm,
     check_env_spaces,
     command_of,
@@ -49,10 +56,28 @@ from h2o_learning.training.evaluation import (
     eval_seeds,
     make_env,
 )
-from h2o_learning.training.export import export_policy
-from h2o_learning.training.metrics_log import REAL_RETURN, SIM_RETURN, MetricsLog, plot_curves
+from h2o_learning.training.export import copy_policy, export_policy
+from h2o_learning.training.metrics_log import (
+    EPOCH,
+    REAL_RETURN,
+    SIM_RETURN,
+    MetricsLog,
+    plot_curves,
+)
 from h2o_learning.training.run_folder import RunFolder, open_run_folder
 from h2o_learning.training.sampling import sample_batches
+from h2o_learning.training.selection import (
+    SELECT_METRIC,
+    Criterion,
+    ExportRecord,
+    Scored,
+    best_from_payload,
+    best_payload,
+    decide,
+    improves,
+    policy_file,
+    write_record,
+)
 from h2o_robot_bridge.contract import ACTION_DIM, DEFAULT_TIMING, OBS_DIM
 from h2o_robot_bridge.dataset import Dataset
 
@@ -81,11 +106,10 @@ class TrainResult:
     epochs: int
     finished: bool
     policy_path: Path | None
+    """``<task>.onnx``, the policy ``run.export`` names (None: not exported)."""
     last_metrics: dict[str, float]
-    best_policy_path: Path | None = None
-    """``best_<task>.onnx``: the policy of the epoch with the highest ``real`` evaluation
-    return so far (selected on the evaluation seeds: check it on other episodes)."""
-    best_epoch: int | None = None
+    export: ExportRecord | None = None
+    """Which epoch ``policy_path`` holds and why (as in ``export.json``)."""
 
 
 class Trainer:
@@ -100,6 +124,9 @@ class Trainer:
         ConfigError, DatasetError, ContractMismatchError, CheckpointError: bad input, before
             any training.
     """
+
+    select_metric: ClassVar[str] = SELECT_METRIC
+    """The logged metric the best epoch maximises (a seam: tests select on a known one)."""
 
     def __init__(
         self, config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False
@@ -122,11 +149,13 @@ class Trainer:
         self.sim_env = self._sim_env() if self.algo.uses_sim else None
         self.sim_buffer = self._sim_buffer() if self.algo.uses_sim else None
         self._eval_envs = {name: self._make_eval_env(name) for name in self._eval_names()}
-        self.best: tuple[int, float] | None = None  # (epoch, real return) of best_<task>.onnx
+        self.best: Scored | None = None  # the best evaluated epoch so far (checkpoints/best.pt)
         checkpoint = self._resume_checkpoint(run_dir) if resume else None
+        best = self._load_best_checkpoint(run_dir) if resume else None
         self.folder = open_run_folder(config, run_dir, resume)
         if checkpoint is not None:
             self._restore(checkpoint)
+            self.best = None if best is None else self._restore_best(*best)
         self.log = MetricsLog(
             self.folder.metrics_csv,
             self.folder.tensorboard if config.run.tensorboard else None,
@@ -175,6 +204,22 @@ class Trainer:
             )
         return load_checkpoint(path)
 
+    def _load_best_checkpoint(
+        self, run_dir: str | Path | None
+    ) -> tuple[Path, dict[str, Any]] | None:
+        """``checkpoints/best.pt`` of the run to resume and its payload (None: not written)."""
+        path = RunFolder(Path(run_dir or ".")).best_checkpoint
+        return (path, load_checkpoint(path)) if path.is_file() else None
+
+    def _restore_best(self, path: Path, payload: dict[str, Any]) -> Scored | None:
+        """The best so far, from the best checkpoint. A best from after the resumed checkpoint
+        (a run stopped after a best epoch that had no epoch checkpoint: ``checkpoint_every``
+        > 1) is kept: it is a policy of this run, evaluated the same way, and the replayed
+        epochs compete with it."""
+        if not _epochs_only_differ(payload, self.config):
+            raise CheckpointError(f"{path} was written by a run with another config")
+        return best_from_payload(payload, self.select_metric)
+
     # ---------------------------------------------------------------------------- the loop
     def run(
         self,
@@ -182,10 +227,12 @@ class Trainer:
         should_stop: Callable[[], bool] | None = None,
         export: bool = True,
     ) -> TrainResult:
-        """Train until ``loop.epochs`` (or ``should_stop()`` after an epoch); export at the end.
+        """Train until ``loop.epochs`` (or ``should_stop()`` after an epoch); when all epochs
+        ran and ``export``, :meth:`export_policies`.
 
         Returns:
-            the run folder, epochs completed, whether all were done, the exported policy.
+            the run folder, epochs completed, whether all were done, the exported policy and
+            why it was chosen.
         """
         loop = self.config.loop
         metrics: dict[str, float] = {}
@@ -197,17 +244,11 @@ class Trainer:
                 if should_stop is not None and should_stop():
                     break
         finished = self.counters.epoch >= loop.epochs
-        policy = self.export() if finished and export else None
+        record = self.export_policies() if finished and export else None
         self.log.close()
-        best_path = self.folder.root / f"best_{self.config.export_name}"
+        policy = None if record is None else self.folder.root / record.policy
         return TrainResult(
-            self.folder.root,
-            self.counters.epoch,
-            finished,
-            policy,
-            metrics,
-            best_path if self.best is not None else None,
-            None if self.best is None else self.best[0],
+            self.folder.root, self.counters.epoch, finished, policy, metrics, record
         )
 
     def run_epoch(self, bar: Any = None) -> dict[str, float]:
@@ -219,7 +260,7 @@ class Trainer:
         self.counters.epoch += 1
         if self._eval_due():
             metrics.update(self.evaluate())
-            self._keep_best(metrics)
+            self._track_best(metrics)
         metrics.update(self._counter_metrics())
         self.log.log(self.counters.epoch, metrics)
         if self._eval_due():
@@ -230,15 +271,17 @@ class Trainer:
             bar.set_postfix(_postfix(metrics), refresh=False)
         return metrics
 
-    def _keep_best(self, metrics: dict[str, float]) -> None:
-        """Export ``best_<task>.onnx`` when this evaluation's ``real`` return is the best yet
-        (learning at small budgets is unstable between evaluations; the last epoch is often
-        not the best one). The best is tracked within one process (not across resumes)."""
-        value = metrics.get(REAL_RETURN)
-        if value is None or (self.best is not None and value <= self.best[1]):
+    def _track_best(self, metrics: dict[str, float]) -> None:
+        """Checkpoint this epoch as ``checkpoints/best.pt`` (the full state, with the value it
+        was selected on) when its evaluation beats the best so far (ties keep the earlier)."""
+        value = metrics.get(self.select_metric)
+        if value is None or not improves(float(value), self.best):
             return
-        self.best = (self.counters.epoch, float(value))
-        self.export(self.folder.root / f"best_{self.config.export_name}")
+        self.best = Scored(self.counters.epoch, float(value))
+        selection = best_payload(self.best, self.select_metric)
+        save_checkpoint(
+            self.folder.best_checkpoint, {**self.checkpoint_payload(), "selection": selection}
+        )
 
     def _eval_due(self) -> bool:
         e, loop = self.counters.epoch, self.config.loop
@@ -347,10 +390,13 @@ class Trainer:
 
         return act
 
+    def _eval_seeds(self) -> list[int]:
+        return eval_seeds(self.config.seed, self.config.loop.eval_episodes)
+
     def evaluate(self) -> dict[str, float]:
         """Deterministic episodes in the real profile and, if enabled, the sim profile."""
         loop, env_cfg = self.config.loop, self.config.env
-        seeds = eval_seeds(self.config.seed, loop.eval_episodes)
+        seeds = self._eval_seeds()
         limit = episode_limit(env_cfg.task, self.timing.control_hz, loop.eval_max_steps)
         out: dict[str, float] = {}
         for name, evaluator in self._eval_envs.items():
@@ -421,22 +467,52 @@ class Trainer:
             raise CheckpointError(f"checkpoint does not fit this run: {err}") from err
 
     # ------------------------------------------------------------------------------ export
-    def export(self, path: str | Path | None = None) -> Path:
-        """Export the deterministic policy as ONNX (default: ``<run>/<task>.onnx``)."""
-        target = Path(path) if path is not None else self.folder.root / self.config.export_name
+    def export_policies(self) -> ExportRecord:
+        """Export ``last_<task>.onnx`` (this epoch's policy) and ``best_<task>.onnx`` (that of
+        ``checkpoints/best.pt``), copy the one ``run.export`` names to ``<task>.onnx`` with the
+        choice in its metadata ``extra["selection"]``, and write ``export.json``.
+
+        :meth:`run` calls it after the last epoch; call it yourself for a stopped run.
+        """
+        root, name = self.folder.root, self.config.export_name
+        self.export(root / policy_file(name, "last"))
+        if self.best is not None:
+            _, best, payload = algorithm_from_checkpoint(self.folder.best_checkpoint)
+            path = root / policy_file(name, "best")
+            self._export_module(best.policy_module(), path, int(payload["epoch"]))
+        last = self.counters.epoch
+        requested, criterion = self.config.run.export, self.criterion()
+        record = decide(requested, criterion, self.best, last, self._logged(last), name)
+        copy_policy(root / record.source, root / record.policy, {"selection": record.to_dict()})
+        write_record(self.folder.export_record, record)
+        return record
+
+    def criterion(self) -> Criterion:
+        """What the best epoch is selected on: the metric and its evaluation episodes."""
+        seeds = tuple(self._eval_seeds())
+        return Criterion(self.select_metric, self.config.env.eval_dynamics, seeds)
+
+    def _logged(self, epoch: int) -> float | None:
+        """The selection metric logged for ``epoch`` (None: that epoch was not evaluated)."""
+        for row in reversed(self.log.rows):
+            if row[EPOCH] == epoch:
+                return row.get(self.select_metric)
+        return None
+
+    def export(self, path: str | Path) -> Path:
+        """Export this epoch's deterministic policy as ONNX to ``path``."""
+        return self._export_module(self.algo.policy_module(), path, self.counters.epoch)
+
+    def _export_module(self, policy: torch.nn.Module, path: str | Path, epoch: int) -> Path:
         return export_policy(
-            self.algo.policy_module(),
-            target,
+            policy,
+            path,
             task=self.config.env.task,
             control_hz=self.timing.control_hz,
             algorithm=self.config.algorithm,
             config_hash=self.hash,
-            extra=self.export_extra(),
+            extra=export_extra(self.config, epoch),
         )
-
-    def export_extra(self) -> dict[str, Any]:
-        """Free-form provenance stored in the ONNX metadata."""
-        return export_extra(self.config, self.counters.epoch)
 
     def close(self) -> None:
         """Close the simulators and the logs."""

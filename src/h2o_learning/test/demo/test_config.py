@@ -27,6 +27,7 @@ def test_train_config_applies_the_demo_sections(tmp_path: Path) -> None:
     assert cfg.env.sim_dynamics == "gravity_x2" and cfg.env.eval_dynamics == "real"
     assert cfg.loop.epochs == 1 and cfg.algo.hidden == (32, 32)
     assert cfg.data.path == str(tmp_path / "real.h5") and cfg.run.threads == tiny.train.threads
+    assert tiny.train.export == "best" and cfg.run.export == "best"  # the best-evaluated epoch
 
 
 @pytest.mark.parametrize(
@@ -37,6 +38,8 @@ def test_train_config_applies_the_demo_sections(tmp_path: Path) -> None:
         (lambda raw: raw["train"].__setitem__("baselines", ["h2o"]), "not a baseline"),
         (lambda raw: raw.__setitem__("trigger", "sometimes"), "trigger"),
         (lambda raw: raw["deploy"].__setitem__("episodes", 0), "deploy.episodes"),
+        (lambda raw: raw["train"].__setitem__("export", "first"), "train.export"),
+        (lambda raw: raw["train"].__setitem__("deploy_best", True), "deploy_best"),
     ],
 )
 def test_bad_configs_are_clear_errors(tmp_path: Path, edit, message: str) -> None:

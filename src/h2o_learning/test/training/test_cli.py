@@ -59,13 +59,18 @@ def test_train_each_baseline(algorithm: str, real_dataset: Path, tmp_path: Path,
 
 def test_train_export_eval_h2o(real_dataset: Path, tmp_path: Path, capsys) -> None:
     run = train(tmp_path, real_dataset, "h2o")
-    assert f"policy: {run / 'stand.onnx'}" in capsys.readouterr().out
+    printed = capsys.readouterr().out.splitlines()[-1]  # the last line says which and why
+    assert printed.startswith(f"policy: {run / 'stand.onnx'}; exported best: epoch 1 of 1 ")
+    assert printed.endswith(" over 1 runner episode (the last)")
     assert OnnxPolicy(run / "stand.onnx").metadata["algorithm"] == "h2o"
 
     out = tmp_path / "exported.onnx"
     assert export_main(["--checkpoint", str(run), "-o", str(out)]) == 0
     meta = OnnxPolicy(out).metadata
-    assert meta == OnnxPolicy(run / "stand.onnx").metadata  # same weights, same provenance
+    assert meta == OnnxPolicy(run / "last_stand.onnx").metadata  # same weights and provenance
+    best = tmp_path / "best.onnx"
+    assert export_main(["--checkpoint", str(run / "checkpoints/best.pt"), "-o", str(best)]) == 0
+    assert OnnxPolicy(best).metadata == OnnxPolicy(run / "best_stand.onnx").metadata
     capsys.readouterr()
 
     common = ["--dynamics", "gravity_x2", "--episodes", "2", "--max-steps", "15", "--json"]

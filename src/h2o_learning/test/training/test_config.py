@@ -160,3 +160,14 @@ def test_export_name_defaults_to_task() -> None:
     assert load_config("h2o_stand").export_name == "stand.onnx"
     named = load_config("h2o_stand", ["run.export_name=my.onnx"])
     assert isinstance(named, TrainConfig) and named.export_name == "my.onnx"
+
+
+def test_export_choice_defaults_to_best_and_bad_values_are_refused() -> None:
+    assert TrainConfig("r", "sac").run.export == "best"
+    assert load_config("h2o_stand").run.export == "best"
+    assert load_config("h2o_stand", ["run.export=last"]).run.export == "last"
+    for bad in ("first", "Best", "3", "null"):
+        with pytest.raises(ConfigError, match=r"run\.export.*'best', 'last'"):
+            load_config("h2o_stand", [f"run.export={bad}"])
+    with pytest.raises(ConfigError, match=r"run\.export must be one of"):
+        replace(load_config("h2o_stand").run, export="first")  # type: ignore[arg-type]

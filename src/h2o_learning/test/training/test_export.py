@@ -15,6 +15,7 @@ from h2o_learning.training.export import (
     PARITY_ATOL,
     ExportError,
     PolicyWithScaling,
+    copy_policy,
     export_policy,
     parity_error,
 )
@@ -117,3 +118,33 @@ def test_untraceable_policy_raises_export_error(tmp_path: Path) -> None:
 def test_unknown_task_fails_at_export(algo, tmp_path: Path) -> None:
     with pytest.raises(Exception, match="unknown task"):
         export_policy(algo.policy_module(), tmp_path / "x.onnx", "fly", 100.0, "h2o", "h")
+
+
+def test_copy_policy_adds_extra_and_keeps_the_graph(exported: Path, tmp_path: Path) -> None:
+    copy = copy_policy(exported, tmp_path / "copy.onnx", {"selection": {"epoch": 7}})
+    before, after = OnnxPolicy(exported).metadata, OnnxPolicy(copy).metadata
+    assert after["extra"] == {**before["extra"], "selection": {"epoch": 7}}
+    assert {k: v for k, v in after.items() if k != "extra"} == {
+        k: v for k, v in before.items() if k != "extra"
+    }
+    assert onnx.load(str(copy)).graph == onnx.load(str(exported)).graph
+    obs = np.random.default_rng(3).normal(size=(16, OBS_DIM)).astype(np.float32)
+    outputs = [
+        ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(
+            None, {INPUT_NAME: obs}
+        )
+        for p in (exported, copy)
+    ]
+    for a, b in zip(*outputs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_copy_policy_refuses_a_foreign_file(exported: Path, tmp_path: Path) -> None:
+    model = onnx.load(str(exported))
+    del model.metadata_props[:]
+    foreign = tmp_path / "foreign.onnx"
+    onnx.save(model, str(foreign))
+    with pytest.raises(ExportError, match="not an h2o policy export"):
+        copy_policy(foreign, tmp_path / "copy.onnx", {})
+    assert not (tmp_path / "copy.onnx").exists()

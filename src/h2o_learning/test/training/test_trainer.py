@@ -1,4 +1,5 @@
-"""The training loop: bit-for-bit resume, run folder contents, bad input before training."""
+"""The training loop: bit-for-bit resume, run folder contents, model selection, bad input
+before training."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 
+from h2o_learning.training.build import algorithm_from_checkpoint
 from h2o_learning.training.checkpoint import CheckpointError
 from h2o_learning.training.config import TrainConfig, load_config
+from h2o_learning.training.export import probe_batch
+from h2o_learning.training.selection import Scored, read_record
 from h2o_learning.training.trainer import Trainer
+from h2o_robot_bridge.contract.policy import INPUT_NAME, OUTPUT_ACTION
 from h2o_robot_bridge.dataset.io import META_ATTR
 from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy
 from h2o_robot_bridge.errors import ConfigError, ContractMismatchError, DatasetError
@@ -59,6 +65,31 @@ def metric_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def onnx_actions(path: Path) -> np.ndarray:
+    """The ONNX policy's actions on the export's probe observations."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run([OUTPUT_ACTION], {INPUT_NAME: probe_batch()})[0]
+
+
+def torch_actions(checkpoint: Path) -> np.ndarray:
+    """The checkpoint's deterministic policy on the same observations."""
+    _, algo, _ = algorithm_from_checkpoint(checkpoint)
+    with torch.no_grad():
+        return algo.policy_module()(torch.from_numpy(probe_batch())).numpy()
+
+
+class SelectOnUpdates(Trainer):
+    """The real trainer, selecting on the epoch's gradient-step count instead of the evaluation
+    return: a real metric whose order the config fixes. With ``SEAM``, epoch 1 takes no step
+    (``learning_starts``) and epochs 2 and 3 take 8 each, so the best is epoch 2 (a tie keeps
+    the earlier), not the last."""
+
+    select_metric = "train/updates"
+
+
+SEAM = ("loop.epochs=3", "loop.eval_every=1", "loop.learning_starts=100", "loop.eval_sim=false")
+
+
 def test_resume_equals_uninterrupted_run(real_dataset: Path, tmp_path: Path) -> None:
     config = tiny(real_dataset, "loop.epochs=3")
     straight = Trainer(config, tmp_path / "straight")
@@ -80,6 +111,7 @@ def test_resume_equals_uninterrupted_run(real_dataset: Path, tmp_path: Path) -> 
     assert metric_rows(tmp_path / "straight/metrics.csv") == metric_rows(
         tmp_path / "split/metrics.csv"
     )
+    assert straight.best is not None and resumed.best == straight.best
 
 
 def test_same_seed_same_run_other_seed_other_run(real_dataset: Path, tmp_path: Path) -> None:
@@ -101,8 +133,11 @@ def test_run_folder_holds_everything(real_dataset: Path, tmp_path: Path) -> None
     trainer.close()
     root = tmp_path / "run"
     assert result.policy_path == root / "stand.onnx" and result.policy_path.is_file()
+    for name in ("best_stand.onnx", "last_stand.onnx", "export.json"):
+        assert (root / name).is_file(), name
     assert load_config(root / "config.yaml") == config
     assert sorted(p.name for p in (root / "checkpoints").iterdir()) == [
+        "best.pt",
         "epoch_00001.pt",
         "epoch_00002.pt",
     ]
@@ -213,15 +248,94 @@ def test_resume_refuses_another_config(real_dataset: Path, tmp_path: Path) -> No
         Trainer(tiny(real_dataset), tmp_path / "empty", resume=True)
 
 
+# ------------------------------------------------------------------------- model selection
 def test_best_evaluated_epoch_is_exported(tmp_path: Path) -> None:
     config = tiny(None, "loop.epochs=3", "loop.eval_every=1", algorithm="sac")
     trainer = Trainer(config, tmp_path / "run")
     result = trainer.run()
     trainer.close()
-    rows = metric_rows(tmp_path / "run" / "metrics.csv")
-    returns = [float(r["eval_real/return_mean"]) for r in rows]
+    root = tmp_path / "run"
+    returns = [float(r["eval_real/return_mean"]) for r in metric_rows(root / "metrics.csv")]
     best = int(np.argmax(returns)) + 1  # the first epoch with the highest return
-    assert result.best_epoch == best
-    assert result.best_policy_path == tmp_path / "run" / "best_stand.onnx"
-    meta = OnnxPolicy(result.best_policy_path).metadata
-    assert meta["extra"]["epochs"] == best
+    record = result.export
+    assert record is not None and read_record(root / "export.json") == record
+    assert (record.exported, record.epoch, record.metric) == (
+        "best",
+        best,
+        "eval_real/return_mean",
+    )
+    assert record.value == returns[best - 1] and record.last_value == returns[-1]
+    assert record.eval_episodes == config.loop.eval_episodes == len(record.eval_seeds)
+    assert f"epoch {best} of 3 had the highest real return" in record.reason
+    np.testing.assert_array_equal(
+        onnx_actions(root / "stand.onnx"), onnx_actions(root / "best_stand.onnx")
+    )
+    meta = OnnxPolicy(root / "stand.onnx").metadata["extra"]
+    assert meta["epochs"] == best and meta["selection"] == record.to_dict()
+    assert OnnxPolicy(root / "best_stand.onnx").metadata["extra"]["epochs"] == best
+    assert OnnxPolicy(root / "last_stand.onnx").metadata["extra"]["epochs"] == 3
+
+
+@pytest.mark.parametrize(("choice", "epoch"), [("best", 2), ("last", 3)])
+def test_run_export_names_the_deployed_epoch(choice: str, epoch: int, tmp_path: Path) -> None:
+    config = tiny(None, *SEAM, f"run.export={choice}", algorithm="sac")
+    trainer = SelectOnUpdates(config, tmp_path / "run")
+    result = trainer.run()
+    trainer.close()
+    root = tmp_path / "run"
+    assert [r["train/updates"] for r in metric_rows(root / "metrics.csv")] == ["0", "8", "8"]
+    record = result.export
+    assert record is not None and read_record(root / "export.json") == record
+    assert (record.requested, record.exported, record.epoch) == (choice, choice, epoch)
+    assert (record.best_epoch, record.best_value, record.last_epoch) == (2, 8.0, 3)
+    # The deployed file acts exactly like the named one, and not like the other.
+    deployed = onnx_actions(root / "stand.onnx")
+    np.testing.assert_array_equal(deployed, onnx_actions(root / f"{choice}_stand.onnx"))
+    other = "last" if choice == "best" else "best"
+    assert not np.allclose(deployed, onnx_actions(root / f"{other}_stand.onnx"))
+    # best.pt is epoch 2's full state (a plain weights-only torch file), kept by the pruning.
+    best = torch.load(root / "checkpoints/best.pt", map_location="cpu", weights_only=True)
+    epoch2 = torch.load(root / "checkpoints/epoch_00002.pt", map_location="cpu", weights_only=True)
+    assert best["epoch"] == 2 and best["selection"] == {"metric": "train/updates", "value": 8.0}
+    assert_same_state(best["algorithm"], epoch2["algorithm"], "algorithm")
+    assert_same_state(best["sim_buffer"], epoch2["sim_buffer"], "sim_buffer")
+    # ... and the deployed graph is the policy of that epoch's checkpoint.
+    expected = torch_actions(root / f"checkpoints/epoch_{epoch:05d}.pt")
+    np.testing.assert_allclose(deployed, expected, atol=1e-5, rtol=0)
+    assert OnnxPolicy(root / "stand.onnx").metadata["extra"]["selection"]["exported"] == choice
+
+
+def test_resume_keeps_the_best(tmp_path: Path) -> None:
+    config = tiny(None, *SEAM, algorithm="sac")
+    first = SelectOnUpdates(config, tmp_path / "run")
+    first.run(should_stop=lambda: first.counters.epoch >= 2)
+    first.close()
+    resumed = SelectOnUpdates(config, tmp_path / "run", resume=True)
+    assert resumed.counters.epoch == 2 and resumed.best == Scored(2, 8.0)
+    result = resumed.run()
+    resumed.close()
+    assert result.export is not None and result.export.epoch == 2  # epoch 3 only ties it
+    assert result.export.reason.startswith("best: epoch 2 of 3 had the highest train/updates")
+    root = tmp_path / "run"
+    expected = torch_actions(root / "checkpoints/epoch_00002.pt")
+    np.testing.assert_allclose(onnx_actions(root / "stand.onnx"), expected, atol=1e-5, rtol=0)
+
+
+def test_no_evaluation_exports_the_last_and_says_why(tmp_path: Path) -> None:
+    config = tiny(None, "loop.epochs=3", "loop.eval_every=5", algorithm="sac")
+    trainer = Trainer(config, tmp_path / "run")
+    result = trainer.run(should_stop=lambda: True)  # stopped after epoch 1, before any eval
+    assert not result.finished and result.export is None and result.policy_path is None
+    record = trainer.export_policies()  # what the demo does at its time cap
+    trainer.close()
+    root = tmp_path / "run"
+    assert (record.requested, record.exported, record.epoch) == ("best", "last", 1)
+    assert (
+        record.value is None and record.best_epoch is None and record.source == "last_stand.onnx"
+    )
+    assert "no evaluation" in record.reason and read_record(root / "export.json") == record
+    assert not (root / "best_stand.onnx").exists()
+    assert not (root / "checkpoints/best.pt").exists()
+    np.testing.assert_array_equal(
+        onnx_actions(root / "stand.onnx"), onnx_actions(root / "last_stand.onnx")
+    )
