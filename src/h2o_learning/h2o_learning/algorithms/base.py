@@ -11,6 +11,11 @@ One gradient step (:meth:`ActorCritic.update`):
    actor loss, log pi is detached in the temperature loss), so this equals separate backwards
    while every forward used the pre-step networks, as in the reference. Then Adam steps and the
    soft target update.
+
+``update_order: sequential`` (d3rlpy's order) replaces step 4 by two: the critic's backward and
+step first, then the actor and temperature against the updated critic. ``backup_action: mean``
+bootstraps from the actor's mean action instead of a sample (d3rlpy's CQL). See
+``docs/algorithm.md``, "Learner parity".
 """
 
 from __future__ import annotations
@@ -113,6 +118,8 @@ class ActorCritic:
     uses_sim: ClassVar[bool] = True
     # Optimisers stepped together with the critic's (their losses join the critic's backward).
     _critic_extras: ClassVar[tuple[str, ...]] = ()
+    # The TD target's next action when the config leaves ``backup_action`` null.
+    default_backup_action: ClassVar[str] = "sample"
 
     def __init__(
         self,
@@ -130,6 +137,13 @@ class ActorCritic:
         if obs_dim <= 0 or action_dim <= 0:
             raise ConfigError(f"obs_dim and action_dim must be > 0, got {obs_dim}, {action_dim}")
         self.obs_dim, self.action_dim, self.config = int(obs_dim), int(action_dim), config
+        self.backup_action = config.backup_action or self.default_backup_action
+        if self.backup_action == "mean" and config.backup_entropy:
+            raise ConfigError(
+                f"{self.name} bootstraps from the mean action (backup_action "
+                f"{config.backup_action or 'null: its default'}); backup_entropy needs "
+                "backup_action: sample"
+            )
         self.device = torch.device(device)
         init = torch.Generator().manual_seed(int(seed))
         self.generator = torch.Generator(device=self.device).manual_seed(
@@ -308,7 +322,7 @@ class ActorCritic:
         self, batch: Batch, next_n: torch.Tensor, alpha: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(y, next_q), each (B,): min of the target critics at a' ~ pi(s'), no graph."""
-        if self.config.backup_action == "mean":
+        if self.backup_action == "mean":
             next_action, next_log_pi = self.actor.deterministic(next_n), None
         else:
             next_action, next_log_pi = self.actor.sample(next_n, self.generator)

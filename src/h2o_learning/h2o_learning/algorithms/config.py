@@ -37,8 +37,10 @@ class AlgorithmConfig:
         auto_alpha: learn the temperature; init_alpha: its initial value (or the fixed value).
         target_entropy: None -> -action_dim.
         backup_entropy: subtract alpha log pi in the TD target (reference: False).
-        backup_action: ``sample`` (a' ~ pi(s'), the reference) or ``mean`` (tanh of the
-            actor mean at s', d3rlpy's CQL default) in the TD target.
+        backup_action: the TD target's next action: ``sample`` (a' ~ pi(s'), the reference's
+            and the H2O spec's), ``mean`` (tanh of the actor mean at s', d3rlpy's CQL) or null:
+            the algorithm's own (``mean`` for CQL, ``sample`` for the others; see
+            ``docs/algorithm.md``, "Learner parity").
         update_order: ``joint`` (one backward; the actor's Q is the pre-step critic, the
             reference) or ``sequential`` (critic step first, then the actor and temperature
             against the updated critic, as d3rlpy does).
@@ -85,7 +87,7 @@ class AlgorithmConfig:
     init_alpha: float = 1.0
     target_entropy: float | None = None
     backup_entropy: bool = False
-    backup_action: str = "sample"
+    backup_action: str | None = None
     update_order: str = "joint"
 
     beta: float = 0.01
@@ -188,8 +190,8 @@ class AlgorithmConfig:
                 "target_entropy must be finite or null",
             ),
             (
-                self.backup_action in ("sample", "mean"),
-                f"backup_action must be 'sample' or 'mean', got {self.backup_action!r}",
+                self.backup_action in (None, "sample", "mean"),
+                f"backup_action must be 'sample', 'mean' or null, got {self.backup_action!r}",
             ),
             (
                 not (self.backup_action == "mean" and self.backup_entropy),

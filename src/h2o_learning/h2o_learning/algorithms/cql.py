@@ -33,7 +33,8 @@ class LagrangeWeight(nn.Module):
 
 
 class CQL(ActorCritic):
-    """Conservative Q-learning with sampled uniform and policy actions (SimpleSAC's CQL).
+    """Conservative Q-learning with sampled uniform and policy actions (SimpleSAC's CQL), the
+    TD target from the actor's mean action at s' (``backup_action``; d3rlpy's choice).
 
     ``update(real=batch, sim=None)``.
     """
@@ -42,6 +43,9 @@ class CQL(ActorCritic):
     uses_real = True
     uses_sim = False
     _critic_extras = ("cql_lagrange",)
+    # Measured (docs/algorithm.md, "Learner parity"): bootstrapping from the actor's mean
+    # instead of a sample turns falls into standing on wide-coverage data (medium-replay).
+    default_backup_action = "mean"
 
     def _build_extra(
         self, init: torch.Generator, state_std: np.ndarray | None, obs_std: np.ndarray | None
