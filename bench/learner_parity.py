@@ -11,10 +11,11 @@ Learners: ``ours_cql``, ``ours_sac`` (this package, ``AlgorithmConfig`` defaults
 and ``d3rlpy_cql``, ``d3rlpy_sac`` (the ``d3rlpy`` package's defaults plus ``--d3rlpy-set``).
 Both get ``--hidden`` layers, batch 256, CQL weight 5 and 10 sampled actions.
 
-Datasets (``--data NAME=PATH``; default: the three below under ``--data-dir``, made when
-missing): ``medium`` and ``medium-replay`` collected in-process (``h2o-collect``, 5000 rows,
-seed 0) and ``dds``, the demo's collection stage recorded over DDS (classical controller +
-N(0, 0.2), ~5000 rows, the deployed loop's timing in the data).
+Datasets (``--data NAME=PATH``; default: the three first below under ``--data-dir``, made
+when missing): ``medium`` and ``medium-replay`` collected in-process (``h2o-collect``, 5000
+rows, seed 0); ``dds``, the demo's collection stage recorded over DDS (classical controller +
+N(0, 0.2), ~5000 rows); ``medium-delay10``, ``medium`` on a robot with 10 ms (one control
+period) of actuation delay, which evaluation on ``real`` does not have.
 
 Prints a table (mean +- std over seeds of the per-seed mean return; falls over all episodes)
 and writes ``<out>/<tag>.json`` and ``<out>/<tag>.md``. Needs the bench extras
@@ -197,11 +198,17 @@ def ensure_datasets(specs: Sequence[str], data_dir: Path) -> dict[str, Path]:
 
 def _make_dataset(name: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    if name in ("medium", "medium-replay"):
+    if name in ("medium", "medium-replay", "medium-delay10"):
         from h2o_robot_bridge.dataset import save_dataset  # noqa: PLC0415
         from h2o_sim.collect import collect_dataset  # noqa: PLC0415
 
-        save_dataset(path, collect_dataset(name, 5000, task="stand", seed=0, progress=True))
+        dynamics = "real"
+        if name == "medium-delay10":  # the robot with one control period of actuation delay
+            dynamics = str(path.with_suffix(".yaml"))
+            Path(dynamics).write_text("description: real + 10 ms delay\nlatency_steps: 10\n")
+        kind = name.removesuffix("-delay10")
+        data = collect_dataset(kind, 5000, task="stand", seed=0, dynamics=dynamics, progress=True)
+        save_dataset(path, data)
         return
     if name != "dds":
         raise SystemExit(f"no recipe for dataset {name!r}: pass {name}=PATH")
