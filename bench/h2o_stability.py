@@ -94,6 +94,30 @@ def report(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """One panel per variant: every seed's evaluation curve (return after each epoch)."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    fig, axes = plt.subplots(1, len(variants), figsize=(5 * len(variants), 3.5), sharey=True)
+    for ax, variant in zip(np.atleast_1d(axes), variants, strict=True):
+        for r in sorted((r for r in rows if r["variant"] == variant), key=lambda r: r["seed"]):
+            ax.plot(
+                range(1, len(r["curve"]) + 1), r["curve"], marker="o", label=f"seed {r['seed']}"
+            )
+        ax.set_title(variant or "default")
+        ax.set_xlabel("epoch (1000 gradient steps)")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("runner return on real (5 episodes)")
+    np.atleast_1d(axes)[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -134,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         json.dumps({"args": vars(args) | {"out": str(args.out)}, "runs": rows}, indent=1)
     )
     (args.out / f"{args.tag}.md").write_text(text + "\n")
+    plot(rows, args.out / f"{args.tag}.png")
 
 
 if __name__ == "__main__":
