@@ -6,10 +6,11 @@ Usage:
         and /joint_commands, all stamped with the tick time (values from ``script``); with
         --empty-effort the joint states carry ``effort=[]`` (rclpy pads after it: the CDR
         quirk bag readers must tolerate); /h2o/reset (std_msgs/Empty) before the listed ticks.
-    python robot_peer.py control DURATION
+    python robot_peer.py control DURATION [SUBSCRIBERS]
         a policy loop: the classical controller on /joint_states + /imu/data (built into the
         contract observation), one /joint_commands per sensor tick, stamped with the sensor
-        stamp, for DURATION s; prints ``SENT <count>``.
+        stamp, for DURATION s from the first command, which waits until SUBSCRIBERS (default
+        1) subscriptions of /joint_commands matched; prints ``SENT <count>``.
     python robot_peer.py bag OUT STORAGE TIMEOUT
         record the robot topics' raw CDR bytes into a rosbag2 (like ``ros2 bag record``) until
         1 s passes without a message (or TIMEOUT s); prints ``BAG <count>``.
@@ -99,7 +100,7 @@ def publish(n: int, seed: int, empty_effort: bool, resets: set[int]) -> None:
     rclpy.try_shutdown()
 
 
-def control(duration: float) -> None:
+def control(duration: float, subscribers: int = 1) -> None:
     from rclpy.qos import qos_profile_sensor_data
 
     from h2o_robot_bridge.contract import build_observation, get_task
@@ -115,14 +116,16 @@ def control(duration: float) -> None:
     ctrl = ClassicalController.from_yaml()
     pub = node.create_publisher(JointState, "/joint_commands", 10)
     command = get_task("stand").command
-    state: dict = {"js": None, "prev": np.zeros(ACTION_DIM), "sent": 0}
+    state: dict = {"js": None, "prev": np.zeros(ACTION_DIM), "sent": 0, "armed": False}
 
     def on_js(msg: JointState) -> None:
         state["js"] = msg
 
     def on_imu(msg: Imu) -> None:
         js = state["js"]
-        if js is None or stamp_to_sec(js.header.stamp) != stamp_to_sec(msg.header.stamp):
+        if not state["armed"] or js is None:
+            return
+        if stamp_to_sec(js.header.stamp) != stamp_to_sec(msg.header.stamp):
             return
         j, i = joint_state_to_reading(js), imu_to_reading(msg)
         obs = build_observation(
@@ -136,6 +139,16 @@ def control(duration: float) -> None:
 
     node.create_subscription(JointState, "/joint_states", on_js, qos_profile_sensor_data)
     node.create_subscription(Imu, "/imu/data", on_imu, qos_profile_sensor_data)
+    # DURATION counts from the first command: on a loaded machine start-up and discovery take
+    # seconds, and a sim holding the robot for its commander waits that long too.
+    # Commands start once every expected subscriber (the sim, and a recorder if any) has
+    # matched, so none of them misses the first ones.
+    give_up = time.monotonic() + 60.0
+    while pub.get_subscription_count() < subscribers and time.monotonic() < give_up:
+        rclpy.spin_once(node, timeout_sec=0.05)
+    state["armed"] = True
+    while state["sent"] == 0 and time.monotonic() < give_up:
+        rclpy.spin_once(node, timeout_sec=0.05)
     end = time.monotonic() + duration
     while time.monotonic() < end:
         rclpy.spin_once(node, timeout_sec=0.05)
@@ -181,6 +194,6 @@ if __name__ == "__main__":
             resets = {int(x) for x in flags[flags.index("--resets") + 1].split(",")}
         publish(int(sys.argv[2]), int(sys.argv[3]), "--empty-effort" in flags, resets)
     elif sys.argv[1] == "control":
-        control(float(sys.argv[2]))
+        control(float(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 1)
     else:
         record_bag(sys.argv[2], sys.argv[3], float(sys.argv[4]))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,13 +85,6 @@ def sim_process(log_dir: Path, domain_id: int, **params: object) -> NodeProcess:
     )
 
 
-def wait_for_line(proc: NodeProcess, text: str, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while text not in proc.log():
-        assert proc.alive() and time.monotonic() < end, f"no {text!r}: {proc.log()[-2000:]}"
-        time.sleep(0.05)
-
-
 def run_real_time(
     tmp_path: Path, domain_id: int, trigger: str, rtf: float = 1.0
 ) -> tuple[LoopRecord, str]:
@@ -120,7 +112,7 @@ def run_lockstep(tmp_path: Path, domain_id: int, samples: int = 0) -> tuple[Loop
     # running faster than real time is shaped exactly as in real time (and reproducibly).
     runner = runner_process(tmp_path, domain_id)
     with sim, peer:
-        wait_for_line(peer, "READY")
+        peer.wait_for_output("READY")
         with runner:
             peer.wait(timeout=DURATION + 90)
             alive = runner.alive(), sim.alive()

@@ -31,6 +31,10 @@ def test_record_the_sim_node(tmp_path: Path, domain_id: int) -> None:
         tmp_path,
         domain_id,
         params_files=[config_file("h2o_sim", "sim/wheel_legged_sim.yaml")],
+        # Held upright until the controller's first command: otherwise the robot falls while a
+        # loaded machine still starts the recorder and the controller (every tick was then
+        # "after a fall" and the dataset empty).
+        params={"wait_for_commander": True},
         remaps=remaps(ns),
     )
     rec = node_process(
@@ -42,13 +46,16 @@ def test_record_the_sim_node(tmp_path: Path, domain_id: int) -> None:
         remaps=remaps(ns),
     )
     with rec, sim:
+        # The controller runs a fixed 5 s: start it only once the recorder subscribes (a loaded
+        # machine can take longer than that to import and start it).
+        rec.wait_for_output("recording")
         ctl = subprocess.Popen(
-            [sys.executable, PEER, "control", "5.0"],
+            [sys.executable, PEER, "control", "5.0", "2"],  # the sim and the recorder
             env=peer_env(domain_id, ns),
             stdout=subprocess.PIPE,
             text=True,
         )
-        sent = int(ctl.communicate(timeout=60)[0].split()[1])
+        sent = int(ctl.communicate(timeout=90)[0].split()[1])
         time.sleep(0.3)
         assert rec.stop(timeout=15) == 0, rec.log()
     assert sent >= 200, sim.log()

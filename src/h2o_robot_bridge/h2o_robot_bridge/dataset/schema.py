@@ -170,7 +170,10 @@ def close_last_episode(data: Dataset) -> Dataset:
 
 
 def episode_bounds(data: Dataset) -> list[tuple[int, int]]:
-    """``[(start, stop), ...]`` row ranges of the episodes (stop exclusive), in order."""
+    """``[(start, stop), ...]`` row ranges of the episodes (stop exclusive), in order; an
+    empty dataset has none."""
+    if not data.size:
+        return []
     ends = np.flatnonzero(data.terminals | data.timeouts) + 1
     if data.size and (not ends.size or ends[-1] != data.size):
         ends = np.append(ends, data.size)  # an unfinished last episode still counts

@@ -164,6 +164,11 @@ def main(args: list[str] | None = None) -> int:
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:
+        # A signal shuts the context down while spin_once takes a message; rclpy then raises a
+        # bare RuntimeError from take_message. That is the shutdown itself: close normally.
+        if rclpy.ok():
+            raise
     except H2OError as err:
         print(f"dataset_recorder: error: {err}", file=sys.stderr)
         code = 2

@@ -123,6 +123,17 @@ class NodeProcess:
         """Everything the process printed so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def wait_for_output(self, text: str, timeout: float = 60.0) -> None:
+        """Block until ``text`` appears in the process's output (e.g. a node's start-up line,
+        printed once its subscriptions exist). Raises ProcessError if it exits or ``timeout``
+        seconds pass first, with the log's tail."""
+        end = time.monotonic() + timeout
+        while text not in self.log():
+            if not self.alive() or time.monotonic() > end:
+                state = "exited" if not self.alive() else f"still silent after {timeout} s"
+                raise ProcessError(f"{self.name} {state} before {text!r}:\n{self.log()[-2000:]}")
+            time.sleep(0.05)
+
     def wait(self, timeout: float) -> int:
         """Wait for exit; returns the exit code. Raises ProcessError on timeout."""
         assert self.proc is not None

@@ -19,6 +19,7 @@ from h2o_robot_bridge.dataset import (
     read_meta,
     save_dataset,
 )
+from h2o_robot_bridge.dataset.info import dataset_info
 from h2o_robot_bridge.errors import ConfigError, ContractMismatchError, DatasetError
 from h2o_robot_bridge.testing.dataset_rows import random_dataset
 
@@ -145,3 +146,12 @@ def test_episode_bounds_and_concat() -> None:
     assert episode_bounds(both) == [(0, 6), (6, 10), (10, 16), (16, 20)]
     open_end = data._replace(timeouts=np.zeros(10, bool))
     assert episode_bounds(open_end) == [(0, 6), (6, 10)]
+
+
+def test_an_empty_dataset_has_no_episodes_and_a_summary() -> None:
+    # A recorder that heard no tick writes 0 rows: the summary says so instead of crashing.
+    empty = random_dataset(10)
+    empty = empty._replace(**{k: v[:0] for k, v in empty.arrays().items()})
+    assert episode_bounds(empty) == []
+    info = dataset_info(empty)
+    assert info["rows"] == 0 and info["episodes"]["count"] == 0
