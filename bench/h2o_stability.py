@@ -46,12 +46,9 @@ def curve_measures(returns: Sequence[float]) -> dict[str, float]:
 
 def run_one(job: tuple[str, dict[str, Any], int, str, str, str]) -> dict[str, Any]:
     """Train one H2O run at the demo budget; its evaluation curve and measures."""
-    import csv  # noqa: PLC0415
-
     from h2o_learning.demo.config import load_demo_config, train_config  # noqa: PLC0415
     from h2o_learning.training.config import config_from_dict  # noqa: PLC0415
     from h2o_learning.training.config_schema import to_dict  # noqa: PLC0415
-    from h2o_learning.training.metrics_log import REAL_RETURN  # noqa: PLC0415
     from h2o_learning.training.trainer import Trainer  # noqa: PLC0415
 
     variant, algo, seed, data, root, budget = job
@@ -64,6 +61,15 @@ def run_one(job: tuple[str, dict[str, Any], int, str, str, str]) -> dict[str, An
     config = config_from_dict(raw)
     run_dir = Path(root) / f"{variant or 'default'}_seed{seed}"
     Trainer(config, run_dir=run_dir).run(export=False)
+    return read_run(run_dir, variant, seed)
+
+
+def read_run(run_dir: Path, variant: str, seed: int) -> dict[str, Any]:
+    """The evaluation curve of a finished run folder and its measures."""
+    import csv  # noqa: PLC0415
+
+    from h2o_learning.training.metrics_log import REAL_RETURN  # noqa: PLC0415
+
     with (run_dir / "metrics.csv").open() as f:
         rows = list(csv.DictReader(f))
     curve = [float(r[REAL_RETURN]) for r in rows if r.get(REAL_RETURN)]
@@ -135,6 +141,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--runs", default="/tmp/h2o_stability", help="run folders")
     p.add_argument("--budget", default="demo", help="the demo config's budget (tiny: a smoke run)")
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument(
+        "--summarise-only",
+        action="store_true",
+        help="no training: read the finished run folders <runs>/<variant>_seed<N>/",
+    )
     p.add_argument("--tag", default="run")
     p.add_argument("--out", type=Path, default=Path("docs/results/learner_parity"))
     args = p.parse_args(argv)
@@ -142,15 +153,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     variants = [(v[0], _pairs(v[1:])) for v in args.variant] or [("", {})]
     jobs = [(n, a, s, args.data, args.runs, args.budget) for n, a in variants for s in args.seeds]
-    with mp.get_context("spawn").Pool(args.jobs) as pool:
+    if args.summarise_only:
+        rows = [read_run(Path(r) / f"{n or 'default'}_seed{s}", n, s) for n, _, s, _, r, _ in jobs]
+    else:
         rows = []
-        for row in pool.imap_unordered(run_one, jobs):
-            rows.append(row)
-            print(
-                f"{row['variant'] or 'default'} seed {row['seed']}: "
-                f"{[round(x) for x in row['curve']]}",
-                flush=True,
-            )
+        with mp.get_context("spawn").Pool(args.jobs) as pool:
+            for row in pool.imap_unordered(run_one, jobs):
+                rows.append(row)
+                curve = [round(x) for x in row["curve"]]
+                print(f"{row['variant'] or 'default'} seed {row['seed']}: {curve}", flush=True)
     text = report(rows)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
