@@ -125,18 +125,16 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    # The same --variant and KEY=VALUE parsing as the parity bench (this folder is on sys.path).
+    from learner_parity import _pairs, add_variant_argument  # noqa: PLC0415
+
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--data", required=True, help="the real dataset (the demo's DDS recording)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument(
-        "--variant",
-        nargs="+",
-        action="append",
-        default=[],
-        metavar="NAME [KEY=VALUE ...]",
-        help="AlgorithmConfig changes on top of the demo's (default: the demo as it is)",
+    add_variant_argument(
+        p, "AlgorithmConfig changes on top of the demo's (default: the demo as it is)"
     )
     p.add_argument("--runs", default="/tmp/h2o_stability", help="run folders")
     p.add_argument("--budget", default="demo", help="the demo config's budget (tiny: a smoke run)")
@@ -149,7 +147,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--tag", default="run")
     p.add_argument("--out", type=Path, default=Path("docs/results/learner_parity"))
     args = p.parse_args(argv)
-    from learner_parity import _pairs  # noqa: PLC0415 - the same KEY=VALUE parsing
 
     variants = [(v[0], _pairs(v[1:])) for v in args.variant] or [("", {})]
     jobs = [(n, a, s, args.data, args.runs, args.budget) for n, a in variants for s in args.seeds]

@@ -283,6 +283,18 @@ def _pairs(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def add_variant_argument(p: argparse.ArgumentParser, help_text: str) -> None:
+    """``--variant NAME [KEY=VALUE ...]``, repeatable (shared with ``h2o_stability.py``)."""
+    p.add_argument(
+        "--variant",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar="NAME [KEY=VALUE ...]",
+        help=help_text,
+    )
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -298,13 +310,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--d3rlpy-set", nargs="*", default=[], help="d3rlpy config KEY=VALUE")
     p.add_argument("--no-normalize", action="store_true", help="ours without obs normalisation")
     p.add_argument("--eval-set", nargs="*", default=[], help="profile knobs at evaluation")
-    p.add_argument(
-        "--variant",
-        nargs="+",
-        action="append",
-        default=[],
-        metavar="NAME [KEY=VALUE ...]",
-        help="an ablation of our learners: a name, then AlgorithmConfig KEY=VALUE (or "
+    add_variant_argument(
+        p,
+        "an ablation of our learners: a name, then AlgorithmConfig KEY=VALUE (or "
         "normalize=false); repeat for several, all run in one pool",
     )
     p.add_argument("--jobs", type=int, default=2, help="parallel processes (1 thread each)")
