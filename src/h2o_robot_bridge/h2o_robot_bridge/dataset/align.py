@@ -39,7 +39,13 @@ from h2o_robot_bridge.contract import (
     build_observation,
     get_task,
 )
-from h2o_robot_bridge.dataset.schema import KEYS, Dataset, concat_datasets, empty_dataset
+from h2o_robot_bridge.dataset.schema import (
+    KEYS,
+    STAMPS_PER_OBS,
+    Dataset,
+    concat_datasets,
+    empty_dataset,
+)
 from h2o_robot_bridge.errors import ConfigError
 
 ResumeMode = Literal["upright", "reset"]
@@ -56,7 +62,9 @@ class AlignConfig:
             None = 2.5 control periods.
         max_tick_interval: longest accepted time between two ticks of one transition [s];
             None = 1.5 control periods (a longer one is a gap: rate drop, lost message).
-        clock_jump: a stamp going back by more than this [s] starts a new segment (clock reset).
+        split_window: after a stamp goes back in one stream (a clock discontinuity, see
+            :mod:`.clock`), other streams showing the same step back within this many seconds
+            of receive time belong to the same split; their messages in between are dropped.
         resume_after_fall: after a fall, start a new episode at the next ``reset`` only, or
             also as soon as the robot is ``upright`` again (when resets are not logged).
         time_limit: truncate episodes at the task's time limit, as the env does.
@@ -69,7 +77,7 @@ class AlignConfig:
     control_hz: float = 100.0
     max_age: float | None = None
     max_tick_interval: float | None = None
-    clock_jump: float = 1.0
+    split_window: float = 0.1
     resume_after_fall: ResumeMode = "upright"
     time_limit: bool = True
     allow_repeated_samples: bool = False
@@ -82,8 +90,8 @@ class AlignConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ConfigError(f"{name} must be positive, got {value}")
-        if not self.clock_jump > 0:
-            raise ConfigError(f"clock_jump must be positive, got {self.clock_jump}")
+        if not self.split_window > 0:
+            raise ConfigError(f"split_window must be positive, got {self.split_window}")
         if self.resume_after_fall not in ("upright", "reset"):
             raise ConfigError(
                 f"resume_after_fall must be 'upright' or 'reset', got {self.resume_after_fall!r}"
@@ -107,7 +115,8 @@ class AlignStats:
     Attributes:
         messages: samples received per input.
         out_of_order: samples whose stamp was older than an earlier sample of the same input
-            (kept, re-sorted).
+            and which were given to the aligner anyway (re-sorted; the bag converter and the
+            recorder never do: they split the log there, see ``splits``).
         duplicates: samples with a stamp equal to an earlier one of the same input (dropped).
         ticks: ticks processed.
         dropped_ticks: ticks without a valid observation, by reason.
@@ -115,7 +124,13 @@ class AlignStats:
             far apart; ``reset``; ``after_fall``; ``dropped_tick``: an end was dropped).
         actions_clipped: commands outside the action range, clipped to [-1, 1].
         rows: transitions produced; episodes: episodes ended; terminals: falls.
-        segments: clock segments (1 + clock jumps).
+        segments: clock segments (1 + clock splits).
+        splits: every clock split (:class:`~h2o_robot_bridge.dataset.clock.Split` as dicts):
+            where a stream's stamp went back, by how much, which streams showed it.
+        stragglers: messages dropped around splits, per input (stamped before the split,
+            received after it).
+        commands_carried: splits across which the ``/cmd_vel`` command in effect was kept
+            (the last command before the split holds until the first one after it).
         tick_intervals: count, sum [s] and max [s] of the times between consecutive ticks
             (for the measured control rate).
     """
@@ -131,6 +146,9 @@ class AlignStats:
     episodes: int = 0
     terminals: int = 0
     segments: int = 1
+    splits: list[dict[str, Any]] = field(default_factory=list)
+    stragglers: Counter = field(default_factory=Counter)
+    commands_carried: int = 0
     tick_intervals: list[float] = field(default_factory=lambda: [0, 0.0, 0.0])
 
     @property
@@ -162,6 +180,20 @@ class AlignStats:
             "duplicate stamps (dropped): " + _fmt(d["duplicates"]),
             f"actions clipped to [-1, 1]: {self.actions_clipped}",
         ]
+        for split in self.splits[:10]:
+            lines.append(
+                f"clock split: {split['stream']} stamp went back {1e3 * split['back_s']:.1f} ms "
+                f"at receive time {split['receive_t']:.3f} s (seen by "
+                f"{', '.join(split['seen_by'])})"
+            )
+        if len(self.splits) > 10:
+            lines.append(f"... and {len(self.splits) - 10} more clock splits")
+        if self.splits:
+            lines.append(
+                "dropped around clock splits (stamped before, received after): "
+                + _fmt(d["stragglers"])
+                + f"; command kept across {self.commands_carried} split(s)"
+            )
         return "\n".join(lines)
 
 
@@ -170,11 +202,16 @@ def _fmt(counts: dict[str, int]) -> str:
 
 
 class _Stream:
-    """Samples of one input (time + fixed-width values), kept sorted by time."""
+    """Samples of one input (time + fixed-width values), kept sorted by time.
+
+    ``raw`` is each sample's own stamp (saved with the rows): equal to ``t`` except for a
+    value held across a clock split (:meth:`hold`), which sits at ``t = -inf``.
+    """
 
     def __init__(self, name: str, width: int, stats: AlignStats) -> None:
         self.name, self.width, self.stats = name, width, stats
         self.t = np.empty(0)
+        self.raw = np.empty(0)
         self.v = np.empty((0, width))
         self._new_t: list[NDArray] = []
         self._new_v: list[NDArray] = []
@@ -199,16 +236,22 @@ class _Stream:
         if not self._new_t:
             return
         t = np.concatenate([self.t, *self._new_t])
+        raw = np.concatenate([self.raw, *self._new_t])
         v = np.concatenate([self.v, *self._new_v])
         self._new_t, self._new_v = [], []
         if np.any(np.diff(t) < 0):
             order = np.argsort(t, kind="stable")
-            t, v = t[order], v[order]
+            t, raw, v = t[order], raw[order], v[order]
         dup = np.concatenate([[False], np.diff(t) == 0])
         if dup.any():
             self.stats.duplicates[self.name] += int(dup.sum())
-            t, v = t[~dup], v[~dup]
-        self.t, self.v = t, v
+            t, raw, v = t[~dup], raw[~dup], v[~dup]
+        self.t, self.raw, self.v = t, raw, v
+
+    def hold(self, value: NDArray, stamp: float) -> None:
+        """After :meth:`clear`: ``value`` (stamped ``stamp``) holds until the first sample."""
+        self.t, self.raw = np.array([-np.inf]), np.array([stamp])
+        self.v = np.asarray(value, dtype=np.float64).reshape(1, self.width)
 
     def latest_index(self, ticks: NDArray) -> NDArray[np.intp]:
         """Index of the newest sample at or before each tick time (-1: none)."""
@@ -218,10 +261,10 @@ class _Stream:
         """Forget samples older than the newest one at or before ``before``."""
         keep = max(int(np.searchsorted(self.t, before, side="right")) - 1, 0)
         if keep:
-            self.t, self.v = self.t[keep:], self.v[keep:]
+            self.t, self.raw, self.v = self.t[keep:], self.raw[keep:], self.v[keep:]
 
     def clear(self) -> None:
-        self.t, self.v = np.empty(0), np.empty((0, self.width))
+        self.t, self.raw, self.v = np.empty(0), np.empty(0), np.empty((0, self.width))
         self._new_t, self._new_v = [], []
         self.last_t = -np.inf
 
@@ -237,7 +280,9 @@ class _Carry:
     fallen: bool = False  # a fall ended the last episode; waiting for a reset / upright
     step: int = 0  # rows in the current episode
     sample_t: list[float] = field(default_factory=lambda: [np.nan, np.nan])  # joint, imu
-    held: tuple[NDArray, NDArray] | None = None  # (obs, action) starting the held-back row
+    stamps: NDArray | None = None  # STAMPS_PER_OBS stamps of ``obs``
+    held: tuple[NDArray, NDArray, NDArray] | None = None  # (obs, action, stamps) starting
+    # the held-back row
     # The held row ends at ``obs``; its flags are final once the next tick is seen.
 
 
@@ -312,7 +357,7 @@ class Aligner:
         lo = int(np.searchsorted(self.ticks.t, c.tick_t, side="right"))
         hi = int(np.searchsorted(self.ticks.t, until, side="right"))
         if hi <= lo:
-            return empty_dataset(self.meta)
+            return empty_dataset(self.meta, stamps=True)
         rows = self._rows(self.ticks.t[lo:hi], self.ticks.v[lo:hi].copy())
         for stream in self._streams:
             stream.trim(c.tick_t)
@@ -322,21 +367,36 @@ class Aligner:
         """Process everything, end the open episode (end of log or segment), reset the state."""
         rows = self.process()
         c = self._carry
-        tail = empty_dataset(self.meta)
+        tail = empty_dataset(self.meta, stamps=True)
         if c.held is not None:  # the end of the log truncates the held row's episode
-            (obs, act), end = c.held, c.obs
-            assert end is not None  # a held row always ends at the carried observation
-            tail = self._spans_dataset([[0, 1, False, True]], np.stack([obs, end]), act[None])
+            (obs, act, stamps), end = c.held, c.obs
+            assert end is not None and c.stamps is not None  # a held row ends at c.obs
+            tail = self._spans_dataset(
+                [[0, 1, False, True]],
+                np.stack([obs, end]),
+                act[None],
+                np.stack([stamps, c.stamps]),
+            )
             self._count(tail)
         for stream in self._streams:
             stream.clear()
         self._carry = _Carry()
         return concat_datasets([rows, tail], self.meta)
 
-    def new_segment(self) -> Dataset:
-        """A clock jump: finish everything so far; later samples start from scratch."""
+    def new_segment(self, keep_command: bool = True) -> Dataset:
+        """A clock split: finish everything so far; later samples start from scratch.
+
+        With ``keep_command``, the ``/cmd_vel`` command in effect at the split stays in effect
+        until the first command of the new segment (the robot received no other in between:
+        every later command message belongs to the new segment).
+        """
+        self.cmd.consolidate()
+        last = (self.cmd.v[-1].copy(), float(self.cmd.raw[-1])) if self.cmd.t.size else None
         out = self.finish()
         self.stats.segments += 1
+        if keep_command and last is not None:
+            self.cmd.hold(*last)
+            self.stats.commands_carried += 1
         return out
 
     # -- internals ----------------------------------------------------------------------------
@@ -349,11 +409,16 @@ class Aligner:
         c = self._carry
         n = tick_t.size
         self.stats.ticks += n
-        obs, valid, upright, linked, reset_between = self._observations(tick_t, actions)
+        obs, stamps, valid, upright, linked, reset_between = self._observations(tick_t, actions)
         zero_obs, zero_act = np.zeros(OBS_DIM, np.float32), np.zeros(ACTION_DIM)
-        held_obs, held_act = c.held if c.held is not None else (zero_obs, zero_act)
+        no_stamps = np.full(STAMPS_PER_OBS, np.nan)
+        held_obs, held_act, held_st = (
+            c.held if c.held is not None else (zero_obs, zero_act, no_stamps)
+        )
         ext_obs = np.concatenate([[held_obs, zero_obs if c.obs is None else c.obs], obs])
         ext_act = np.concatenate([[held_act, zero_act if c.action is None else c.action], actions])
+        carried_st = no_stamps if c.stamps is None else c.stamps
+        ext_st = np.concatenate([[held_st, carried_st], stamps])
         spans: list[list[Any]] = []
         held = [0, 1, False, False] if c.held is not None else None
         start = 1 if c.obs is not None else -1  # where the next row may start
@@ -378,12 +443,13 @@ class Aligner:
         c.tick_t, c.tick_valid = float(tick_t[-1]), prev_valid
         c.action = actions[-1].copy() if np.all(np.isfinite(actions[-1])) else None
         c.obs = ext_obs[n + 1].copy() if start == n + 1 else None
+        c.stamps = ext_st[n + 1].copy() if start == n + 1 else None
         if held is not None:
             spans.append(held)
-        out = self._spans_dataset(spans, ext_obs, ext_act)
+        out = self._spans_dataset(spans, ext_obs, ext_act, ext_st)
         c.held = None
         if held is not None:  # keep the newest row back: its episode may still go on
-            c.held = (ext_obs[held[0]].copy(), ext_act[held[0]].copy())
+            c.held = (ext_obs[held[0]].copy(), ext_act[held[0]].copy(), ext_st[held[0]].copy())
             out = _slice(out, 0, out.size - 1)
         self._count(out)
         return out
@@ -415,11 +481,14 @@ class Aligner:
         self.stats.lost_transitions[reason] += 1
 
     def _observations(self, tick_t: NDArray, actions: NDArray) -> tuple[NDArray, ...]:
-        """Per tick: observation (n, OBS_DIM), valid, upright (not a fall), linked to the
-        previous tick, reset since the previous tick. Clips ``actions`` in place."""
+        """Per tick: observation (n, OBS_DIM), the stamps it was built from
+        (n, STAMPS_PER_OBS), valid, upright (not a fall), linked to the previous tick, reset
+        since the previous tick. Clips ``actions`` in place."""
         cfg, c, stats = self.config, self._carry, self.stats
         n = tick_t.size
         valid = np.ones(n, bool)
+        stamps = np.full((n, STAMPS_PER_OBS), np.nan)
+        stamps[:, 0] = self.ticks.raw[np.searchsorted(self.ticks.t, tick_t)]
         ji, ii, ci = (s.latest_index(tick_t) for s in (self.joints, self.imu, self.cmd))
         for s, (name, idx, stream) in enumerate(
             (("joint_state", ji, self.joints), ("imu", ii, self.imu))
@@ -427,6 +496,7 @@ class Aligner:
             missing = idx < 0
             sample_t = stream.t[np.maximum(idx, 0)] if stream.t.size else np.full(n, -np.inf)
             sample_t = np.where(missing, np.nan, sample_t)
+            stamps[:, 1 + s] = sample_t
             stale = ~missing & (tick_t - sample_t > cfg.age_limit)
             # The same sample as at the previous tick: nothing new was measured in between.
             repeated = sample_t == np.concatenate([[c.sample_t[s]], sample_t[:-1]])
@@ -463,6 +533,7 @@ class Aligner:
         command = np.tile(np.asarray(self.meta["command"], np.float64), (n, 1))
         has_cmd = ci >= 0
         command[has_cmd] = self.cmd.v[ci[has_cmd]]
+        stamps[has_cmd, 3] = self.cmd.raw[ci[has_cmd]]
         obs = np.zeros((n, OBS_DIM), np.float32)
         if valid.any():
             j, i = self.joints.v[ji[valid]], self.imu.v[ii[valid]]
@@ -478,11 +549,13 @@ class Aligner:
         _tally(stats.dropped_ticks, "nonfinite_input", valid & ~finite)
         valid &= finite
         upright = valid & ~self.task.terminated(obs)
-        return obs, valid, upright, linked, reset_between
+        return obs, stamps, valid, upright, linked, reset_between
 
-    def _spans_dataset(self, spans: list[list[Any]], obs: NDArray, act: NDArray) -> Dataset:
+    def _spans_dataset(
+        self, spans: list[list[Any]], obs: NDArray, act: NDArray, stamps: NDArray
+    ) -> Dataset:
         if not spans:
-            return empty_dataset(self.meta)
+            return empty_dataset(self.meta, stamps=True)
         s = np.array([sp[0] for sp in spans])
         e = np.array([sp[1] for sp in spans])
         o, a, nxt = obs[s].astype(np.float32), act[s].astype(np.float32), obs[e]
@@ -496,6 +569,7 @@ class Aligner:
             np.array([sp[2] for sp in spans], bool),
             np.array([sp[3] for sp in spans], bool),
             self.meta,
+            np.concatenate([stamps[s], stamps[e]], axis=1),
         )
 
     def _count(self, data: Dataset) -> None:
@@ -512,4 +586,5 @@ def _tally(counter: Counter, key: str, mask: NDArray) -> None:
 
 def _slice(data: Dataset, start: int, stop: int) -> Dataset:
     arrays = {k: getattr(data, k)[start:stop] for k in KEYS}
-    return Dataset(**arrays, meta=data.meta)
+    stamps = None if data.stamps is None else data.stamps[start:stop]
+    return Dataset(**arrays, meta=data.meta, stamps=stamps)

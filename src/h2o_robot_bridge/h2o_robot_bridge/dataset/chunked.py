@@ -130,7 +130,7 @@ class ChunkedWriter:
         _write_atomic(
             self.dir / name,
             # numpy's stub: a **kwds key might be its allow_pickle: bool parameter (none is)
-            lambda fh: np.savez(fh, **rows.arrays()),  # type: ignore[arg-type]
+            lambda fh: np.savez(fh, **rows.arrays(stamps=True)),  # type: ignore[arg-type]
         )
         self._pending = []
         self._chunks += 1
@@ -173,6 +173,8 @@ def read_chunks(folder: str | os.PathLike) -> Dataset:
         try:
             with np.load(folder / name, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in KEYS}
+                if "stamps" in npz.files:
+                    arrays["stamps"] = npz["stamps"]
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
             raise DatasetError(f"{folder / name}: unreadable chunk: {err}") from err
         part = from_arrays(arrays, meta)

@@ -32,7 +32,7 @@ def _from_bag(args: argparse.Namespace) -> int:
         control_hz=args.control_hz,
         max_age=args.max_age,
         max_tick_interval=args.max_tick_interval,
-        clock_jump=args.clock_jump,
+        split_window=args.split_window,
         resume_after_fall=args.resume_after_fall,
         time_limit=not args.no_time_limit,
         allow_repeated_samples=args.allow_repeated_samples,
@@ -107,10 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="longest time between two commands of one transition [s] (default 1.5 periods)",
     )
     p.add_argument(
-        "--clock-jump",
+        "--split-window",
         type=float,
-        default=1.0,
-        help="stamps going back by more than this [s] start a new segment",
+        default=0.1,
+        help="a stamp going back in any stream (any amount: a clock restart, a reordered "
+        "message) splits the log there; other streams showing the same step back within "
+        "this many seconds [s] belong to the same split (default 0.1)",
     )
     p.add_argument(
         "--resume-after-fall",

@@ -8,6 +8,9 @@ Layout of ``name.h5``::
     /next_observations   (N, OBS_DIM) float32
     /terminals           (N,) bool
     /timeouts            (N,) bool
+    /stamps/<name>       (N,) float64, optional: the header stamps [s] of the samples each
+                         row was built from, one array per name of ``STAMP_KEYS``
+                         (``joint_commands``, ``joint_states``, ..., ``next_cmd_vel``)
     attrs["h2o_meta"]    metadata as JSON text (see :mod:`.schema`)
 
 d4rl-style loaders (``h5py`` over the root keys) read it as is. Files are written to a temporary
@@ -26,10 +29,17 @@ from typing import Any
 import h5py
 import numpy as np
 
-from h2o_robot_bridge.dataset.schema import KEYS, Dataset, from_arrays, validate_dataset
+from h2o_robot_bridge.dataset.schema import (
+    KEYS,
+    STAMP_KEYS,
+    Dataset,
+    from_arrays,
+    validate_dataset,
+)
 from h2o_robot_bridge.errors import DatasetError
 
 META_ATTR = "h2o_meta"
+STAMPS_GROUP = "stamps"
 
 
 def fsync_dir(path: Path) -> None:
@@ -77,6 +87,11 @@ def save_dataset(path: str | os.PathLike, data: Dataset, overwrite: bool = False
         with h5py.File(tmp, "w") as f:
             for key in KEYS:
                 f.create_dataset(key, data=getattr(data, key))
+            if data.stamps is not None:
+                group = f.create_group(STAMPS_GROUP)
+                group.attrs["units"] = "s (header clock; NaN: no sample used)"
+                for i, name in enumerate(STAMP_KEYS):
+                    group.create_dataset(name, data=data.stamps[:, i])
             f.attrs[META_ATTR] = json.dumps(data.meta)
             f.flush()
         with open(tmp, "rb+") as fh:
@@ -116,6 +131,8 @@ def load_dataset(path: str | os.PathLike, task: str | None = None) -> Dataset:
         if missing:
             raise DatasetError(f"{path}: missing keys {missing} (has {sorted(f.keys())})")
         raw = {k: f[k][()] for k in KEYS}
+        if STAMPS_GROUP in f:
+            raw["stamps"] = _stamps(f[STAMPS_GROUP], path)
     for key in ("terminals", "timeouts"):
         if raw[key].dtype != np.bool_ and not np.isin(raw[key], (0, 1)).all():
             raise DatasetError(f"{path}: {key} holds values other than 0/1")
@@ -125,6 +142,16 @@ def load_dataset(path: str | os.PathLike, task: str | None = None) -> Dataset:
     data = from_arrays(raw, meta)
     validate_dataset(data, str(path), task)
     return data
+
+
+def _stamps(group: Any, path: Path) -> np.ndarray:
+    missing = [k for k in STAMP_KEYS if k not in group]
+    if missing:
+        raise DatasetError(f"{path}: {STAMPS_GROUP}/ lacks {missing}")
+    cols = [np.asarray(group[k][()]) for k in STAMP_KEYS]
+    if any(c.dtype.kind != "f" or c.ndim != 1 or c.shape != cols[0].shape for c in cols):
+        raise DatasetError(f"{path}: {STAMPS_GROUP}/ arrays must be 1-D floats of one length")
+    return np.stack(cols, axis=1).astype(np.float64)
 
 
 def _open(path: Path) -> h5py.File:

@@ -11,6 +11,7 @@ of the same messages converts to (one shared :class:`Aligner`).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from h2o_robot_bridge.contract.topics import topic_parameters
 from h2o_robot_bridge.dataset.align import AlignConfig, Aligner
 from h2o_robot_bridge.dataset.bag.reader import BAG_TOPICS, BagTopics, TimeSource
 from h2o_robot_bridge.dataset.chunked import ChunkedWriter
+from h2o_robot_bridge.dataset.clock import ClockSplitter, Decision
 from h2o_robot_bridge.dataset.schema import make_meta
 from h2o_robot_bridge.errors import ConfigError
 
@@ -80,7 +82,7 @@ PARAMETERS: dict[str, Any] = {
     "control_hz": 100.0,
     "max_age": 0.0,  # 0: 2.5 control periods
     "max_tick_interval": 0.0,  # 0: 1.5 control periods
-    "clock_jump": 1.0,
+    "split_window": 0.1,
     "resume_after_fall": "upright",
     "time_limit": True,
     "allow_repeated_samples": False,
@@ -102,7 +104,7 @@ def config_from_parameters(p: Mapping[str, Any]) -> RecorderConfig:
         control_hz=float(p["control_hz"]),
         max_age=float(p["max_age"]) or None,
         max_tick_interval=float(p["max_tick_interval"]) or None,
-        clock_jump=float(p["clock_jump"]),
+        split_window=float(p["split_window"]),
         resume_after_fall=p["resume_after_fall"],
         time_limit=bool(p["time_limit"]),
         allow_repeated_samples=bool(p["allow_repeated_samples"]),
@@ -142,42 +144,53 @@ class Recorder:
         self.aligner = Aligner(cfg, self.meta)
         self.recording = config.autostart
         self._offset: float | None = None  # header clock - receive clock [s]
+        self.splitter = ClockSplitter(cfg.split_window)
 
     # -- message inputs: stamps on the header clock [s], receive times on the wall clock ------
-    def _time(self, stamp: float, receive_t: float) -> float | None:
+    def _time(self, stream: str, stamp: float, receive_t: float) -> float | None:
+        """Alignment time of a message; None: drop it. Splits the recording where the
+        stamps of a stream go back (:class:`ClockSplitter`, the converter's rule)."""
         if self.config.time_source == "receive":
             return receive_t
         if stamp == 0.0:  # unstamped: map the receive time onto the header clock
             return None if self._offset is None else receive_t + self._offset
-        if stamp < self.aligner.newest_stamp - self.config.align.clock_jump:
-            self._write(self.aligner.new_segment())  # the header clock restarted
+        decision = self.splitter.feed(stream, stamp, receive_t)
+        if decision is Decision.DROP:
+            return None
+        if decision is Decision.SPLIT:
+            self._write(self.aligner.new_segment())
         self._offset = stamp - receive_t
         return stamp
+
+    def _sync_split_stats(self) -> None:
+        stats = self.aligner.stats
+        stats.splits = [split.as_dict() for split in self.splitter.splits]
+        stats.stragglers = Counter(self.splitter.dropped)
 
     def on_joint_state(
         self, stamp: float, receive_t: float, position: ArrayLike, velocity: ArrayLike
     ) -> None:
-        t = self._time(stamp, receive_t)
+        t = self._time("joint_states", stamp, receive_t)
         if self.recording and t is not None:
             self.aligner.add_joint_states(t, position, velocity)
 
     def on_imu(self, stamp: float, receive_t: float, quat: ArrayLike, ang_vel: ArrayLike) -> None:
-        t = self._time(stamp, receive_t)
+        t = self._time("imu", stamp, receive_t)
         if self.recording and t is not None:
             self.aligner.add_imu(t, quat, ang_vel)
 
     def on_joint_command(self, stamp: float, receive_t: float, command: JointCommand) -> None:
-        t = self._time(stamp, receive_t)
+        t = self._time("joint_commands", stamp, receive_t)
         if self.recording and t is not None:
             self.aligner.add_ticks(t, command_to_action(command))
 
     def on_cmd_vel(self, receive_t: float, command: ArrayLike) -> None:
-        t = self._time(0.0, receive_t)
+        t = self._time("cmd_vel", 0.0, receive_t)
         if self.recording and t is not None:
             self.aligner.add_cmd_vel(t, command)
 
     def on_reset(self, receive_t: float) -> None:
-        t = self._time(0.0, receive_t)
+        t = self._time("reset", 0.0, receive_t)
         if self.recording and t is not None:
             self.aligner.add_resets(t)
 
@@ -209,11 +222,13 @@ class Recorder:
     def close(self) -> Path:
         """Finish the open episode and write the final dataset file (with the statistics)."""
         self._write(self.aligner.finish())
+        self._sync_split_stats()
         self.writer.meta["conversion"] = {"align": self.aligner.stats.as_dict()}
         return self.writer.close()
 
     def status(self) -> dict[str, Any]:
         """Counters for logs and diagnostics."""
+        self._sync_split_stats()
         return {
             "recording": self.recording,
             "rows_flushed": self.writer.rows_flushed,

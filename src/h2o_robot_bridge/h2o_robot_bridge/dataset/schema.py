@@ -41,6 +41,16 @@ KEYS: tuple[str, ...] = (
 )
 """Array keys, in :class:`Dataset` field order (the D4RL names)."""
 
+STAMP_FIELDS: tuple[str, ...] = ("joint_commands", "joint_states", "imu", "cmd_vel")
+"""The samples an observation is built from, in the order of its stamps."""
+
+STAMPS_PER_OBS = len(STAMP_FIELDS)
+
+STAMP_KEYS: tuple[str, ...] = (*STAMP_FIELDS, *(f"next_{k}" for k in STAMP_FIELDS))
+"""Columns of :attr:`Dataset.stamps`: the stamps behind ``observations`` then behind
+``next_observations`` (the tick, i.e. the command sent, and the sensor samples and command used
+at it; NaN where none was used, e.g. the task's default command)."""
+
 ACTION_TOLERANCE = 1e-5
 """Actions may exceed [-1, 1] by this much (float32 rounding of scaled commands)."""
 
@@ -57,6 +67,9 @@ class Dataset(NamedTuple):
         timeouts: (N,) bool, True where the episode was truncated after this row (time limit,
             gap, reset, end of log); never True together with ``terminals``.
         meta: metadata dict (see the module docstring).
+        stamps: optional (N, len(STAMP_KEYS)) float64, the raw header stamps [s] of the
+            samples each row was built from (:data:`STAMP_KEYS`), for auditing the alignment;
+            None where the rows do not come from a log (simulation, older files).
     """
 
     observations: NDArray[np.float32]
@@ -66,15 +79,19 @@ class Dataset(NamedTuple):
     terminals: NDArray[np.bool_]
     timeouts: NDArray[np.bool_]
     meta: dict[str, Any]
+    stamps: NDArray[np.float64] | None = None
 
     @property
     def size(self) -> int:
-        """Number of transitions (``len(data)`` is the tuple's field count, 7: use this)."""
+        """Number of transitions (``len(data)`` is the tuple's field count, 8: use this)."""
         return int(self.observations.shape[0])
 
-    def arrays(self) -> dict[str, NDArray]:
-        """The six arrays by D4RL key."""
-        return {k: getattr(self, k) for k in KEYS}
+    def arrays(self, stamps: bool = False) -> dict[str, NDArray]:
+        """The six arrays by D4RL key (plus ``stamps`` if asked for and present)."""
+        out = {k: getattr(self, k) for k in KEYS}
+        if stamps and self.stamps is not None:
+            out["stamps"] = self.stamps
+        return out
 
 
 def utc_now() -> str:
@@ -116,8 +133,8 @@ def make_meta(
     return meta
 
 
-def empty_dataset(meta: dict[str, Any]) -> Dataset:
-    """A dataset with zero rows and the given metadata."""
+def empty_dataset(meta: dict[str, Any], stamps: bool = False) -> Dataset:
+    """A dataset with zero rows and the given metadata (and an empty stamps array)."""
     return Dataset(
         np.zeros((0, OBS_DIM), np.float32),
         np.zeros((0, ACTION_DIM), np.float32),
@@ -126,14 +143,17 @@ def empty_dataset(meta: dict[str, Any]) -> Dataset:
         np.zeros((0,), bool),
         np.zeros((0,), bool),
         meta,
+        np.zeros((0, len(STAMP_KEYS))) if stamps else None,
     )
 
 
 def from_arrays(arrays: dict[str, Any], meta: dict[str, Any]) -> Dataset:
     """Build a :class:`Dataset` from arrays by key, cast to the schema dtypes (no checks).
 
-    Float arrays become float32, flags bool (any nonzero value is True).
+    Float arrays become float32, flags bool (any nonzero value is True), ``stamps`` (optional)
+    float64.
     """
+    stamps = arrays.get("stamps")
     try:
         return Dataset(
             np.asarray(arrays["observations"], dtype=np.float32),
@@ -143,6 +163,7 @@ def from_arrays(arrays: dict[str, Any], meta: dict[str, Any]) -> Dataset:
             np.asarray(arrays["terminals"]).astype(bool).reshape(-1),
             np.asarray(arrays["timeouts"]).astype(bool).reshape(-1),
             meta,
+            None if stamps is None else np.asarray(stamps, dtype=np.float64),
         )
     except KeyError as err:
         raise DatasetError(f"dataset lacks key {err.args[0]!r} (has {sorted(arrays)})") from err
@@ -157,7 +178,10 @@ def concat_datasets(parts: list[Dataset], meta: dict[str, Any] | None = None) ->
             raise DatasetError("nothing to concatenate")
         return empty_dataset(meta)
     arrays = {k: np.concatenate([getattr(p, k) for p in parts]) for k in KEYS}
-    return Dataset(**arrays, meta=parts[0].meta if meta is None else meta)
+    # Stamps survive only if every part has them (a partial audit trail would mislead).
+    held = [p.stamps for p in parts if p.stamps is not None]
+    stamps = np.concatenate(held) if len(held) == len(parts) else None
+    return Dataset(**arrays, meta=parts[0].meta if meta is None else meta, stamps=stamps)
 
 
 def close_last_episode(data: Dataset) -> Dataset:
@@ -231,6 +255,14 @@ def _check_arrays(data: Dataset, what: str) -> None:
     if n and np.max(np.abs(data.actions)) > 1.0 + ACTION_TOLERANCE:
         row = int(np.argmax(np.max(np.abs(data.actions), axis=1)))
         raise DatasetError(f"{what}: actions outside [-1, 1] (first worst at row {row})")
+    if data.stamps is not None:
+        st = data.stamps
+        if not isinstance(st, np.ndarray) or st.dtype != np.float64:
+            raise DatasetError(f"{what}: stamps have dtype {getattr(st, 'dtype', None)}")
+        if st.shape != (n, len(STAMP_KEYS)):
+            raise DatasetError(
+                f"{what}: stamps have shape {st.shape}, expected {(n, len(STAMP_KEYS))}"
+            )
     both = data.terminals & data.timeouts
     if both.any():
         raise DatasetError(

@@ -10,6 +10,8 @@ import pytest
 from h2o_robot_bridge.contract import action_to_command, field
 from h2o_robot_bridge.dataset import load_dataset
 from h2o_robot_bridge.dataset.align import AlignConfig
+from h2o_robot_bridge.dataset.bag.convert import convert_bag
+from h2o_robot_bridge.dataset.bag.writer import RobotBagWriter
 from h2o_robot_bridge.dataset.recorder import Recorder, RecorderConfig
 from h2o_robot_bridge.errors import ConfigError, DatasetError
 from h2o_robot_bridge.testing.align_script import DT, Script
@@ -48,6 +50,45 @@ def test_clock_restart_starts_a_new_segment(tmp_path: Path) -> None:
     assert rec.aligner.stats.segments == 2
     assert data.size == 19 + 19 and data.timeouts[18]
     assert data.meta["conversion"]["align"]["segments"] == 2  # the statistics are saved
+
+
+def test_recorder_splits_where_the_converter_does(tmp_path: Path) -> None:
+    """A 0.3 s step back, shown by the IMU before the joint states (a straggler joint state
+    received after it): the recorder and the bag converter cut at the same messages."""
+    a, b = Script(30, seed=1), Script(30, seed=2)
+    b.t = a.t + 30 * DT - 0.3
+    msgs = []  # (receive time, kind, script, tick)
+    for sc, shift in ((a, 0.0), (b, 0.3)):
+        for k in range(30):
+            # a's last joint state arrives after b's first IMU sample (0.3002 s later)
+            js = 0.0103 if (sc is a and k == 29) else 4e-4
+            msgs += [
+                (sc.t[k] + shift + js, "js", sc, k),
+                (sc.t[k] + shift + 2e-4, "imu", sc, k),
+                (sc.t[k] + shift + 3.5e-4, "cmd", sc, k),
+            ]
+    msgs.sort(key=lambda m: m[0])
+    rec = Recorder(RecorderConfig(output=str(tmp_path / "r.h5")))
+    with RobotBagWriter(tmp_path / "bag") as w:
+        for receive, kind, sc, k in msgs:
+            t = sc.t[k]
+            if kind == "js":
+                rec.on_joint_state(t, receive, sc.pos[k], sc.vel[k])
+                w.write_joint_states(t, sc.pos[k], sc.vel[k], log_t=receive)
+            elif kind == "imu":
+                rec.on_imu(t, receive, sc.quat[k], sc.gyro[k])
+                w.write_imu(t, sc.quat[k], sc.gyro[k], log_t=receive)
+            else:
+                rec.on_joint_command(t, receive, action_to_command(sc.act[k]))
+                w.write_joint_commands(t, action_to_command(sc.act[k]), log_t=receive)
+            rec.step()
+    live = load_dataset(rec.close())
+    conv = convert_bag(tmp_path / "bag", AlignConfig())
+    assert rec.aligner.stats.splits == conv.align.splits and len(conv.align.splits) == 1
+    assert conv.align.stragglers == {"joint_states": 1}
+    for key in ("observations", "actions", "next_observations", "timeouts", "stamps"):
+        np.testing.assert_array_equal(getattr(live, key), getattr(conv.data, key))
+    assert live.size == 28 + 29  # a's last tick has no joint state left: its row is lost
 
 
 def test_unstamped_cmd_vel_uses_reception_time(tmp_path: Path) -> None:

@@ -148,12 +148,32 @@ def test_out_of_order_and_duplicate_stamps(tmp_path: Path) -> None:
     sc = Script(30)
     with RobotBagWriter(tmp_path / "bag") as w:
         sc.write_bag(w)
-        # A late duplicate of message 10 and an out-of-order older joint state.
+        # A late repeat of stamp 10 and an out-of-order older IMU sample: stamps go back,
+        # a split (never re-sorted into the timeline), seen by both streams.
         w.write_joint_states(sc.t[10], sc.pos[11], sc.vel[11], log_t=sc.t[29] + 0.01)
         w.write_imu(sc.t[3], sc.quat[3], sc.gyro[3], log_t=sc.t[29] + 0.02)
     conv = convert_bag(tmp_path / "bag", CFG)
-    assert conv.align.duplicates == {"imu": 1, "joint_states": 1}
-    assert conv.align.out_of_order == {"imu": 1, "joint_states": 1}
+    assert conv.align.segments == 2 and not conv.align.out_of_order
+    (split,) = conv.align.splits
+    assert split["stream"] == "joint_states" and split["seen_by"] == ["joint_states", "imu"]
+    assert split["back_s"] == pytest.approx(sc.t[29] - sc.t[10])
+    assert "joint_states stamp went back 190.0 ms" in conv.summary()
+    ref = convert_bag(write(tmp_path / "ref", sc), CFG)
+    np.testing.assert_array_equal(conv.data.observations, ref.data.observations)
+    np.testing.assert_array_equal(conv.data.timeouts, ref.data.timeouts)
+
+
+def test_duplicate_stamps_keep_the_first(tmp_path: Path) -> None:
+    sc = Script(30)
+    with RobotBagWriter(tmp_path / "bag") as w:
+        for k, t in enumerate(sc.t):
+            w.write_joint_states(t, sc.pos[k], sc.vel[k])
+            if k == 10:  # the same stamp again with other values: not a step back
+                w.write_joint_states(t, sc.pos[11], sc.vel[11], log_t=t + 1e-4)
+            w.write_imu(t, sc.quat[k], sc.gyro[k])
+            w.write_joint_commands(t, action_to_command(sc.act[k]), log_t=t + 2e-4)
+    conv = convert_bag(tmp_path / "bag", CFG)
+    assert conv.align.duplicates == {"joint_states": 1} and conv.align.segments == 1
     ref = convert_bag(write(tmp_path / "ref", sc), CFG)
     np.testing.assert_array_equal(conv.data.observations, ref.data.observations)
 
@@ -164,11 +184,38 @@ def test_clock_jump_splits_segments(tmp_path: Path) -> None:
     with RobotBagWriter(tmp_path / "bag") as w:
         a.write_bag(w)
         b.write_bag(w, log_offset=a.t[-1] + 1.0 - b.t[0])
-    conv = convert_bag(tmp_path / "bag", AlignConfig(clock_jump=0.1))
+    conv = convert_bag(tmp_path / "bag", AlignConfig())
     assert conv.align.segments == 2
     assert conv.data.size == 38 and conv.data.timeouts[18] and conv.data.timeouts[37]
     o, *_ = expected_row(b, 0, first=True)
     np.testing.assert_allclose(conv.data.observations[19], o, atol=1e-6)
+
+
+@pytest.mark.parametrize("back", [0.012, 0.05, 0.3, 0.9, 5.0])
+def test_clock_steps_back_of_any_size(tmp_path: Path, back: float) -> None:
+    """Any step back longer than a sample interval splits; the command carries across."""
+    a, b = Script(30, seed=1), Script(30, seed=2)
+    b.t = a.t + 30 * DT - back  # the clock went back ``back`` s just after a's last tick
+    with RobotBagWriter(tmp_path / "bag") as w:
+        w.write_cmd_vel(a.t[2] - 0.002, 0.4, -0.2)
+        a.write_bag(w, log_offset=0.001)
+        b.write_bag(w, log_offset=back + 0.001)  # received after a: later in true time
+    cfg = AlignConfig(task="move_straight")
+    conv = convert_bag(tmp_path / "bag", cfg)
+    assert conv.align.segments == 2 and conv.align.commands_carried == 1
+    (split,) = conv.align.splits
+    assert split["back_s"] == pytest.approx(back - DT, abs=1e-6)
+    assert sorted(split["seen_by"]) == ["imu", "joint_commands", "joint_states"]
+    data = conv.data
+    assert data.size == 29 + 29 and np.flatnonzero(data.timeouts).tolist() == [28, 57]
+    for k in range(29):  # b's rows are b's own, with a's command still in effect
+        o, act, r, n = expected_row(b, k, first=(k == 0))
+        o[17:19] = n[17:19] = [0.4, -0.2]
+        np.testing.assert_allclose(data.observations[29 + k], o, atol=1e-6)
+        np.testing.assert_allclose(data.next_observations[29 + k], n, atol=1e-6)
+    assert data.stamps is not None
+    np.testing.assert_allclose(data.stamps[29:, 0], b.t[:29], rtol=0, atol=1e-9)  # ns stamps
+    assert np.all(data.stamps[29:, 3] == data.stamps[5, 3])  # the carried command's stamp
 
 
 def test_rate_drop_and_receive_time(tmp_path: Path) -> None:
