@@ -10,7 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
-# --bench: also the benchmark-only extras (requirements/bench.txt: d3rlpy), after the base setup.
+# Always: requirements/interop.txt (minari, d3rlpy: the dataset export/loaders and their tests),
+# with --no-deps after the core install, its dependencies pinned one by one there (d3rlpy pins
+# an older gymnasium that a resolver would downgrade ours to).
+# --bench: also the benchmark-only extras (requirements/bench.txt), after the base setup.
 bench=0
 [ "${1:-}" = "--bench" ] && bench=1
 
@@ -27,7 +30,7 @@ echo "[setup] mode: $mode"
 
 stamp="$VENV/.h2o-setup"
 want=$(cat requirements/core.txt requirements/dev.txt requirements/ros-wheels.txt \
-  src/*/setup.py | sha256sum | cut -c1-16)-$mode
+  requirements/interop.txt src/*/setup.py | sha256sum | cut -c1-16)-$mode
 bench_stamp="$VENV/.h2o-bench"
 bench_want=$(sha256sum requirements/bench.txt | cut -c1-16)
 install_bench() {
@@ -51,6 +54,10 @@ quiet() { "$@" >"$log" 2>&1 || { cat "$log"; echo "[setup] FAILED: $*"; exit 1; 
 quiet "$VENV/bin/python" -m pip install -q --upgrade pip
 echo "[setup] installing pinned requirements (first time: ~1 min, 1.8 GB)"
 quiet "$VENV/bin/python" -m pip install -q "${reqs[@]}"
+echo "[setup] installing the interop extras (requirements/interop.txt, --no-deps)"
+quiet "$VENV/bin/python" -m pip install -q --no-deps -r requirements/interop.txt
+# --no-deps checks nothing: import them now so a dependency missing from the pins fails here.
+quiet "$VENV/bin/python" -c "import minari, d3rlpy"
 # The workspace packages themselves, editable, so console scripts land in $VENV/bin.
 quiet "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation \
   -e src/h2o_robot_bridge -e src/h2o_sim -e src/h2o_learning

@@ -1,4 +1,4 @@
-"""``h2o-dataset``: convert bags, recover interrupted recordings, inspect and plot datasets.
+"""``h2o-dataset``: convert bags, recover interrupted recordings, inspect, plot, export datasets.
 
 Examples::
 
@@ -6,6 +6,7 @@ Examples::
     h2o-dataset recover real.h5.partial -o real.h5
     h2o-dataset info real.h5
     h2o-dataset plot real.h5 --episode 0 -o ep0.png
+    h2o-dataset export real.h5 --format minari --dataset-id h2o/stand-real-v0
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from h2o_robot_bridge.contract import TASKS
+from h2o_robot_bridge.contract import ACTION_DIM, OBS_DIM, TASKS
 from h2o_robot_bridge.dataset.align import AlignConfig
 from h2o_robot_bridge.dataset.bag.convert import convert_bag
 from h2o_robot_bridge.dataset.bag.reader import BAG_TOPICS, BagTopics
@@ -73,6 +74,45 @@ def _plot(args: argparse.Namespace) -> int:
     out = plot_episode(load_dataset(args.path), args.episode, args.output, title=args.path)
     print(f"wrote {out}")
     return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    # Imported on use, as for plot: no other command needs it.
+    from h2o_robot_bridge.dataset.interop import export_minari
+
+    data = load_dataset(args.path)
+    out = export_minari(data, args.dataset_id, root=args.root, overwrite=args.overwrite)
+    split = f", {out.splits} split at discontinuities" if out.splits else ""
+    print(
+        f"wrote {data.size} transitions in {len(out.episodes)} episodes{split} to Minari "
+        f"dataset {out.dataset_id} at {out.path}"
+    )
+    if out.splits:
+        print(
+            "note: a discontinuity is a row whose next_observation is not the next row's "
+            "observation; Minari chains observations, so its episode was cut there and ends "
+            "as a truncation (metadata h2o_export lists every episode's rows)"
+        )
+    return 0
+
+
+_EXPORT_HELP = f"""\
+Write the dataset in another offline-RL format.
+
+minari: a local Minari dataset (the minari package, requirements/interop.txt) under --root
+(default $MINARI_DATASETS_PATH or ~/.minari/datasets). Each episode holds T+1 observations
+(o_0..o_T: the rows' observations and the last next_observation), T actions and rewards,
+terminations = terminals (falls), truncations = timeouts. An episode whose next_observation
+differs from the following row's observation somewhere (a discontinuity) is split there and
+its first part ends as a truncation; the command says so. Spaces: the contract's observation
+Box(-inf, inf, ({OBS_DIM},)) and action Box(-1, 1, ({ACTION_DIM},)), float32. The h2o metadata
+(contract, task, source, ...) is in the dataset metadata, key h2o_meta. Read it with:
+
+  MINARI_DATASETS_PATH=ROOT python -c "import minari; minari.load_dataset('ID')"
+
+For d3rlpy, there is no file to write: h2o_robot_bridge.dataset.interop.to_d3rlpy(data)
+builds its MDPDataset in memory (README.md, "Using the data in other tools").
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,6 +218,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episode", type=int, default=0, help="episode index (negative: from end)")
     p.add_argument("-o", "--output", required=True, help="PNG file to write")
     p.set_defaults(func=_plot)
+
+    p = sub.add_parser(
+        "export",
+        help="write a dataset in another offline-RL format (Minari)",
+        description=_EXPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("path", help="dataset file (.h5)")
+    p.add_argument("--format", required=True, choices=("minari",), help="target format")
+    p.add_argument(
+        "--dataset-id",
+        required=True,
+        help="Minari id, (namespace/)name-vN, e.g. h2o/stand-real-v0",
+    )
+    p.add_argument(
+        "--root",
+        default=None,
+        help="Minari datasets folder (default $MINARI_DATASETS_PATH or ~/.minari/datasets)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing dataset id")
+    p.set_defaults(func=_export)
     return parser
 
 
