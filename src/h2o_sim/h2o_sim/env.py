@@ -29,7 +29,6 @@ import pybullet as p
 from numpy.typing import NDArray
 
 from h2o_robot_bridge.contract import (
-    ACTION_DIM,
     DEFAULT_TIMING,
     OBS_DIM,
     Timing,
@@ -37,6 +36,7 @@ from h2o_robot_bridge.contract import (
     get_task,
     observation_from_snapshot,
 )
+from h2o_robot_bridge.contract.spaces import action_space, observation_space
 from h2o_robot_bridge.deploy.safety import SafetyConfig
 from h2o_robot_bridge.deploy.shaping import ActionShaper, ShapingConfig
 from h2o_robot_bridge.errors import ConfigError
@@ -132,8 +132,8 @@ class WheelLeggedEnv(gym.Env):
         self.randomize = check_ranges(randomize)
         profile = resolve_profile(dynamics, overrides)
         self.sim = WheelLeggedSim(profile, timing, gui=render_mode == "human")
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+        self.observation_space = observation_space()
+        self.action_space = action_space()
         self._obs = np.zeros(OBS_DIM, dtype=np.float32)
         self._steps = 0
 

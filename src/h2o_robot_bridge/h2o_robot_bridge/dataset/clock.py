@@ -9,7 +9,9 @@ stamp values, and sorting them together would pair samples taken up to that amou
 each, whether it belongs to the current segment, starts a new one, or must be dropped:
 
 - a stamped message older than the newest stamp of its own stream is a **split**: a new
-  segment starts with it (whatever the size of the step back);
+  segment starts with it (whatever the size of the step back); so is one more than
+  ``window`` older than the newest stamp of another stream of the segment (a step back seen
+  across topics, e.g. by a stream whose first message comes after the jump);
 - a clock that went back affects every stream stamped with it, but each stream shows it only
   at its own first message after the jump. Messages of other stamped streams received after
   the split and before their own step back are **stragglers** from before the jump and are
@@ -104,6 +106,15 @@ class ClockSplitter:
         """Start from a known state: ``stream``'s newest stamp so far (no split pending)."""
         self._newest[stream] = newest
 
+    def _behind(self, stream: str, stamp: float) -> float:
+        """How far ``stamp`` is behind the other streams of the current segment, beyond the
+        window (> 0: a step back across topics, e.g. a stream that starts after a jump)."""
+        waiting = self._pending.waiting if self._pending is not None else set()
+        others = [t for k, t in self._newest.items() if k != stream and k not in waiting]
+        if not others or max(others) - stamp <= self.window:
+            return 0.0
+        return max(others) - stamp
+
     @property
     def segment(self) -> int:
         """Index of the current segment (0 before the first split)."""
@@ -117,21 +128,23 @@ class ClockSplitter:
         if not np.isfinite(stamp):
             return Decision.KEEP
         newest = self._newest.get(stream, -np.inf)
-        if stamp >= newest:
+        waiting = pending is not None and stream in pending.waiting
+        back = max(newest - stamp, self._behind(stream, stamp))
+        if back <= 0.0:
             self._newest[stream] = stamp
-            if pending is not None and stream in pending.waiting:
+            if waiting:
                 self.dropped[stream] += 1
                 return Decision.DROP
             return Decision.KEEP
         self._newest[stream] = stamp
-        if pending is not None and stream in pending.waiting:
+        if pending is not None and waiting:
             pending.waiting.discard(stream)  # the same jump, seen by this stream
             split = self.splits[pending.index]
             self.splits[pending.index] = Split(
                 split.stream, split.receive_t, split.stamp, split.back, (*split.seen_by, stream)
             )
             return Decision.KEEP
-        self.splits.append(Split(stream, receive_t, stamp, newest - stamp, (stream,)))
+        self.splits.append(Split(stream, receive_t, stamp, back, (stream,)))
         others = set(self._newest) - {stream}
         self._pending = _Pending(len(self.splits) - 1, receive_t, others)
         return Decision.SPLIT

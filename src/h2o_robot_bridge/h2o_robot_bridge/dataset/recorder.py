@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from h2o_robot_bridge.contract.topics import topic_parameters
 from h2o_robot_bridge.dataset.align import AlignConfig, Aligner
 from h2o_robot_bridge.dataset.bag.reader import BAG_TOPICS, BagTopics, TimeSource
 from h2o_robot_bridge.dataset.chunked import ChunkedWriter
-from h2o_robot_bridge.dataset.clock import ClockSplitter, Decision
+from h2o_robot_bridge.dataset.clock import OFFSET_WINDOW, ClockSplitter, Decision, receive_to_stamp
 from h2o_robot_bridge.dataset.schema import make_meta
 from h2o_robot_bridge.errors import ConfigError
 
@@ -143,24 +143,47 @@ class Recorder:
         )
         self.aligner = Aligner(cfg, self.meta)
         self.recording = config.autostart
-        self._offset: float | None = None  # header clock - receive clock [s]
         self.splitter = ClockSplitter(cfg.split_window)
+        self._ticks: list[tuple[float, float]] = []  # recent (receive, stamp) of kept ticks
+        self._later: list[tuple[float, Callable[[float], None]]] = []  # header-less, waiting
+        self._last_receive = -np.inf
 
     # -- message inputs: stamps on the header clock [s], receive times on the wall clock ------
-    def _time(self, stream: str, stamp: float, receive_t: float) -> float | None:
-        """Alignment time of a message; None: drop it. Splits the recording where the
-        stamps of a stream go back (:class:`ClockSplitter`, the converter's rule)."""
+    def _stamped(self, stream: str, stamp: float, receive_t: float) -> float | None:
+        """Alignment time of a stamped message; None: drop it. Splits the recording where the
+        stamps go back (:class:`ClockSplitter`, the converter's rule)."""
+        self._last_receive = max(self._last_receive, receive_t)
         if self.config.time_source == "receive":
             return receive_t
-        if stamp == 0.0:  # unstamped: map the receive time onto the header clock
-            return None if self._offset is None else receive_t + self._offset
         decision = self.splitter.feed(stream, stamp, receive_t)
         if decision is Decision.DROP:
             return None
-        if decision is Decision.SPLIT:
+        if decision is Decision.SPLIT:  # header-less messages so far belong to the old segment
+            self._place_unstamped(np.inf)
+            self._ticks.clear()
             self._write(self.aligner.new_segment())
-        self._offset = stamp - receive_t
         return stamp
+
+    def _unstamped(self, receive_t: float, add: Callable[[float], None]) -> None:
+        """A message without a header stamp: placed once the next tick has arrived (the
+        converter's :func:`receive_to_stamp` over the same ticks)."""
+        self._last_receive = max(self._last_receive, receive_t)
+        if self.config.time_source == "receive":
+            add(receive_t)
+        elif self.recording:
+            self._later.append((receive_t, add))
+
+    def _place_unstamped(self, before: float) -> None:
+        """Hand the header-less messages received before ``before`` [s] to the aligner."""
+        due = [m for m in self._later if m[0] < before]
+        if not due:
+            return
+        self._later = [m for m in self._later if m[0] >= before]
+        r = np.array([t[0] for t in self._ticks])
+        s = np.array([t[1] for t in self._ticks])
+        times = receive_to_stamp(r, s, np.array([m[0] for m in due]))
+        for (_, add), t in zip(due, times.tolist(), strict=True):
+            add(t)
 
     def _sync_split_stats(self) -> None:
         stats = self.aligner.stats
@@ -170,33 +193,51 @@ class Recorder:
     def on_joint_state(
         self, stamp: float, receive_t: float, position: ArrayLike, velocity: ArrayLike
     ) -> None:
-        t = self._time("joint_states", stamp, receive_t)
+        if stamp == 0.0:
+            self._unstamped(
+                receive_t, lambda t: self.aligner.add_joint_states(t, position, velocity)
+            )
+            return
+        t = self._stamped("joint_states", stamp, receive_t)
         if self.recording and t is not None:
             self.aligner.add_joint_states(t, position, velocity)
 
     def on_imu(self, stamp: float, receive_t: float, quat: ArrayLike, ang_vel: ArrayLike) -> None:
-        t = self._time("imu", stamp, receive_t)
+        if stamp == 0.0:
+            self._unstamped(receive_t, lambda t: self.aligner.add_imu(t, quat, ang_vel))
+            return
+        t = self._stamped("imu", stamp, receive_t)
         if self.recording and t is not None:
             self.aligner.add_imu(t, quat, ang_vel)
 
     def on_joint_command(self, stamp: float, receive_t: float, command: JointCommand) -> None:
-        t = self._time("joint_commands", stamp, receive_t)
-        if self.recording and t is not None:
-            self.aligner.add_ticks(t, command_to_action(command))
+        action = command_to_action(command)
+        if stamp == 0.0:
+            self._unstamped(receive_t, lambda t: self.aligner.add_ticks(t, action))
+            return
+        t = self._stamped("joint_commands", stamp, receive_t)
+        if t is None:
+            return
+        if self.recording:
+            self.aligner.add_ticks(t, action)
+        if self.config.time_source == "header":
+            self._ticks.append((receive_t, stamp))
+            self._place_unstamped(receive_t)
+            while self._ticks[0][0] < receive_t - OFFSET_WINDOW:  # the newest always stays
+                self._ticks.pop(0)
 
     def on_cmd_vel(self, receive_t: float, command: ArrayLike) -> None:
-        t = self._time("cmd_vel", 0.0, receive_t)
-        if self.recording and t is not None:
-            self.aligner.add_cmd_vel(t, command)
+        """A command (``Twist``, or ``TwistStamped`` whose stamp is not used: the converter's
+        rule, see ``RECEIVE_TIMED``)."""
+        self._unstamped(receive_t, lambda t: self.aligner.add_cmd_vel(t, command))
 
     def on_reset(self, receive_t: float) -> None:
-        t = self._time("reset", 0.0, receive_t)
-        if self.recording and t is not None:
-            self.aligner.add_resets(t)
+        self._unstamped(receive_t, self.aligner.add_resets)
 
     # -- control ------------------------------------------------------------------------------
     def step(self) -> int:
         """Align what is old enough, append it, flush when due; returns rows appended."""
+        self._place_unstamped(self._last_receive - self.config.process_delay)
         until = self.aligner.newest_stamp - self.config.process_delay
         rows = self.aligner.process(until) if np.isfinite(until) else None
         n = self._write(rows)
@@ -215,12 +256,14 @@ class Recorder:
         if not self.recording:
             return "not recording"
         self.recording = False
+        self._place_unstamped(np.inf)
         n = self._write(self.aligner.finish())
         self.writer.flush()
         return f"stopped; {n} more rows, {self.writer.rows_flushed} in total"
 
     def close(self) -> Path:
         """Finish the open episode and write the final dataset file (with the statistics)."""
+        self._place_unstamped(np.inf)
         self._write(self.aligner.finish())
         self._sync_split_stats()
         self.writer.meta["conversion"] = {"align": self.aligner.stats.as_dict()}

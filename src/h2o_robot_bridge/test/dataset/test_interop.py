@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 
 from h2o_robot_bridge.contract import ACTION_DIM, OBS_DIM
+from h2o_robot_bridge.contract.spaces import action_space, observation_space
 from h2o_robot_bridge.dataset import Dataset, episode_bounds, make_meta, save_dataset
 from h2o_robot_bridge.dataset.cli import main
 from h2o_robot_bridge.dataset.interop import (
-    action_space,
     export_episodes,
     export_minari,
     minari_root,
-    observation_space,
     to_d3rlpy,
 )
 from h2o_robot_bridge.errors import ConfigError, DatasetError

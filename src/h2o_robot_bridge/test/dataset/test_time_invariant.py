@@ -151,7 +151,7 @@ def _check_obs(log: Log, obs: np.ndarray, stamps: np.ndarray, tau_tick: float) -
         assert stamps[STAMP_KEYS.index(key)] == log.stamp[key][i]
     c = int(round(float(obs[OBS_SLICES["command"]][0])))
     if c:  # 0: the task's default command
-        # Header-less commands are placed by receive time: up to LATENCY off.
+        # Commands are placed by receive time (even when stamped): up to LATENCY late.
         assert log.true_t["cmd_vel"][c - 1] <= tau_tick + LATENCY + 1e-9
 
 

@@ -6,7 +6,8 @@ the live recorder uses.
 Times: ``time_source="header"`` (default) uses header stamps (the clock the robot or the sim
 stamps with; a zero stamp falls back to the bag's receive time); ``"receive"`` uses the bag's
 receive times for everything (for logs whose publishers' clocks disagree). Header-less topics
-(``/cmd_vel`` as ``Twist``, the reset topic) are mapped onto the header clock through the
+(``/cmd_vel``, also as ``TwistStamped``, and the reset topic) are mapped onto the header clock
+through the
 stamp/receive offsets of the ``/joint_commands`` messages around them in the same clock
 segment (:func:`~h2o_robot_bridge.dataset.clock.receive_to_stamp`).
 
@@ -85,7 +86,7 @@ def split_log(
     if time_source == "receive" or not keys:
         return seg, splitter
     log = [np.asarray(streams.log_t[k], np.float64) for k in keys]
-    stamp = [np.asarray(streams.stamp[k], np.float64) for k in keys]
+    stamp = [_header_stamps(streams, k) for k in keys]
     first_back = np.inf
     for t, s in zip(log, stamp, strict=True):
         filled = np.where(np.isnan(s), -np.inf, s)
@@ -155,6 +156,19 @@ def align_streams(
     return concat_datasets(parts, meta), stats
 
 
+RECEIVE_TIMED = ("cmd_vel", "reset")
+"""Inputs placed by receive time even when stamped: a ``TwistStamped`` often comes from another
+machine (a teleop laptop) whose clock is not the robot's, and a command only acts once the
+robot has received it."""
+
+
+def _header_stamps(streams: Streams, key: str) -> NDArray:
+    """Header stamps of one input [s] (NaN: none, or an input placed by receive time)."""
+    if key in RECEIVE_TIMED:
+        return np.full(len(streams.log_t[key]), np.nan)
+    return np.asarray(streams.stamp[key], np.float64)
+
+
 def _segment_bounds(seg: NDArray[np.intp], n_segments: int) -> dict[int, NDArray[np.intp]]:
     """Message indices of each segment (segments are non-decreasing in receive order)."""
     kept = np.flatnonzero(seg >= 0)
@@ -169,7 +183,7 @@ def _times(
     log_t = np.asarray(streams.log_t[key])[pick]
     if time_source == "receive":
         return log_t
-    stamp = np.asarray(streams.stamp[key])[pick]
+    stamp = _header_stamps(streams, key)[pick]
     missing = np.isnan(stamp)
     if missing.any():
         stamp = stamp.copy()

@@ -22,18 +22,15 @@ from h2o_robot_bridge.dataset.interop.episodes import (
     export_flags,
 )
 from h2o_robot_bridge.dataset.interop.minari_format import MinariExport, export_minari, minari_root
-from h2o_robot_bridge.dataset.interop.spaces import action_space, observation_space
 
 __all__ = [
     "EpisodeSpan",
     "MinariExport",
-    "action_space",
     "discontinuities",
     "episode_observations",
     "export_episodes",
     "export_flags",
     "export_minari",
     "minari_root",
-    "observation_space",
     "to_d3rlpy",
 ]

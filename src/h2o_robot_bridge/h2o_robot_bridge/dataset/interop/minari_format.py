@@ -7,7 +7,8 @@ What Minari gets, per exported episode (:func:`.episodes.export_episodes`) of T 
 - ``actions`` (T, ACTION_DIM) float32, ``rewards`` (T,) float32 as recorded (unclipped);
 - ``terminations`` (T,) bool = our ``terminals`` (falls); ``truncations`` (T,) bool = our
   ``timeouts``, plus the last row of an episode split at a discontinuity or left open;
-- spaces from :mod:`.spaces`; no env spec (Minari would build the simulator to make one).
+- spaces from :mod:`h2o_robot_bridge.contract.spaces`; no env spec (Minari would build the
+  simulator to make one).
 
 Our metadata (contract fingerprint, task, command, control rate, source, ...) is stored whole in
 the dataset metadata under ``h2o_meta``, and ``h2o_export`` says which rows each Minari episode
@@ -26,13 +27,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
 
+from h2o_robot_bridge.contract.spaces import action_space, observation_space
 from h2o_robot_bridge.dataset.interop.episodes import (
     EpisodeSpan,
     episode_observations,
     export_episodes,
     export_flags,
 )
-from h2o_robot_bridge.dataset.interop.spaces import action_space, observation_space
 from h2o_robot_bridge.dataset.schema import Dataset, validate_dataset
 from h2o_robot_bridge.errors import ConfigError, DatasetError
 

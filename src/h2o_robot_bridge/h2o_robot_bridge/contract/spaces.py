@@ -1,9 +1,9 @@
-"""Gymnasium spaces of the contract's observation and action, for formats that store them.
+"""Gymnasium spaces of the contract's observation and action (the one definition).
 
-They are :class:`h2o_sim.env.WheelLeggedEnv`'s spaces: observations (OBS_DIM,) float32,
-unbounded (the contract bounds no field: velocities, commands); actions (ACTION_DIM,) float32
-in [-1, 1]. The bridge cannot import the env (it would pull the simulator onto the robot
-computer), so a test checks that both agree.
+Observations (OBS_DIM,) float32, unbounded (the contract bounds no field: velocities,
+commands); actions (ACTION_DIM,) float32 in [-1, 1]. The env (``h2o_sim.env``) and the dataset
+exports (Minari) both take them from here. gymnasium is imported only when a space is built,
+so the robot computer does not need it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from h2o_robot_bridge.contract import ACTION_DIM, OBS_DIM
+from h2o_robot_bridge.contract.action import ACTION_DIM
+from h2o_robot_bridge.contract.observation import OBS_DIM
 from h2o_robot_bridge.errors import ConfigError
 
 if TYPE_CHECKING:
