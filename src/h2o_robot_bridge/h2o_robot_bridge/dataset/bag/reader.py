@@ -3,10 +3,14 @@
 Messages are decoded leniently (rclpy pads after an empty trailing array, which the strict
 ``rosbags`` size check rejects), sorted into one stream per input; :mod:`.convert` aligns them.
 
-A truncated or corrupt bag is read up to the first unreadable message; the statistics say where
-reading stopped (``strict=True`` makes it an error). A bag ``rosbags`` refuses to open (no
-``metadata.yaml``, an MCAP file without its summary: what a killed ``ros2 bag record`` leaves)
-is salvaged by reading its storage files directly (:mod:`.salvage`).
+A bag ``rosbags`` refuses to open (no ``metadata.yaml``, an MCAP file without its summary: what
+a killed ``ros2 bag record`` leaves; a storage file cut short: an interrupted copy, a full disk)
+is salvaged by reading its storage files directly (:mod:`.salvage`): MCAP up to the first
+damaged record, sqlite3 every message whose page survived. So is an sqlite3 bag ``rosbags``
+opens but stops reading part-way (a damaged page). Otherwise a bag whose reading stops early is
+read up to the first unreadable message. The statistics say what was salvaged, how many
+messages were lost (when ``metadata.yaml`` counts them) and where reading stopped;
+``strict=True`` makes any of it an error.
 """
 
 from __future__ import annotations
@@ -24,7 +28,12 @@ from numpy.typing import NDArray
 from h2o_robot_bridge.contract import JOINT_NAMES, NUM_JOINTS, TOPICS
 from h2o_robot_bridge.contract.topics import topics_from_parameters
 from h2o_robot_bridge.dataset.bag.cdr import names_from_block, parse_imu, parse_joint_state
-from h2o_robot_bridge.dataset.bag.salvage import SalvageReport, salvage_messages, storage_files
+from h2o_robot_bridge.dataset.bag.salvage import (
+    SalvageReport,
+    recorded_message_count,
+    salvage_messages,
+    storage_files,
+)
 from h2o_robot_bridge.errors import DatasetError
 
 TimeSource = Literal["header", "receive"]
@@ -77,7 +86,19 @@ class BagTopics:
 
 @dataclass
 class ReadStats:
-    """What reading the bag found (before alignment)."""
+    """What reading the bag found (before alignment).
+
+    Attributes:
+        storage: storage file kinds (``"db3"``, ``"mcap"``).
+        messages: messages read per input (``"joint_states"``, ...).
+        undecodable, padded, unstamped: message counts per input / type.
+        missing_joints: messages per topic that lack a contract joint.
+        stopped_early: why reading ended before the end of the bag ("" = it did not).
+        salvaged: how the damaged bag was read ("" = it was not damaged).
+        salvaged_messages: messages (all topics) read from a damaged bag.
+        lost_messages: messages of a damaged bag not read: its ``metadata.yaml`` count minus
+            the salvaged ones; None = unknown (no ``metadata.yaml``).
+    """
 
     storage: str = ""
     messages: Counter = field(default_factory=Counter)
@@ -87,9 +108,32 @@ class ReadStats:
     missing_joints: Counter = field(default_factory=Counter)
     stopped_early: str = ""
     salvaged: str = ""
+    salvaged_messages: int = 0
+    lost_messages: int | None = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {k: dict(v) if isinstance(v, Counter) else v for k, v in self.__dict__.items()}
+
+    def summary_lines(self) -> list[str]:
+        """What was read, one line per finding (warnings first word ``WARNING``)."""
+        lines = [f"storage: {self.storage}"]
+        if self.salvaged:
+            lost = "unknown (no metadata.yaml)" if self.lost_messages is None else None
+            lines.append(f"WARNING: damaged bag salvaged: {self.salvaged}")
+            lines.append(
+                f"WARNING: messages recovered {self.salvaged_messages}, "
+                f"lost {lost or self.lost_messages}"
+            )
+        if self.stopped_early:
+            lines.append(f"WARNING: reading stopped early (truncated bag?): {self.stopped_early}")
+        for name in ("undecodable", "padded", "unstamped", "missing_joints"):
+            counts = getattr(self, name)
+            if counts:
+                lines.append(
+                    f"{name.replace('_', ' ')}: "
+                    + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                )
+        return lines
 
 
 @dataclass
@@ -185,9 +229,9 @@ def read_bag(
 ) -> tuple[Streams, ReadStats]:
     """Decode the robot topics of a bag.
 
-    A bag ``rosbags`` cannot open (no ``metadata.yaml``, an MCAP file cut short: what a killed
-    recorder leaves) is salvaged: its storage files are read from the start up to the first
-    damaged record (:mod:`.salvage`), unless ``strict``.
+    A bag ``rosbags`` cannot open (no ``metadata.yaml``, a storage file cut short: what a killed
+    recorder or an interrupted copy leaves), or an sqlite3 bag it stops reading part-way, is
+    salvaged unless ``strict``: its storage files are read directly (:mod:`.salvage`).
 
     Raises:
         DatasetError: not a bag, a required topic missing or of the wrong type, no messages,
@@ -208,7 +252,10 @@ def read_bag(
     except Exception as err:  # rosbags raises several unrelated types for a bad bag
         if strict or not storage_files(bag):
             raise DatasetError(f"{bag}: cannot open as a rosbag2 (sqlite3/MCAP): {err}") from err
-        _read_salvaged(bag, topics, store, stats, streams, f"{type(err).__name__}: {err}")
+        why = f"rosbags could not open it ({type(err).__name__}: {err})"
+        if bag.is_dir() and not (bag / "metadata.yaml").exists():
+            why = "it has no metadata.yaml (the recorder did not close it)"
+        _read_salvaged(bag, topics, store, stats, streams, why)
     else:
         try:
             available = [(c.topic, c.msgtype) for c in reader.connections]
@@ -227,6 +274,12 @@ def read_bag(
             _decode_all(it, dec, streams, stats, topics, strict, bag)
         finally:
             reader.close()
+        if stats.stopped_early and stats.storage == "db3":
+            # sqlite3 salvage reads every page that survives, past the one rosbags stopped at
+            # (MCAP salvage would stop where rosbags did: it reads records in order).
+            why = f"rosbags stopped reading it part-way ({stats.stopped_early})"
+            stats, streams = ReadStats(storage=stats.storage), Streams()
+            _read_salvaged(bag, topics, store, stats, streams, why)
     empty = [t for k, t in topics.required().items() if k not in streams.log_t]
     if empty:
         why = f" (reading stopped early: {stats.stopped_early})" if stats.stopped_early else ""
@@ -237,14 +290,22 @@ def read_bag(
 def _read_salvaged(
     bag: Path, topics: BagTopics, store: Any, stats: ReadStats, streams: Streams, why: str
 ) -> None:
+    """Read ``bag`` through :mod:`.salvage` into ``streams``; ``why`` it is salvaged."""
     report = SalvageReport()
     messages = list(salvage_messages(bag, report))
-    stats.salvaged = f"rosbags could not open it ({why}); read {report.messages} messages from "
-    stats.salvaged += f"{report.files} storage file(s) directly"
+    stats.salvaged = "; ".join(
+        [
+            f"{why}; read {report.messages} messages from {report.files} storage file(s) directly",
+            *report.damaged,
+        ]
+    )
     stats.stopped_early = report.stopped
+    stats.salvaged_messages = report.messages
+    recorded = recorded_message_count(bag) if bag.is_dir() else None
+    stats.lost_messages = None if recorded is None else max(0, recorded - report.messages)
     if not messages:
         raise DatasetError(
-            f"{bag}: damaged ({why}) and nothing could be salvaged ({report.stopped or 'empty'})"
+            f"{bag}: damaged, {why}; nothing could be salvaged ({report.stopped or 'no messages'})"
         )
     keys = _select(sorted({(m[0], m[1]) for m in messages}), topics, bag)
     it = ((keys[tp], kind, t, raw) for tp, kind, t, raw in messages if tp in keys)
