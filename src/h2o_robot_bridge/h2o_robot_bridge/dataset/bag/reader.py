@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -93,6 +93,10 @@ class ReadStats:
         messages: messages read per input (``"joint_states"``, ...).
         undecodable, padded, unstamped: message counts per input / type.
         missing_joints: messages per topic that lack a contract joint.
+        joint_names: per input (``"joint_states"``, ``"joint_commands"``) whose messages lack
+            contract joints: the ``"missing"`` contract joints (contract order) and the
+            ``"unknown"`` names of those messages that the contract does not have (a naming
+            mismatch, e.g. ``l_wheel_joint`` for ``left_wheel``).
         stopped_early: why reading ended before the end of the bag ("" = it did not).
         salvaged: how the damaged bag was read ("" = it was not damaged).
         salvaged_messages: messages (all topics) read from a damaged bag.
@@ -106,6 +110,7 @@ class ReadStats:
     padded: Counter = field(default_factory=Counter)
     unstamped: Counter = field(default_factory=Counter)
     missing_joints: Counter = field(default_factory=Counter)
+    joint_names: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     stopped_early: str = ""
     salvaged: str = ""
     salvaged_messages: int = 0
@@ -133,7 +138,19 @@ class ReadStats:
                     f"{name.replace('_', ' ')}: "
                     + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
                 )
+        lines += [_joint_names_line(k, v) for k, v in sorted(self.joint_names.items())]
         return lines
+
+
+def _joint_names_line(key: str, names: dict[str, list[str]]) -> str:
+    """The warning for messages on ``key`` that lack contract joints."""
+    line = f"WARNING: {key} messages lack contract joint(s) {', '.join(names['missing'])}"
+    if names["unknown"]:
+        line += (
+            f"; they name {', '.join(names['unknown'])}, not in the contract (a naming "
+            f"mismatch? the contract's joints: {', '.join(JOINT_NAMES)})"
+        )
+    return line
 
 
 @dataclass
@@ -158,6 +175,7 @@ class _Decoder:
         self._defs: dict[str, Any] = {}
         self._joint_index: dict[tuple[str, ...], NDArray | None] = {}
         self._block_index: dict[bytes, NDArray | None] = {}
+        self._noted: set[tuple[str, Any]] = set()
 
     def deserialize(self, raw: bytes | memoryview, typename: str) -> Any:
         """Like ``typestore.deserialize_cdr`` but tolerant of trailing padding bytes."""
@@ -180,6 +198,21 @@ class _Decoder:
             index = self._block_index[block] = self.joint_index(names_from_block(block))
             return index
 
+    def note_missing(self, key: str, seen: Any, names: Callable[[], Sequence[str]]) -> None:
+        """Record in ``stats.joint_names`` which contract joints a message on ``key`` lacks and
+        which of its names the contract does not know; once per ``seen`` (a hashable form of
+        the name list), since a topic repeats the same list."""
+        if (key, seen) in self._noted:
+            return
+        self._noted.add((key, seen))
+        listed = list(names())
+        entry = self.stats.joint_names.setdefault(key, {"missing": [], "unknown": []})
+        missing = set(entry["missing"]) | (set(JOINT_NAMES) - set(listed))
+        entry["missing"] = [n for n in JOINT_NAMES if n in missing]
+        for name in listed:  # first-seen order
+            if name not in JOINT_NAMES and name not in entry["unknown"]:
+                entry["unknown"].append(name)
+
     def joint_index(self, names: list[str]) -> NDArray | None:
         """Contract-order index into a message's arrays (None: a contract joint is missing)."""
         key = tuple(names)
@@ -196,13 +229,15 @@ def _stamp(msg: Any) -> float:
     return s.sec + 1e-9 * s.nanosec
 
 
-def _joint_arrays(dec: _Decoder, msg: Any, topic: str, fields: tuple[str, ...]) -> tuple:
-    """``(index, width, *arrays)`` of a deserialised JointState: the contract-order index into
-    the message's arrays (None: a contract joint is missing), its name count, the raw arrays
-    ``fields``. Reordering happens later, for all messages at once (:func:`_joint_matrix`)."""
+def _joint_arrays(dec: _Decoder, msg: Any, key: str, topic: str, fields: tuple[str, ...]) -> tuple:
+    """``(index, width, *arrays)`` of a deserialised JointState on input ``key`` (``topic``):
+    the contract-order index into the message's arrays (None: a contract joint is missing),
+    its name count, the raw arrays ``fields``. Reordering happens later, for all messages at
+    once (:func:`joint_matrix`)."""
     index = dec.joint_index(msg.name)
     if index is None:
         dec.stats.missing_joints[topic] += 1
+        dec.note_missing(key, tuple(msg.name), lambda: msg.name)
     return (index, len(msg.name), *(getattr(msg, name) for name in fields))
 
 
@@ -393,6 +428,7 @@ def _fast_decode(
         index = dec.block_index(block)
         if index is None:
             dec.stats.missing_joints[getattr(topics, key)] += 1
+            dec.note_missing(key, block, lambda: names_from_block(block))
         return stamp, (index, count, pos, vel if key == "joint_states" else eff)
     if typename == IMU and key == "imu":
         return parse_imu(raw)
@@ -405,9 +441,9 @@ def _decode(
     """Stamp (NaN without a header) and value of any message via rosbags."""
     msg = dec.deserialize(raw, typename)
     if key == "joint_states":
-        value: Any = _joint_arrays(dec, msg, topics.joint_states, ("position", "velocity"))
+        value: Any = _joint_arrays(dec, msg, key, topics.joint_states, ("position", "velocity"))
     elif key == "joint_commands":
-        value = _joint_arrays(dec, msg, topics.joint_commands, ("position", "effort"))
+        value = _joint_arrays(dec, msg, key, topics.joint_commands, ("position", "effort"))
     elif key == "imu":
         q, w = msg.orientation, msg.angular_velocity
         value = (q.x, q.y, q.z, q.w, w.x, w.y, w.z)
