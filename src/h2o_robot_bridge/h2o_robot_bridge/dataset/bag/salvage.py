@@ -54,11 +54,20 @@ class SalvageReport:
     damaged: list[str] = field(default_factory=list)
 
 
+def _split_index(path: Path) -> tuple[str, int, str]:
+    """Sort key: ``bag_10.mcap`` after ``bag_9.mcap`` (``ros2 bag record`` split names)."""
+    stem, _, index = path.stem.rpartition("_")
+    if stem and index.isdigit():
+        return stem, int(index), path.suffix
+    return path.stem, -1, path.suffix
+
+
 def storage_files(bag: Path) -> list[Path]:
-    """The ``.mcap`` / ``.db3`` files of a bag folder (or the file itself), in name order."""
+    """The ``.mcap`` / ``.db3`` files of a bag folder (or the file itself), in recording order
+    (name order, the numeric split index compared as a number)."""
     if bag.is_file():
         return [bag]
-    return sorted(p for p in bag.iterdir() if p.suffix in (".mcap", ".db3"))
+    return sorted((p for p in bag.iterdir() if p.suffix in (".mcap", ".db3")), key=_split_index)
 
 
 def recorded_message_count(bag: Path) -> int | None:
