@@ -276,8 +276,6 @@ def _sqlite_messages(path: Path, report: SalvageReport) -> Iterator[tuple[str, s
     # immutable + read-only: sqlite neither locks, journals nor writes; the file stays as it is.
     con = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
     try:
-        # Trust the file's size over its header, so that a cut file opens at all.
-        con.execute("PRAGMA writable_schema = ON")
         topics = _sqlite_topics(con, path, report)
         if topics is None:
             return
@@ -303,14 +301,22 @@ def _sqlite_topics(
     """Topic id -> (name, type); None (and ``report.stopped``) when they cannot be read: then
     no message can be attributed to a topic."""
     try:
+        # Trust the file's size over its header, so that a cut file opens at all.
+        con.execute("PRAGMA writable_schema = ON")
         columns = [r[1] for r in con.execute("PRAGMA table_info(messages)")]
+        if not columns:
+            report.stopped = (
+                f"{path.name}: no messages table (its schema, page 1, is damaged, or it is "
+                "not a rosbag2 database)"
+            )
+            return None
         if columns != _MESSAGES_COLUMNS:
             report.stopped = (
                 f"{path.name}: not a rosbag2 database (messages table columns {columns})"
             )
             return None
         return {i: (n, t) for i, n, t in con.execute("SELECT id, name, type FROM topics")}
-    except sqlite3.Error as err:
+    except sqlite3.Error as err:  # the schema or the topics table is damaged
         report.stopped = (
             f"{path.name}: its topics table is unreadable ({err}): no message can be "
             "attributed to a topic"

@@ -114,6 +114,17 @@ def test_cut_db3_of_a_killed_recorder(tmp_path: Path, intact: Intact) -> None:
         convert_bag(cut, CFG, strict=True)
 
 
+def test_db3_with_a_lost_page_in_the_middle(tmp_path: Path, intact: Intact) -> None:
+    # A bad sector: one leaf page of messages zeroed. Only its messages are lost.
+    page, cells = intact.leaf_cells[len(intact.leaf_cells) // 2]
+    damaged = copy_bag(intact.bag, tmp_path / "damaged")
+    overwrite_page(damaged / "bag.db3", page, bytes(SQLITE_PAGE))
+    conv = convert_bag(damaged, CFG)
+    assert_salvaged(conv, intact, len(intact.messages) - cells, cells)
+    assert "bag.db3: damaged; read its" in conv.read.salvaged
+    assert conv.data.size >= intact.conv.data.size - cells
+
+
 def test_strict_refuses_a_cut_db3(tmp_path: Path, intact: Intact) -> None:
     cut = cut_copy(intact.bag, tmp_path / "cut", 0.9)
     with pytest.raises(DatasetError, match="cannot open.*malformed"):
@@ -164,14 +175,19 @@ def test_db3_rosbags_stops_part_way(tmp_path: Path) -> None:
     assert conv.data.size == full.data.size - 2 and 151 in index
 
 
-def test_damaged_topics_table_is_a_clear_error(tmp_path: Path, intact: Intact) -> None:
-    damaged = copy_bag(intact.bag, tmp_path / "damaged")
+def test_damaged_topics_or_schema_is_a_clear_error(tmp_path: Path, intact: Intact) -> None:
+    # Without the topics table no message can be attributed to a topic: nothing is guessed.
+    damaged = copy_bag(intact.bag, tmp_path / "topics")
     con = sqlite3.connect(f"file:{damaged / 'bag.db3'}?mode=ro", uri=True)
     (root,) = con.execute("SELECT rootpage FROM sqlite_master WHERE name = 'topics'").fetchone()
     con.close()
     overwrite_page(damaged / "bag.db3", root, bytes(SQLITE_PAGE))
     with pytest.raises(DatasetError, match="topics table is unreadable.*attributed to a topic"):
         convert_bag(damaged, CFG)
+    schema = copy_bag(intact.bag, tmp_path / "schema")
+    overwrite_page(schema / "bag.db3", 1, bytes(SQLITE_PAGE - 100), offset=100)  # header kept
+    with pytest.raises(DatasetError, match=r"no messages table \(its schema, page 1, is damaged"):
+        convert_bag(schema, CFG)
 
 
 def test_empty_and_foreign_db3_are_clear_errors(tmp_path: Path, intact: Intact) -> None:
