@@ -54,20 +54,7 @@ class Conversion:
     align: AlignStats
 
     def summary(self) -> str:
-        r = self.read
-        lines = [f"storage: {r.storage}"]
-        if r.salvaged:
-            lines.append(f"WARNING: damaged bag salvaged: {r.salvaged}")
-        if r.stopped_early:
-            lines.append(f"WARNING: reading stopped early (truncated bag?): {r.stopped_early}")
-        for name in ("undecodable", "padded", "unstamped", "missing_joints"):
-            counts = getattr(r, name)
-            if counts:
-                lines.append(
-                    f"{name.replace('_', ' ')}: "
-                    + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-                )
-        return "\n".join([*lines, self.align.summary()])
+        return "\n".join([*self.read.summary_lines(), self.align.summary()])
 
 
 def split_log(

@@ -3,17 +3,21 @@
 Messages are decoded leniently (rclpy pads after an empty trailing array, which the strict
 ``rosbags`` size check rejects), sorted into one stream per input; :mod:`.convert` aligns them.
 
-A truncated or corrupt bag is read up to the first unreadable message; the statistics say where
-reading stopped (``strict=True`` makes it an error). A bag ``rosbags`` refuses to open (no
-``metadata.yaml``, an MCAP file without its summary: what a killed ``ros2 bag record`` leaves)
-is salvaged by reading its storage files directly (:mod:`.salvage`).
+A bag ``rosbags`` refuses to open (no ``metadata.yaml``, an MCAP file without its summary: what
+a killed ``ros2 bag record`` leaves; a storage file cut short: an interrupted copy, a full disk)
+is salvaged by reading its storage files directly (:mod:`.salvage`): MCAP up to the first
+damaged record, sqlite3 every message whose page survived. So is an sqlite3 bag ``rosbags``
+opens but stops reading part-way (a damaged page). Otherwise a bag whose reading stops early is
+read up to the first unreadable message. The statistics say what was salvaged, how many
+messages were lost (when ``metadata.yaml`` counts them) and where reading stopped;
+``strict=True`` makes any of it an error.
 """
 
 from __future__ import annotations
 
 import struct
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +28,12 @@ from numpy.typing import NDArray
 from h2o_robot_bridge.contract import JOINT_NAMES, NUM_JOINTS, TOPICS
 from h2o_robot_bridge.contract.topics import topics_from_parameters
 from h2o_robot_bridge.dataset.bag.cdr import names_from_block, parse_imu, parse_joint_state
-from h2o_robot_bridge.dataset.bag.salvage import SalvageReport, salvage_messages, storage_files
+from h2o_robot_bridge.dataset.bag.salvage import (
+    SalvageReport,
+    recorded_message_count,
+    salvage_messages,
+    storage_files,
+)
 from h2o_robot_bridge.errors import DatasetError
 
 TimeSource = Literal["header", "receive"]
@@ -77,7 +86,23 @@ class BagTopics:
 
 @dataclass
 class ReadStats:
-    """What reading the bag found (before alignment)."""
+    """What reading the bag found (before alignment).
+
+    Attributes:
+        storage: storage file kinds (``"db3"``, ``"mcap"``).
+        messages: messages read per input (``"joint_states"``, ...).
+        undecodable, padded, unstamped: message counts per input / type.
+        missing_joints: messages per topic that lack a contract joint.
+        joint_names: per input (``"joint_states"``, ``"joint_commands"``) whose messages lack
+            contract joints: the ``"missing"`` contract joints (contract order) and the
+            ``"unknown"`` names of those messages that the contract does not have (a naming
+            mismatch, e.g. ``l_wheel_joint`` for ``left_wheel``).
+        stopped_early: why reading ended before the end of the bag ("" = it did not).
+        salvaged: how the damaged bag was read ("" = it was not damaged).
+        salvaged_messages: messages (all topics) read from a damaged bag.
+        lost_messages: messages of a damaged bag not read: its ``metadata.yaml`` count minus
+            the salvaged ones; None = unknown (no ``metadata.yaml``).
+    """
 
     storage: str = ""
     messages: Counter = field(default_factory=Counter)
@@ -85,11 +110,47 @@ class ReadStats:
     padded: Counter = field(default_factory=Counter)
     unstamped: Counter = field(default_factory=Counter)
     missing_joints: Counter = field(default_factory=Counter)
+    joint_names: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     stopped_early: str = ""
     salvaged: str = ""
+    salvaged_messages: int = 0
+    lost_messages: int | None = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {k: dict(v) if isinstance(v, Counter) else v for k, v in self.__dict__.items()}
+
+    def summary_lines(self) -> list[str]:
+        """What was read, one line per finding (warnings first word ``WARNING``)."""
+        lines = [f"storage: {self.storage}"]
+        if self.salvaged:
+            lost = "unknown (no metadata.yaml)" if self.lost_messages is None else None
+            lines.append(f"WARNING: damaged bag salvaged: {self.salvaged}")
+            lines.append(
+                f"WARNING: messages recovered {self.salvaged_messages}, "
+                f"lost {lost or self.lost_messages}"
+            )
+        if self.stopped_early:
+            lines.append(f"WARNING: reading stopped early (truncated bag?): {self.stopped_early}")
+        for name in ("undecodable", "padded", "unstamped", "missing_joints"):
+            counts = getattr(self, name)
+            if counts:
+                lines.append(
+                    f"{name.replace('_', ' ')}: "
+                    + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                )
+        lines += [_joint_names_line(k, v) for k, v in sorted(self.joint_names.items())]
+        return lines
+
+
+def _joint_names_line(key: str, names: dict[str, list[str]]) -> str:
+    """The warning for messages on ``key`` that lack contract joints."""
+    line = f"WARNING: {key} messages lack contract joint(s) {', '.join(names['missing'])}"
+    if names["unknown"]:
+        line += (
+            f"; they name {', '.join(names['unknown'])}, not in the contract (a naming "
+            f"mismatch? the contract's joints: {', '.join(JOINT_NAMES)})"
+        )
+    return line
 
 
 @dataclass
@@ -114,6 +175,7 @@ class _Decoder:
         self._defs: dict[str, Any] = {}
         self._joint_index: dict[tuple[str, ...], NDArray | None] = {}
         self._block_index: dict[bytes, NDArray | None] = {}
+        self._noted: set[tuple[str, Any]] = set()
 
     def deserialize(self, raw: bytes | memoryview, typename: str) -> Any:
         """Like ``typestore.deserialize_cdr`` but tolerant of trailing padding bytes."""
@@ -136,6 +198,21 @@ class _Decoder:
             index = self._block_index[block] = self.joint_index(names_from_block(block))
             return index
 
+    def note_missing(self, key: str, seen: Any, names: Callable[[], Sequence[str]]) -> None:
+        """Record in ``stats.joint_names`` which contract joints a message on ``key`` lacks and
+        which of its names the contract does not know; once per ``seen`` (a hashable form of
+        the name list), since a topic repeats the same list."""
+        if (key, seen) in self._noted:
+            return
+        self._noted.add((key, seen))
+        listed = list(names())
+        entry = self.stats.joint_names.setdefault(key, {"missing": [], "unknown": []})
+        missing = set(entry["missing"]) | (set(JOINT_NAMES) - set(listed))
+        entry["missing"] = [n for n in JOINT_NAMES if n in missing]
+        for name in listed:  # first-seen order
+            if name not in JOINT_NAMES and name not in entry["unknown"]:
+                entry["unknown"].append(name)
+
     def joint_index(self, names: list[str]) -> NDArray | None:
         """Contract-order index into a message's arrays (None: a contract joint is missing)."""
         key = tuple(names)
@@ -152,13 +229,15 @@ def _stamp(msg: Any) -> float:
     return s.sec + 1e-9 * s.nanosec
 
 
-def _joint_arrays(dec: _Decoder, msg: Any, topic: str, fields: tuple[str, ...]) -> tuple:
-    """``(index, width, *arrays)`` of a deserialised JointState: the contract-order index into
-    the message's arrays (None: a contract joint is missing), its name count, the raw arrays
-    ``fields``. Reordering happens later, for all messages at once (:func:`_joint_matrix`)."""
+def _joint_arrays(dec: _Decoder, msg: Any, key: str, topic: str, fields: tuple[str, ...]) -> tuple:
+    """``(index, width, *arrays)`` of a deserialised JointState on input ``key`` (``topic``):
+    the contract-order index into the message's arrays (None: a contract joint is missing),
+    its name count, the raw arrays ``fields``. Reordering happens later, for all messages at
+    once (:func:`joint_matrix`)."""
     index = dec.joint_index(msg.name)
     if index is None:
         dec.stats.missing_joints[topic] += 1
+        dec.note_missing(key, tuple(msg.name), lambda: msg.name)
     return (index, len(msg.name), *(getattr(msg, name) for name in fields))
 
 
@@ -185,9 +264,9 @@ def read_bag(
 ) -> tuple[Streams, ReadStats]:
     """Decode the robot topics of a bag.
 
-    A bag ``rosbags`` cannot open (no ``metadata.yaml``, an MCAP file cut short: what a killed
-    recorder leaves) is salvaged: its storage files are read from the start up to the first
-    damaged record (:mod:`.salvage`), unless ``strict``.
+    A bag ``rosbags`` cannot open (no ``metadata.yaml``, a storage file cut short: what a killed
+    recorder or an interrupted copy leaves), or an sqlite3 bag it stops reading part-way, is
+    salvaged unless ``strict``: its storage files are read directly (:mod:`.salvage`).
 
     Raises:
         DatasetError: not a bag, a required topic missing or of the wrong type, no messages,
@@ -208,7 +287,10 @@ def read_bag(
     except Exception as err:  # rosbags raises several unrelated types for a bad bag
         if strict or not storage_files(bag):
             raise DatasetError(f"{bag}: cannot open as a rosbag2 (sqlite3/MCAP): {err}") from err
-        _read_salvaged(bag, topics, store, stats, streams, f"{type(err).__name__}: {err}")
+        why = f"rosbags could not open it ({type(err).__name__}: {err})"
+        if bag.is_dir() and not (bag / "metadata.yaml").exists():
+            why = "it has no metadata.yaml (the recorder did not close it)"
+        _read_salvaged(bag, topics, store, stats, streams, why)
     else:
         try:
             available = [(c.topic, c.msgtype) for c in reader.connections]
@@ -227,6 +309,12 @@ def read_bag(
             _decode_all(it, dec, streams, stats, topics, strict, bag)
         finally:
             reader.close()
+        if stats.stopped_early and stats.storage == "db3":
+            # sqlite3 salvage reads every page that survives, past the one rosbags stopped at
+            # (MCAP salvage would stop where rosbags did: it reads records in order).
+            why = f"rosbags stopped reading it part-way ({stats.stopped_early})"
+            stats, streams = ReadStats(storage=stats.storage), Streams()
+            _read_salvaged(bag, topics, store, stats, streams, why)
     empty = [t for k, t in topics.required().items() if k not in streams.log_t]
     if empty:
         why = f" (reading stopped early: {stats.stopped_early})" if stats.stopped_early else ""
@@ -237,14 +325,22 @@ def read_bag(
 def _read_salvaged(
     bag: Path, topics: BagTopics, store: Any, stats: ReadStats, streams: Streams, why: str
 ) -> None:
+    """Read ``bag`` through :mod:`.salvage` into ``streams``; ``why`` it is salvaged."""
     report = SalvageReport()
     messages = list(salvage_messages(bag, report))
-    stats.salvaged = f"rosbags could not open it ({why}); read {report.messages} messages from "
-    stats.salvaged += f"{report.files} storage file(s) directly"
+    stats.salvaged = "; ".join(
+        [
+            f"{why}; read {report.messages} messages from {report.files} storage file(s) directly",
+            *report.damaged,
+        ]
+    )
     stats.stopped_early = report.stopped
+    stats.salvaged_messages = report.messages
+    recorded = recorded_message_count(bag) if bag.is_dir() else None
+    stats.lost_messages = None if recorded is None else max(0, recorded - report.messages)
     if not messages:
         raise DatasetError(
-            f"{bag}: damaged ({why}) and nothing could be salvaged ({report.stopped or 'empty'})"
+            f"{bag}: damaged, {why}; nothing could be salvaged ({report.stopped or 'no messages'})"
         )
     keys = _select(sorted({(m[0], m[1]) for m in messages}), topics, bag)
     it = ((keys[tp], kind, t, raw) for tp, kind, t, raw in messages if tp in keys)
@@ -332,6 +428,7 @@ def _fast_decode(
         index = dec.block_index(block)
         if index is None:
             dec.stats.missing_joints[getattr(topics, key)] += 1
+            dec.note_missing(key, block, lambda: names_from_block(block))
         return stamp, (index, count, pos, vel if key == "joint_states" else eff)
     if typename == IMU and key == "imu":
         return parse_imu(raw)
@@ -344,9 +441,9 @@ def _decode(
     """Stamp (NaN without a header) and value of any message via rosbags."""
     msg = dec.deserialize(raw, typename)
     if key == "joint_states":
-        value: Any = _joint_arrays(dec, msg, topics.joint_states, ("position", "velocity"))
+        value: Any = _joint_arrays(dec, msg, key, topics.joint_states, ("position", "velocity"))
     elif key == "joint_commands":
-        value = _joint_arrays(dec, msg, topics.joint_commands, ("position", "effort"))
+        value = _joint_arrays(dec, msg, key, topics.joint_commands, ("position", "effort"))
     elif key == "imu":
         q, w = msg.orientation, msg.angular_velocity
         value = (q.x, q.y, q.z, q.w, w.x, w.y, w.z)

@@ -6,6 +6,7 @@ are exactly what the robot or the sim node publishes, every array filled.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -30,18 +31,28 @@ class RobotBagWriter:
         path: bag folder to create (must not exist).
         storage: ``"sqlite3"`` or ``"mcap"``.
         topics: topic names.
+        version: rosbag2 metadata version, 9 (Jazzy, Kilted) or 8 (Iron); it decides how
+            the offered QoS profiles are serialised.
+        offered_qos: ``rosbags.interfaces.Qos`` profiles every topic is recorded with (what
+            ``ros2 bag record`` stores for each topic's publishers; none by default).
     """
 
     def __init__(
-        self, path: str | Path, storage: Storage = "sqlite3", topics: BagTopics | None = None
+        self,
+        path: str | Path,
+        storage: Storage = "sqlite3",
+        topics: BagTopics | None = None,
+        version: Literal[8, 9] = 9,
+        offered_qos: Sequence[Any] = (),
     ) -> None:
         from rosbags.rosbag2 import StoragePlugin, Writer
         from rosbags.typesys import Stores, get_typestore
 
         self.store = get_typestore(Stores.ROS2_KILTED)
         plugin = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}[storage]
-        self.writer = Writer(Path(path), version=9, storage_plugin=plugin)
+        self.writer = Writer(Path(path), version=version, storage_plugin=plugin)
         self.topics = topics or BagTopics()
+        self.offered_qos = tuple(offered_qos)
         self._conns: dict[str, Any] = {}
         t = self.store.types
         self._time, self._header = t["builtin_interfaces/msg/Time"], t["std_msgs/msg/Header"]
@@ -59,20 +70,14 @@ class RobotBagWriter:
         self.writer.close()
 
     def _write(self, topic: str, msgtype: str, msg: Any, log_t: float) -> None:
-        conn = self._conns.get(topic)
-        if conn is None:
-            conn = self._conns[topic] = self.writer.add_connection(
-                topic, msgtype, typestore=self.store
-            )
-        raw = self.store.serialize_cdr(msg, msgtype)
-        self.writer.write(conn, int(round(log_t * 1e9)), raw)
+        self.write_raw(topic, msgtype, self.store.serialize_cdr(msg, msgtype), log_t)
 
-    def write_raw(self, topic: str, msgtype: str, raw: bytes, log_t: float) -> None:
+    def write_raw(self, topic: str, msgtype: str, raw: bytes | memoryview, log_t: float) -> None:
         """Write already serialised CDR bytes (e.g. from rclpy, possibly padded)."""
         conn = self._conns.get(topic)
         if conn is None:
             conn = self._conns[topic] = self.writer.add_connection(
-                topic, msgtype, typestore=self.store
+                topic, msgtype, typestore=self.store, offered_qos_profiles=self.offered_qos
             )
         self.writer.write(conn, int(round(log_t * 1e9)), raw)
 
