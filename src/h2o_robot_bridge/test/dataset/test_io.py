@@ -20,6 +20,7 @@ from h2o_robot_bridge.dataset import (
     save_dataset,
 )
 from h2o_robot_bridge.dataset.info import dataset_info
+from h2o_robot_bridge.dataset.schema import STAMP_KEYS
 from h2o_robot_bridge.errors import ConfigError, ContractMismatchError, DatasetError
 from h2o_robot_bridge.testing.dataset_rows import random_dataset
 
@@ -35,6 +36,31 @@ def test_round_trip(tmp_path: Path) -> None:
     assert back.meta == data.meta
     assert back.meta["source"] == {"kind": "test", "seed": 0}
     assert read_meta(path)["task"] == "stand"
+
+
+def test_stamps_round_trip_and_bad_stamps(tmp_path: Path) -> None:
+    data = random_dataset()
+    assert (
+        data.stamps is None and load_dataset(save_dataset(tmp_path / "a.h5", data)).stamps is None
+    )
+    rng = np.random.default_rng(0)
+    stamps = rng.uniform(0, 100, (data.size, len(STAMP_KEYS)))
+    stamps[3, 3] = np.nan  # no command message used: the task default
+    path = save_dataset(tmp_path / "s.h5", data._replace(stamps=stamps))
+    with h5py.File(path) as f:  # one named array per column, float64
+        assert sorted(f["stamps"]) == sorted(STAMP_KEYS)
+        assert f["stamps/next_imu"].dtype == np.float64
+    back = load_dataset(path)
+    np.testing.assert_array_equal(back.stamps, stamps)  # NaN where NaN (equal_nan)
+    both = concat_datasets([back, back])
+    assert both.stamps is not None and both.stamps.shape == (2 * data.size, 8)
+    assert concat_datasets([back, data]).stamps is None  # a partial audit trail is dropped
+    with pytest.raises(DatasetError, match="stamps have shape"):
+        save_dataset(tmp_path / "x.h5", data._replace(stamps=stamps[:-1]))
+    with h5py.File(path, "a") as f:
+        del f["stamps/cmd_vel"]
+    with pytest.raises(DatasetError, match=r"stamps/ lacks \['cmd_vel'\]"):
+        load_dataset(path)
 
 
 def test_d4rl_style_reader_sees_root_keys(tmp_path: Path) -> None:
