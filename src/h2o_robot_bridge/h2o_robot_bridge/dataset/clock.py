@@ -109,6 +109,8 @@ class ClockSplitter:
     def _behind(self, stream: str, stamp: float) -> float:
         """How far ``stamp`` is behind the other streams of the current segment, beyond the
         window (> 0: a step back across topics, e.g. a stream that starts after a jump)."""
+        if stamp >= max(self._newest.values(), default=-np.inf) - self.window:
+            return 0.0  # the common case, decided without looking at each stream
         waiting = self._pending.waiting if self._pending is not None else set()
         others = [t for k, t in self._newest.items() if k != stream and k not in waiting]
         if not others or max(others) - stamp <= self.window:

@@ -92,10 +92,18 @@ def split_log(
     order = np.argsort(all_t, kind="stable")
     order = order[all_t[order] >= first_back]
     all_s = np.concatenate(stamp)
-    for m in order.tolist():
-        k = keys[which[m]]
-        decision = splitter.feed(k, float(all_s[m]), float(all_t[m]))
-        seg[k][index[m]] = -1 if decision is Decision.DROP else splitter.segment
+    # Python lists: the loop is per message, numpy scalars would cost more than the decision.
+    names = [keys[i] for i in which[order].tolist()]
+    decided = np.asarray(
+        [
+            -1 if splitter.feed(k, s, t) is Decision.DROP else splitter.segment
+            for k, s, t in zip(names, all_s[order].tolist(), all_t[order].tolist(), strict=True)
+        ],
+        np.intp,
+    )
+    for i, k in enumerate(keys):
+        mine = which[order] == i
+        seg[k][index[order][mine]] = decided[mine]
     return seg, splitter
 
 
