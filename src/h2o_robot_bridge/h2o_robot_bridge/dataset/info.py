@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from h2o_robot_bridge.contract import ACTION_NAMES, OBS_FIELDS, OBS_SLICES
-from h2o_robot_bridge.dataset.schema import Dataset, episode_bounds
+from h2o_robot_bridge.dataset.schema import Dataset, discontinuities, episode_bounds
 
 
 def _stats(x: np.ndarray) -> dict[str, float]:
@@ -42,8 +42,6 @@ def dataset_info(data: Dataset, path: str | Path | None = None) -> dict[str, Any
     bounds = episode_bounds(data)
     lengths = np.array([b - a for a, b in bounds], dtype=float)
     returns = np.array([data.rewards[a:b].sum() for a, b in bounds], dtype=float)
-    same_ep = ~(data.terminals | data.timeouts)[:-1]
-    jumps = np.any(data.next_observations[:-1] != data.observations[1:], axis=1) & same_ep
     conversion = meta.get("conversion", {}).get("align", {})
     return {
         "path": str(path) if path is not None else None,
@@ -61,7 +59,7 @@ def dataset_info(data: Dataset, path: str | Path | None = None) -> dict[str, Any
         },
         "returns": _stats(returns),
         "reward": _stats(data.rewards),
-        "discontinuities": int(jumps.sum()),
+        "discontinuities": int(discontinuities(data).size),
         "gaps": {
             "lost_transitions": conversion.get("lost_transitions", {}),
             "dropped_ticks": conversion.get("dropped_ticks", {}),

@@ -205,6 +205,20 @@ def episode_bounds(data: Dataset) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
 
 
+def discontinuities(data: Dataset) -> NDArray[np.intp]:
+    """Rows i inside an episode with ``next_observations[i] != observations[i + 1]``.
+
+    Exact comparison (the converters copy the same float32 values into both places); a row that
+    ends an episode is never one, its successor starts a new episode. Returns (K,) row indices,
+    ascending.
+    """
+    if data.size < 2:
+        return np.zeros(0, dtype=np.intp)
+    inside = ~(data.terminals | data.timeouts)[:-1]
+    jumps = np.any(data.next_observations[:-1] != data.observations[1:], axis=1)
+    return np.flatnonzero(jumps & inside)
+
+
 def validate_dataset(data: Dataset, what: str = "dataset", task: str | None = None) -> None:
     """Check shapes, dtypes, finite values, action range, flags, the contract and the task.
 

@@ -16,12 +16,12 @@ row's observation (:mod:`.episodes`).
 from h2o_robot_bridge.dataset.interop.d3rlpy_format import to_d3rlpy
 from h2o_robot_bridge.dataset.interop.episodes import (
     EpisodeSpan,
-    discontinuities,
     episode_observations,
     export_episodes,
     export_flags,
 )
 from h2o_robot_bridge.dataset.interop.minari_format import MinariExport, export_minari, minari_root
+from h2o_robot_bridge.dataset.schema import discontinuities
 
 __all__ = [
     "EpisodeSpan",

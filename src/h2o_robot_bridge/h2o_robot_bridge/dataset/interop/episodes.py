@@ -17,7 +17,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from h2o_robot_bridge.dataset.schema import Dataset
+from h2o_robot_bridge.dataset.schema import Dataset, discontinuities
 
 EpisodeEnd = Literal["terminal", "timeout", "discontinuity", "end_of_data"]
 """Why an exported episode ends: a fall, a truncation of ours, a split, an unclosed last row."""
@@ -35,20 +35,6 @@ class EpisodeSpan(NamedTuple):
     start: int
     stop: int
     end: EpisodeEnd
-
-
-def discontinuities(data: Dataset) -> NDArray[np.intp]:
-    """Rows i inside an episode with ``next_observations[i] != observations[i + 1]``.
-
-    Exact comparison (the converters copy the same float32 values into both places); a row that
-    ends an episode is never one, its successor starts a new episode. Returns (K,) row indices,
-    ascending.
-    """
-    if data.size < 2:
-        return np.zeros(0, dtype=np.intp)
-    inside = ~(data.terminals | data.timeouts)[:-1]
-    jumps = np.any(data.next_observations[:-1] != data.observations[1:], axis=1)
-    return np.flatnonzero(jumps & inside)
 
 
 def export_episodes(data: Dataset) -> list[EpisodeSpan]:
