@@ -133,6 +133,7 @@ class FakeRobot(Node):
         self.diagnostics: dict[str, str] = {}
         self.counts = {topic: 0 for topic in args.count_topic}
         self.sent = 0
+        self.imu_times: list[float] = []  # IMU messages published, since the first command [s]
         self.tilts: list[list[float]] = []
         self.diag_history: list[list[Any]] = []
         self.faults: dict[str, dict[str, Any]] = {}  # topic -> the active fault event
@@ -195,6 +196,8 @@ class FakeRobot(Node):
             quat = [0.0, math.sin(self.pitch / 2), 0.0, math.cos(self.pitch / 2)]
             gyro = [0.0, float("nan") if self.imu_nan else 0.0, 0.0]
             self.imu_pub.publish(imu_msg(stamp, quat, gyro, (0.0, 0.0, 9.81)))
+            if self.t0 is not None:
+                self.imu_times.append(now - self.t0)
         self._publish_faults(stamp)
         if self.heartbeat:
             self.estop_pub.publish(Bool(data=False))
@@ -313,6 +316,7 @@ class FakeRobot(Node):
             "diagnostics": self.diagnostics,
             "counts": self.counts,
             "sensor_messages": self.sent,
+            "imu_times": self.imu_times,
             "tilts": self.tilts,
             "diag_history": self.diag_history,
         }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ class FakeRobotReport:
         tilts: (M, 2) receive time [s], base tilt [rad] from ``/imu/data`` (listen-only mode).
         diag_history: every runner ``/diagnostics`` status as (receive time [s] or None
             before the timeline started, level, message).
+        imu_times: (K,) when each IMU message was published [s, same clock as ``commands``].
     """
 
     commands: NDArray[np.float64]
@@ -68,6 +69,7 @@ class FakeRobotReport:
     sensor_messages: int
     tilts: NDArray[np.float64]
     diag_history: list[tuple[float | None, str, str]] = ()  # type: ignore[assignment]
+    imu_times: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
     def load(cls, path: Path) -> FakeRobotReport:
@@ -84,6 +86,7 @@ class FakeRobotReport:
             raw["sensor_messages"],
             tilts,
             history,
+            np.array(raw.get("imu_times", []), dtype=float),
         )
 
     def levels(self, start: float, end: float) -> set[str]:
