@@ -248,8 +248,11 @@ def test_lifecycle_transitions_publish_what_they_promise(tmp_path: Path, domain_
 def test_sigterm_publishes_the_exit_command(tmp_path: Path, domain_id: int) -> None:
     out = tmp_path / "report.json"
     runner = runner_process(_policy(tmp_path), tmp_path, domain_id)
-    with runner, fake_robot_process(out, tmp_path, domain_id, duration=2.5) as peer:
-        time.sleep(2.0)
+    with runner, fake_robot_process(out, tmp_path, domain_id, duration=6.0) as peer:
+        # Wait for the policy to command, then for its fade-in (soft_start 1.0 s) with a
+        # margin: a fixed sleep from process start lost the race on a loaded machine.
+        runner.wait_for_output("policy commanding", timeout=30)
+        time.sleep(1.5)
         assert runner.alive(), runner.log()
         runner.signal(signal.SIGTERM)
         code = runner.wait(timeout=10)
