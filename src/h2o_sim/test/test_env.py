@@ -123,12 +123,22 @@ def test_sync_vector_env_autoresets() -> None:
     obs, _ = envs.reset(seed=[0, 1])
     assert obs.shape == (2, OBS_DIM)
     assert not np.array_equal(obs[0], obs[1])
-    done_seen = False
+    task = get_task("stand")
+    done = np.zeros(2, bool)
+    reset_envs: set[int] = set()
     for _ in range(150):  # zero actions: both fall well within 1.5 s
+        fallen = obs.copy()
         obs, rewards, terminated, truncated, _ = envs.step(np.zeros((2, 6), dtype=np.float32))
         assert obs.shape == (2, OBS_DIM) and rewards.shape == (2,)
-        done_seen |= bool(terminated.any())
-    assert done_seen
+        # Gymnasium's next-step autoreset: the step after a fall returns a fresh episode's
+        # first observation (upright, zero previous action, reward 0), not the fallen state.
+        for i in np.flatnonzero(done):
+            assert task.terminated(fallen[i]) and not task.terminated(obs[i])
+            assert rewards[i] == 0.0 and not terminated[i]
+            np.testing.assert_array_equal(obs[i][OBS_SLICES["prev_action"]], 0.0)
+            reset_envs.add(int(i))
+        done = terminated | truncated
+    assert reset_envs == {0, 1}  # both envs fell and were reset
     envs.close()
 
 

@@ -349,6 +349,21 @@ def test_h2o_reaches_the_real_optimum_despite_the_sim_gap() -> None:
     assert train("h2o", 500) == pytest.approx(-0.5, abs=0.12)
 
 
+def test_h2o_without_a_gap_weights_the_sim_data_near_one() -> None:
+    """Control: sim = real dynamics. H2O must then use the sim data at full weight (a weight
+    forced low, which the optimum test above cannot see, fails here)."""
+    algo = make_algorithm("h2o", 1, 1, BANDIT, obs_std=np.array([0.46]), seed=0)
+    real, sim = bandit(2000, 2.0, 0), bandit(2000, 2.0, 1)
+    gen = torch.Generator().manual_seed(0)
+    weights = []
+    for step in range(400):
+        stats = algo.update(*sample_batches(algo, real, sim, gen))
+        if step >= 300:
+            weights.append(float(stats["weight_mean"]))
+    assert np.mean(weights) == pytest.approx(1.0, abs=0.1)
+    assert policy_slope(algo) == pytest.approx(-0.5, abs=0.12)
+
+
 @pytest.mark.slow
 def test_without_importance_weights_the_sim_gap_biases_the_policy() -> None:
     # Ablation: w = 1 and no penalty is plain mixing of both data sets (a* = -s/5).

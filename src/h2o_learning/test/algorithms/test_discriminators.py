@@ -119,3 +119,26 @@ def test_buffers_feed_the_discriminators() -> None:
     sa_loss, sas_loss, stats = disc.loss(real.sample(16, gen), sim.sample(16, gen), 0.1, gen)
     assert torch.isfinite(sa_loss) and torch.isfinite(sas_loss)
     assert set(stats) == {"disc_sa_acc", "disc_sas_acc"}
+
+
+def test_no_gap_gives_weights_near_one() -> None:
+    """Control: real and sim from the same dynamics. The discriminators must not invent a gap
+    (a D_sas that separates anything, e.g. by memorising, would push w towards 0)."""
+    gen = torch.Generator().manual_seed(4)
+    disc = make(seed=1)
+    params = [p for n, p in disc.named_parameters() if not n.startswith("normalizer")]
+    opt = torch.optim.Adam(params, lr=1e-3)
+    for _ in range(400):
+        sa_loss, sas_loss, _ = disc.loss(
+            transitions(256, 1.0, gen), transitions(256, 1.0, gen), 0.05, gen
+        )
+        opt.zero_grad()
+        (sa_loss + sas_loss).backward()
+        opt.step()
+    sim = transitions(4000, 1.0, gen)
+    log_ratio, _ = disc.ratio_and_gap(
+        sim.obs, sim.action, sim.next_obs, torch.full((2,), 0.05), 10, gen
+    )
+    w = losses.importance_weight(log_ratio)
+    assert w.mean().item() == pytest.approx(1.0, abs=0.1)
+    assert w.median().item() == pytest.approx(1.0, abs=0.1)
