@@ -22,16 +22,16 @@ stop, ``stop_crouch`` / ``stop_crouch_time`` as the runner's) when
   :func:`~h2o_robot_bridge.deploy.safety.check_command`). Such a command is never
   forwarded: the stop goes out in its place, counted by cause.
 
-The stop: wheels 0 N m (the relay has no wheel speed, so no damping: as the runner's stop
-with stale joint states); legs move from the last forwarded targets to the stop's crouch at
-the stop's pace (one step per watchdog check) and then hold it. While stopped, the stop is
-published on every watchdog check (``rate`` Hz, also after the crouch is reached: a
-controller restarted meanwhile starts with no command and must get it again). The first valid
-command resumes forwarding at once; the runner fades its own output in after its faults, but
-not from where the relay's stop left the legs (a jump of at most the stop's pace times the
-outage). Before the first command of any kind nothing is published (the controllers hold no
-command, so nothing moves); at exit (SIGINT, SIGTERM) the relay publishes one last stop if it
-ever forwarded anything. A relay killed outright cannot: then the controllers hold the last
+The stop: wheels 0 N m (the relay has no wheel speed, so no damping: as the runner's stop with
+stale joint states); legs move from the last forwarded targets (the default pose if none was)
+to the stop's crouch at the stop's pace (one step per watchdog check) and then hold it. While
+stopped, the stop is published on every watchdog check (``rate`` Hz, also after the crouch is
+reached: a controller restarted meanwhile starts with no command and must get it again). The
+first valid command resumes forwarding at once; the runner fades its own output in after its
+faults, but not from where the relay's stop left the legs (a jump of at most the stop's pace
+times the outage). Before the first command of any kind nothing is published (the controllers
+hold no command, so nothing moves); at exit (SIGINT, SIGTERM) the relay publishes one last stop
+if any command ever arrived. A relay killed outright cannot: then the controllers hold the last
 command, so also set the hardware's own command timeout if it has one.
 
 How to connect to ros2_control
@@ -77,7 +77,6 @@ from h2o_robot_bridge.relay.config import RelayConfig
 DECODE_ERRORS = (MessageError, AttributeError, TypeError, ValueError)
 """What decoding a malformed message can raise (each is a stop, counted as ``malformed``)."""
 BAD_CAUSES = ("malformed", "non_finite", "out_of_limits")
-EVENTS = ("", "forward", "stop", "resume", "bad")
 
 _LEGS = list(robot.LEG_JOINT_IDS)
 _WHEELS = list(robot.WHEEL_JOINT_IDS)
