@@ -53,6 +53,7 @@ setup(
             "policy_runner = h2o_robot_bridge.nodes.policy_runner:main",
             "h2o-dataset = h2o_robot_bridge.dataset.cli:main",
             "dataset_recorder = h2o_robot_bridge.nodes.dataset_recorder:main",
+            "command_relay = h2o_robot_bridge.nodes.command_relay:main",
         ]
     },
 )
