@@ -11,8 +11,10 @@ from h2o_sim.rollout import rollout
 from h2o_sim.simulator import WheelLeggedSim
 
 FALL_TILT = get_task("stand").fall_tilt
-SPEED_TOLERANCE = 0.05
-"""Allowed error of the mean forward speed over the last 10 s [m/s]."""
+SPEED_TOLERANCE = 1e-3
+"""Allowed error of the mean forward speed over the late window [m/s]. Measured (2026-12-01,
+seeds 0-2): at most 6e-6 going straight, 3e-4 while turning; a controller holding 0.499 m/s
+fails."""
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -34,9 +36,10 @@ def test_tracks_half_a_metre_per_second() -> None:
     late = traj.time > 10.0
     speed = traj.base_lin_vel[late, 0]
     assert abs(np.mean(speed) - 0.5) < SPEED_TOLERANCE
-    assert np.max(np.abs(speed - 0.5)) < 0.1
-    distance = traj.base_pos[-1, 0] - traj.base_pos[np.argmax(late), 0]
-    assert distance == pytest.approx(0.5 * 10.0, rel=0.05)
+    assert np.max(np.abs(speed - 0.5)) < 1e-3  # measured 8e-5 at worst
+    start = int(np.argmax(late))
+    distance = traj.base_pos[-1, 0] - traj.base_pos[start, 0]
+    assert distance == pytest.approx(0.5 * (traj.time[-1] - traj.time[start]), rel=1e-3)
     assert abs(traj.base_pos[-1, 1]) < 0.3  # holds its heading
 
 
