@@ -5,7 +5,7 @@ Measured in one run:
 2. the node (separate process, ``real_time_factor:=0.0``) with no subscriber: its own report
    at shutdown (sim seconds advanced per wall second);
 3. the node with a subscriber (this process) on ``/clock``, ``/joint_states``, ``/imu/data`` and
-   ``/odom``: sim time advanced per wall second, read from ``/clock``.
+   ``/ground_truth/odom``: sim time advanced per wall second, read from ``/clock``.
 Prints each real-time factor and its ratio to the baseline (the node's ROS overhead).
 
     .venv/bin/python bench/sim_node_rtf.py --seconds 5
@@ -85,7 +85,7 @@ def node_rtf_observed(seconds: float, log_dir: Path, domain_id: int) -> float:
     for msg_type, topic in (
         (JointState, TOPICS.joint_states),
         (Imu, TOPICS.imu),
-        (Odometry, TOPICS.odom),
+        (Odometry, TOPICS.ground_truth_odom),
     ):
         node.create_subscription(msg_type, topic, lambda m: None, 100)
     proc = node_process(

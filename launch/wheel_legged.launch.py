@@ -3,30 +3,64 @@
     ros2 launch h2o_sim wheel_legged.launch.py dynamics:=gravity_x2
     ros2 launch h2o_sim wheel_legged.launch.py real_time_factor:=0.0 use_sim_time:=true
     ros2 launch h2o_sim wheel_legged.launch.py lockstep:=true use_sim_time:=true
+    ros2 launch h2o_sim wheel_legged.launch.py namespace:=r1   # /r1/joint_states, /r1/clock
+    ros2 launch h2o_sim wheel_legged.launch.py urdf:=/tmp/wheel_legged.urdf  # + state publisher
     ros2 launch h2o_sim wheel_legged.launch.py gui:=true        # needs a display
 
-Parameters come from the installed ``config/sim/wheel_legged_sim.yaml``; an argument given on
-the command line overrides its value, an argument left empty keeps the file's value (so the
-defaults live in one place). Every dynamics knob can also be set at run time:
-``ros2 param set /wheel_legged_sim gravity_scale 2.0``.
+Every launch file of the stack takes ``namespace`` (default: the root; the relative topics move
+under it), ``params_file`` (default: the installed ``config/sim/wheel_legged_sim.yaml``, keyed
+``/**``), ``use_sim_time`` and ``log_level``, applied to every node it starts. The sim's
+``/clock`` is remapped to ``clock`` for every node: in namespace ``r1`` this world's sim time is
+``/r1/clock`` (two sims in two namespaces do not share one ``/clock``), at the root ``/clock``.
+The other arguments default to empty: keep the parameter file's value (so the defaults live in
+one place); an argument given on the command line overrides it. Every dynamics knob can also
+be set at run time: ``ros2 param set /wheel_legged_sim gravity_scale 2.0`` (in a namespace:
+``/r1/wheel_legged_sim``).
+
+``robot_state_publisher`` (``/tf`` of the legs from ``joint_states``) is started when
+``urdf:=FILE`` is given and the package is installed; otherwise a log line says why it is not.
+In a namespace its ``/tf`` and ``/tf_static`` are remapped under it (one TF tree per robot).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import yaml
-from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
+from h2o_robot_bridge.contract.topics import NAMESPACE_REMAPS
 from launch import LaunchDescription
+
+TF_REMAPS = [("/tf", "tf"), ("/tf_static", "tf_static")]
+"""robot_state_publisher's TF under the namespace (at the root: /tf itself)."""
 
 
 def _arguments() -> list[DeclareLaunchArgument]:
-    """Every argument defaults to empty: keep the YAML's value."""
+    """The four stack-wide arguments, then this file's (empty = keep the file's value)."""
+    params_file = os.path.join(
+        get_package_share_directory("h2o_sim"), "config/sim/wheel_legged_sim.yaml"
+    )
     return [
+        DeclareLaunchArgument(
+            "namespace", default_value="", description="namespace of every node ('' = root)"
+        ),
+        DeclareLaunchArgument(
+            "params_file", default_value=params_file, description="parameter file (keyed /**)"
+        ),
+        DeclareLaunchArgument(
+            "use_sim_time",
+            default_value="false",
+            description="stamp with sim time (else wall time); nodes follow <namespace>/clock",
+        ),
+        DeclareLaunchArgument(
+            "log_level", default_value="info", description="debug|info|warn|error|fatal"
+        ),
         DeclareLaunchArgument(
             "dynamics",
             default_value="",
@@ -35,9 +69,6 @@ def _arguments() -> list[DeclareLaunchArgument]:
         DeclareLaunchArgument("control_hz", default_value="", description="control rate [Hz]"),
         DeclareLaunchArgument(
             "physics_hz", default_value="", description="physics rate [Hz], k * control_hz"
-        ),
-        DeclareLaunchArgument(
-            "use_sim_time", default_value="", description="stamp with sim time (else wall time)"
         ),
         DeclareLaunchArgument(
             "real_time_factor",
@@ -53,7 +84,18 @@ def _arguments() -> list[DeclareLaunchArgument]:
             "gui", default_value="", description="PyBullet GUI (true/false; needs a display)"
         ),
         DeclareLaunchArgument("seed", default_value="", description="seed (-1 = fresh entropy)"),
+        DeclareLaunchArgument(
+            "urdf",
+            default_value="",
+            description="URDF file for robot_state_publisher ('' = do not start it)",
+        ),
     ]
+
+
+def _params_files(context: object) -> list[str]:
+    """The ``params_file`` argument as a list (empty: none, the code defaults apply)."""
+    path = LaunchConfiguration("params_file").perform(context)
+    return [path] if path.strip() else []
 
 
 def _overrides(context: object) -> dict[str, object]:
@@ -62,7 +104,6 @@ def _overrides(context: object) -> dict[str, object]:
         "dynamics": LaunchConfiguration("dynamics").perform(context),
         "control_hz": LaunchConfiguration("control_hz").perform(context),
         "physics_hz": LaunchConfiguration("physics_hz").perform(context),
-        "use_sim_time": LaunchConfiguration("use_sim_time").perform(context),
         "real_time_factor": LaunchConfiguration("real_time_factor").perform(context),
         "lockstep": LaunchConfiguration("lockstep").perform(context),
         "gui": LaunchConfiguration("gui").perform(context),
@@ -72,20 +113,75 @@ def _overrides(context: object) -> dict[str, object]:
 
 
 def _sim_node(context: object) -> list[Node]:
-    params_file = os.path.join(
-        get_package_share_directory("h2o_sim"), "config/sim/wheel_legged_sim.yaml"
-    )
     return [
         Node(
             package="h2o_sim",
             executable="wheel_legged_sim",
             name="wheel_legged_sim",
             output="screen",
-            parameters=[params_file, _overrides(context)],
+            namespace=LaunchConfiguration("namespace"),
+            parameters=[
+                *_params_files(context),
+                _overrides(context),
+                {
+                    "use_sim_time": ParameterValue(
+                        LaunchConfiguration("use_sim_time"), value_type=bool
+                    )
+                },
+            ],
+            remappings=list(NAMESPACE_REMAPS),
+            arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+        )
+    ]
+
+
+def _state_publisher(context: object) -> list[Node | LogInfo]:
+    """``robot_state_publisher`` on the sim's joint states, if ``urdf`` is given and it is
+    installed (it is optional: the stack runs without it); else a log line saying why not."""
+    urdf = LaunchConfiguration("urdf").perform(context).strip()
+    if not urdf:
+        return [LogInfo(msg="robot_state_publisher not started: no urdf:=FILE given")]
+    try:
+        get_package_share_directory("robot_state_publisher")
+    except PackageNotFoundError:
+        return [
+            LogInfo(
+                msg="robot_state_publisher not started: the package is not installed "
+                "(apt install ros-$ROS_DISTRO-robot-state-publisher)"
+            )
+        ]
+    path = Path(urdf).expanduser()
+    if not path.is_file():
+        raise RuntimeError(f"urdf:={urdf}: no such file")
+    description = path.read_text()
+    return [
+        Node(
+            package="robot_state_publisher",
+            executable="robot_state_publisher",
+            name="robot_state_publisher",
+            output="screen",
+            namespace=LaunchConfiguration("namespace"),
+            parameters=[
+                *_params_files(context),
+                {
+                    "robot_description": ParameterValue(description, value_type=str),
+                    "use_sim_time": ParameterValue(
+                        LaunchConfiguration("use_sim_time"), value_type=bool
+                    ),
+                },
+            ],
+            remappings=[*NAMESPACE_REMAPS, *TF_REMAPS],
+            arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
         )
     ]
 
 
 def generate_launch_description() -> LaunchDescription:
-    """Declare the arguments (empty = keep the YAML value) and start the sim node."""
-    return LaunchDescription([*_arguments(), OpaqueFunction(function=_sim_node)])
+    """Declare the arguments, start the sim node (and robot_state_publisher when it can)."""
+    return LaunchDescription(
+        [
+            *_arguments(),
+            OpaqueFunction(function=_sim_node),
+            OpaqueFunction(function=_state_publisher),
+        ]
+    )

@@ -35,7 +35,7 @@ from h2o_robot_bridge.conversions.to_msg import imu_msg, joint_command_msg, join
 
 TOPICS = {"/joint_states": JointState, "/imu/data": Imu, "/joint_commands": JointState}
 ROBOT_TOPICS = ("/joint_states", "/imu/data", "/joint_commands", "/h2o/reset", "/cmd_vel")
-SIM_TOPICS = (*ROBOT_TOPICS, "/odom", "/clock")
+SIM_TOPICS = (*ROBOT_TOPICS, "/ground_truth/odom", "/clock")
 DT = 0.01
 
 

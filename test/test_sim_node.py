@@ -50,7 +50,8 @@ from h2o_robot_bridge.testing.processes import NodeProcess, node_process, ros_en
 
 NODE = "wheel_legged_sim"
 PARAMS_FILE = config_file("h2o_sim", "sim/wheel_legged_sim.yaml")
-TOPICS = {"/joint_states": JointState, "/imu/data": Imu, "/odom": Odometry, "/clock": Clock}
+ODOM = "/ground_truth/odom"  # ground truth (the sim knows the exact world pose), not an estimate
+TOPICS = {"/joint_states": JointState, "/imu/data": Imu, ODOM: Odometry, "/clock": Clock}
 CONTROL_HZ = 100.0
 STARTUP_TIMEOUT = 30.0  # s: imports + PyBullet + discovery on a loaded 2-core machine
 _probes = itertools.count()
@@ -152,7 +153,7 @@ class Probe:
         found = re.search(r"sim time ([0-9.]+) s", response.message)
         assert response.success and found, response.message
         t_reset = float(found.group(1))
-        self.wait_stamp("/odom", t_reset)
+        self.wait_stamp(ODOM, t_reset)
         return response, t_reset
 
     def set_param(self, name: str, value: Any) -> Any:
@@ -321,12 +322,12 @@ def test_publishes_every_topic_at_the_control_rate(sim: tuple[Probe, NodeProcess
     imu = probe.latest("/imu/data")
     q = imu.orientation
     assert math.isclose(q.x**2 + q.y**2 + q.z**2 + q.w**2, 1.0, rel_tol=1e-6)
-    odom = probe.latest("/odom")
+    odom = probe.latest(ODOM)
     assert odom.header.frame_id == "odom" and odom.child_frame_id == "base_link"
 
 
 def _at_rest(probe: Probe) -> bool:
-    recent = probe.got["/odom"][-30:]
+    recent = probe.got[ODOM][-30:]
     return len(recent) == 30 and all(
         math.hypot(m.twist.twist.linear.x, m.twist.twist.linear.z) < 0.02
         and abs(m.twist.twist.angular.y) < 0.05
@@ -380,7 +381,7 @@ def _pitch(probe: Probe) -> float:
 
 def test_moves_when_commanded_and_reset_returns_it(sim: tuple[Probe, NodeProcess]) -> None:
     """A balancing controller in this process closes the loop over DDS (one tick of delay,
-    as for a real policy runner); its wheel torques drive the robot along /odom.
+    as for a real policy runner); its wheel torques drive the robot along /ground_truth/odom.
 
     The sim runs at half real time meanwhile (a run-time ``real_time_factor`` change): the
     loop then keeps up even when this machine is busy."""
@@ -390,15 +391,15 @@ def test_moves_when_commanded_and_reset_returns_it(sim: tuple[Probe, NodeProcess
     try:
         for speed in (0.5, -0.5):
             _, t_reset = probe.reset()
-            x0 = probe.latest("/odom").pose.pose.position.x
+            x0 = probe.latest(ODOM).pose.pose.position.x
             assert abs(x0) < 0.05, f"reset left the robot at x={x0}"
             probe.controller = ClassicalController(task="move_straight")
             probe.task_command = np.array([speed, 0.0])
             try:
-                probe.wait_stamp("/odom", t_reset + 2.0, timeout=20.0)  # 2 s of sim time
+                probe.wait_stamp(ODOM, t_reset + 2.0, timeout=20.0)  # 2 s of sim time
             finally:
                 probe.controller = None
-            displacement[speed] = probe.latest("/odom").pose.pose.position.x - x0
+            displacement[speed] = probe.latest(ODOM).pose.pose.position.x - x0
             assert abs(_pitch(probe)) < 0.5, f"fell while driving at {speed} m/s"
     finally:
         assert probe.set_param("real_time_factor", 1.0).successful
@@ -406,7 +407,7 @@ def test_moves_when_commanded_and_reset_returns_it(sim: tuple[Probe, NodeProcess
     assert displacement[0.5] > 0.3 and displacement[-0.5] < -0.3, displacement
     announced = len(probe.resets)
     probe.reset()
-    assert abs(probe.latest("/odom").pose.pose.position.x) < 0.05
+    assert abs(probe.latest(ODOM).pose.pose.position.x) < 0.05
     assert probe.spin_until(lambda: len(probe.resets) == announced + 1, 5.0), "no /h2o/reset"
     assert "parameter real_time_factor set to 0.5" in proc.log()
 

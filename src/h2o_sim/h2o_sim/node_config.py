@@ -45,7 +45,7 @@ class ParamSpec:
 SIM_TOPICS = {
     "joint_states": "sensor_msgs/JointState output",
     "imu": "sensor_msgs/Imu output",
-    "odom": "nav_msgs/Odometry output (ground truth)",
+    "ground_truth_odom": "nav_msgs/Odometry output: ground truth (the exact world pose)",
     "clock": "rosgraph_msgs/Clock output (sim time)",
     "joint_commands": "sensor_msgs/JointState input",
     "reset": "std_msgs/Empty output on every reset (episode boundary)",
@@ -90,8 +90,8 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         ParamSpec(name, default, SIM_TOPICS[name.removesuffix("_topic")])
         for name, default in topic_parameters(SIM_TOPICS).items()
     ),
-    ParamSpec("base_frame", "base_link", "child frame of /odom, frame of /imu/data"),
-    ParamSpec("odom_frame", "odom", "frame of /odom poses"),
+    ParamSpec("base_frame", "base_link", "child frame of ground_truth/odom, frame of imu/data"),
+    ParamSpec("odom_frame", "odom", "frame of ground_truth/odom poses (the world)"),
 )
 """Parameters every instance declares (the dynamics knobs come on top, per profile)."""
 

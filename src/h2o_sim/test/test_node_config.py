@@ -47,7 +47,7 @@ def test_defaults_build_the_nominal_config() -> None:
     assert cfg.profile.name == "real" and cfg.dynamics == "real"
     assert (cfg.timing.control_hz, cfg.timing.physics_hz) == (100.0, 1000.0)
     assert cfg.real_time_factor == 1.0 and cfg.seed == 0 and cfg.gui is False
-    assert cfg.topics.joint_states == "/joint_states" and cfg.topics.clock == "/clock"
+    assert cfg.topics.joint_states == "joint_states" and cfg.topics.clock == "/clock"
     assert cfg.use_sim_time is False
 
 
@@ -70,7 +70,7 @@ def test_profile_by_name_and_knob_overrides() -> None:
 
 
 def test_topic_parameters_map_to_their_topics() -> None:
-    names = ("joint_states", "imu", "odom", "clock", "joint_commands")
+    names = ("joint_states", "imu", "ground_truth_odom", "clock", "joint_commands")
     cfg = make_config({f"{n}_topic": f"/robot/{n}" for n in names}, NO_DISPLAY)
     assert [getattr(cfg.topics, n) for n in names] == [f"/robot/{n}" for n in names]
 
@@ -116,9 +116,9 @@ def test_unknown_profile_lists_the_known_ones() -> None:
 
 def test_several_errors_are_reported_together() -> None:
     with pytest.raises(ConfigError) as err:
-        make_config({"control_hz": -1.0, "seed": -5, "odom_topic": ""}, NO_DISPLAY)
+        make_config({"control_hz": -1.0, "seed": -5, "ground_truth_odom_topic": ""}, NO_DISPLAY)
     text = str(err.value)
-    assert "control_hz" in text and "seed" in text and "odom_topic" in text
+    assert "control_hz" in text and "seed" in text and "ground_truth_odom_topic" in text
 
 
 def test_describe_names_the_changed_knobs() -> None:

@@ -3,6 +3,7 @@
 Examples::
 
     h2o-dataset from-bag rosbag2_2026_11_25 -o real.h5 --task stand
+    h2o-dataset from-bag rosbag2_r1 -o r1.h5 --namespace /r1   # reads /r1/joint_states, ...
     h2o-dataset recover real.h5.partial -o real.h5
     h2o-dataset info real.h5
     h2o-dataset plot real.h5 --episode 0 -o ep0.png
@@ -38,7 +39,7 @@ def _from_bag(args: argparse.Namespace) -> int:
         time_limit=not args.no_time_limit,
         allow_repeated_samples=args.allow_repeated_samples,
     )
-    topics = BagTopics.from_parameters(vars(args))
+    topics = BagTopics.from_parameters(vars(args)).resolved(args.namespace)
     source = {"robot": args.robot_id} if args.robot_id else {}
     conv = convert_bag(
         args.bag,
@@ -177,12 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
         default="header",
         help="align on header stamps (default) or on the bag's receive times",
     )
+    p.add_argument(
+        "--namespace",
+        default="",
+        help="namespace the robot ran in (e.g. /r1): relative topic names are read under it "
+        "(/r1/joint_states); default: the root (/joint_states)",
+    )
     topics = BagTopics()
     for name in BAG_TOPICS:
         p.add_argument(
             f"--{name.replace('_', '-')}-topic",
             default=getattr(topics, name),
-            help=f"topic name (default {getattr(topics, name)})",
+            help=f"topic name (default {getattr(topics, name)}, under --namespace; an absolute "
+            "name is read as given)",
         )
     p.add_argument("--robot-id", default="", help="robot id saved in the metadata")
     p.add_argument(

@@ -1,11 +1,11 @@
 """``dataset_recorder``: record robot (or sim) topics straight into a crash-safe dataset.
 
-Subscribes ``/joint_states``, ``/imu/data``, ``/joint_commands`` (the ticks), ``/cmd_vel`` and
-``/h2o/reset`` (``std_msgs/Empty``: a robot reset, i.e. a new episode); all names are
-parameters. Services ``~/start`` and ``~/stop`` (``std_srvs/Trigger``) open and close the
-recording window. Rows are durable every ``flush_interval`` seconds (``output.partial/``); a
-clean shutdown (SIGINT/SIGTERM) writes ``output``; after a crash run
-``h2o-dataset recover output.partial -o output``.
+Subscribes ``joint_states``, ``imu/data``, ``joint_commands`` (the ticks), ``cmd_vel`` and
+``h2o/reset`` (``std_msgs/Empty``: a robot reset, i.e. a new episode); all names are
+parameters, relative ones move with the node's namespace. Services ``~/start`` and ``~/stop``
+(``std_srvs/Trigger``) open and close the recording window. Rows are durable every
+``flush_interval`` seconds (``output.partial/``); a clean shutdown (SIGINT/SIGTERM) writes
+``output``; after a crash run ``h2o-dataset recover output.partial -o output``.
 
     ros2 run h2o_robot_bridge dataset_recorder --ros-args -p output:=real.h5 -p task:=stand
 """

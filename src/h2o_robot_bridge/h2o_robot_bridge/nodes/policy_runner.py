@@ -16,13 +16,15 @@ usable without a lifecycle manager; ``autostart:=false`` waits for the transitio
 parameters, a missing/corrupt/mismatching policy) is one clear log line and exit code 2,
 nothing published.
 
-Subscribes ``/joint_states``, ``/imu/data``, ``/cmd_vel``, ``/h2o/estop`` (twice: reliable
+Subscribes ``joint_states``, ``imu/data``, ``cmd_vel``, ``h2o/estop`` (twice: reliable
 transient-local, so an e-stop latched by its publisher before this node started is seen, and
-volatile for plain publishers) and ``/h2o/reset`` (std_msgs/Empty: a new episode, the robot
+volatile for plain publishers) and ``h2o/reset`` (std_msgs/Empty: a new episode, the robot
 was put back: the policy restarts and fades in again, as in evaluation; latches stay);
-publishes ``/joint_commands`` (or, in shadow mode, only ``/h2o/shadow/joint_commands``) and
-``/diagnostics``; serves ``~/release`` (std_srvs/Trigger: clear an e-stop or tilt latch) and
-``~/resume_policy`` (hand back from the fallback controller to the policy).
+publishes ``joint_commands`` (or, in shadow mode, only ``h2o/shadow/joint_commands``) and
+``/diagnostics`` (its status named with the node's fully qualified name). Relative names move
+with the node's namespace (``/r1/joint_states`` under ``/r1``). Serves ``~/release``
+(std_srvs/Trigger: clear an e-stop or tilt latch) and ``~/resume_policy`` (hand back from the
+fallback controller to the policy).
 Every message is decoded and validated before it can replace a good one
 (:mod:`h2o_robot_bridge.deploy.inputs`): a bad one is dropped, counted on ``/diagnostics``
 (``dropped.<topic>.<cause>``) and logged at most once a second; ``/cmd_vel`` beyond the task's
@@ -380,8 +382,11 @@ class PolicyRunnerNode(LifecycleNode):
         runner, config = self.runner, self.config
         assert runner is not None and config is not None
         status = DiagnosticStatus()
-        status.name = f"{NODE_NAME}: {runner.policy.name}"
-        status.hardware_id = self.get_fully_qualified_name()
+        # /diagnostics is shared by every robot (absolute): the fully qualified name tells the
+        # runners apart ("policy_runner: stand" at the root, "r1/policy_runner: stand" in /r1).
+        fqn = self.get_fully_qualified_name()
+        status.name = f"{fqn.lstrip('/')}: {runner.policy.name}"
+        status.hardware_id = fqn
         if runner.latched or runner.level == "stop":
             status.level = DiagnosticStatus.ERROR
         elif runner.level != "policy":

@@ -56,12 +56,22 @@ def ros_args(
     params_files: list[str | Path] = (),  # type: ignore[assignment]
     params: dict[str, object] | None = None,
     remaps: dict[str, str] | None = None,
+    namespace: str = "",
 ) -> list[str]:
-    """``--ros-args`` for parameter files, single parameters and remappings.
+    """``--ros-args`` for a namespace, parameter files, single parameters and remappings.
 
-    Floats are written with a decimal point (``-p rate:=250`` would not set a double).
+    A ``namespace`` (``"/r1"`` or ``"r1"``) is applied as a launch file's ``namespace:=r1``
+    does: ``-r __ns:=/r1`` and :data:`~h2o_robot_bridge.contract.topics.NAMESPACE_REMAPS`
+    (``/clock`` -> ``/r1/clock``). Floats are written with a decimal point (``-p rate:=250``
+    would not set a double).
     """
     args = ["--ros-args"]
+    if namespace.strip("/ "):
+        from h2o_robot_bridge.contract.topics import NAMESPACE_REMAPS  # noqa: PLC0415
+
+        args += ["-r", f"__ns:=/{namespace.strip('/ ')}"]
+        for src, dst in NAMESPACE_REMAPS:
+            args += ["-r", f"{src}:={dst}"]
     for path in params_files:
         if not Path(path).is_file():
             raise ConfigError(f"parameter file not found: {path}")
@@ -190,6 +200,7 @@ def node_process(
     remaps: dict[str, str] | None = None,
     extra_args: list[str] = (),  # type: ignore[assignment]
     name: str | None = None,
+    namespace: str = "",
 ) -> NodeProcess:
     """A not-yet-started :class:`NodeProcess` for console script ``executable``.
 
@@ -198,12 +209,14 @@ def node_process(
             launch file's ``Node(executable=...)`` uses).
         log_dir: folder for ``<name>.log``.
         domain_id: ROS_DOMAIN_ID of the isolated graph.
-        params_files, params, remaps: as :func:`ros_args`.
+        params_files, params, remaps, namespace: as :func:`ros_args`.
         extra_args: plain arguments placed before ``--ros-args``.
+        name: label for logs (default: the executable, ``_r1`` appended in namespace ``r1``).
     """
-    label = name or executable
+    suffix = "_" + namespace.strip("/ ").replace("/", "_") if namespace.strip("/ ") else ""
+    label = name or executable + suffix
     argv = [find_executable(executable), *extra_args]
-    argv += ros_args(params_files, params, remaps)
+    argv += ros_args(params_files, params, remaps, namespace)
     return NodeProcess(label, argv, ros_env(domain_id), Path(log_dir) / f"{label}.log")
 
 
@@ -242,10 +255,11 @@ def _unlocked(path: str) -> bool:
 
 
 def policy_runner_process(
-    policy: str | Path, log_dir: Path, domain_id: int, **params: object
+    policy: str | Path, log_dir: Path, domain_id: int, namespace: str = "", **params: object
 ) -> NodeProcess:
     """``policy_runner`` with the shipped ``config/bridge/deploy.yaml`` (as the deploy launch
-    file starts it), running ``policy``, with ``params`` on top."""
+    file starts it), running ``policy``, with ``params`` on top, in ``namespace`` (as
+    ``namespace:=``; "" = the root)."""
     from h2o_robot_bridge.config_files import config_file  # noqa: PLC0415
 
     return node_process(
@@ -254,12 +268,15 @@ def policy_runner_process(
         domain_id,
         params_files=[config_file("h2o_robot_bridge", "bridge/deploy.yaml")],
         params={"policy": str(policy), **params},
+        namespace=namespace,
     )
 
 
-def sim_node_process(log_dir: Path, domain_id: int, **params: object) -> NodeProcess:
+def sim_node_process(
+    log_dir: Path, domain_id: int, namespace: str = "", **params: object
+) -> NodeProcess:
     """``wheel_legged_sim`` with the shipped ``config/sim/wheel_legged_sim.yaml`` (as its
-    launch file starts it), with ``params`` on top."""
+    launch file starts it), with ``params`` on top, in ``namespace`` ("" = the root)."""
     from h2o_robot_bridge.config_files import config_file  # noqa: PLC0415
 
     return node_process(
@@ -268,4 +285,5 @@ def sim_node_process(log_dir: Path, domain_id: int, **params: object) -> NodePro
         domain_id,
         params_files=[config_file("h2o_sim", "sim/wheel_legged_sim.yaml")],
         params=dict(params),
+        namespace=namespace,
     )

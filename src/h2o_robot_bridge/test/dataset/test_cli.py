@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from h2o_robot_bridge.dataset import load_dataset, make_meta, save_dataset
+from h2o_robot_bridge.dataset.bag.reader import BagTopics
 from h2o_robot_bridge.dataset.bag.writer import RobotBagWriter
 from h2o_robot_bridge.dataset.chunked import ChunkedWriter
 from h2o_robot_bridge.dataset.cli import main
@@ -86,3 +87,27 @@ def test_from_bag_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "overwrite" in capsys.readouterr().err
     assert main([*args, "--overwrite", "--imu-topic", "/nope"]) == 2
     assert "/nope" in capsys.readouterr().err
+
+
+def test_from_bag_cli_reads_a_namespaced_robot(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # A robot run under /r1 is recorded as /r1/joint_states, ...: --namespace finds it.
+    sc = Script(30)
+    with RobotBagWriter(tmp_path / "bag", "mcap", topics=BagTopics().resolved("/r1")) as w:
+        sc.write_bag(w)
+    out = tmp_path / "r1.h5"
+    args = ["from-bag", str(tmp_path / "bag"), "-o", str(out), "-q"]
+    assert main(args) == 2  # at the root there is no /joint_states
+    err = capsys.readouterr().err
+    assert "/joint_states (joint_states) is not in the bag" in err and "/r1/joint_states" in err
+    assert main([*args, "--namespace", "r1"]) == 0
+    assert "wrote 29 transitions" in capsys.readouterr().out
+    topics = load_dataset(out, task="stand").meta["source"]["topics"]
+    assert topics["joint_states"] == "/r1/joint_states" and topics["reset"] == "/r1/h2o/reset"
+    # An absolute topic option is read as given, also with a namespace.
+    renamed = [*args, "--namespace", "/r1", "--imu-topic", "/r2/imu/data", "--overwrite"]
+    assert main(renamed) == 2
+    assert "/r2/imu/data (imu) is not in the bag" in capsys.readouterr().err
+    assert main([*args, "--namespace", "/1r", "--overwrite"]) == 2  # not a ROS name: refused
+    assert "/1r" in capsys.readouterr().err

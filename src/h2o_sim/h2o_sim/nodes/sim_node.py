@@ -1,10 +1,13 @@
 """ROS 2 node ``wheel_legged_sim``: the simulated robot on the robot's own topics.
 
 Publishes, once per control tick: ``/clock`` (rosgraph_msgs/Clock, sim time), then
-``/joint_states`` (contract order, position/velocity/effort all filled), ``/imu/data`` and
-``/odom`` (ground truth: world position, base-frame twist). Subscribes ``/joint_commands``
-(legs: position targets, wheels: efforts, NaN elsewhere; best-effort QoS, so it matches reliable
-and best-effort publishers). Service ``~/reset`` (std_srvs/Trigger) resets the robot.
+``joint_states`` (contract order, position/velocity/effort all filled), ``imu/data`` and
+``ground_truth/odom`` (ground truth, not an estimate: the exact world position, base-frame
+twist). Subscribes ``joint_commands`` (legs: position targets, wheels: efforts, NaN elsewhere;
+best-effort QoS, so it matches reliable and best-effort publishers). Service ``~/reset``
+(std_srvs/Trigger) resets the robot. Names as in ``h2o_robot_bridge.contract.topics``: relative
+ones move with the node's namespace; in a namespace, remap ``/clock:=clock`` (the launch file
+does) so the sim time of this world is ``<namespace>/clock``.
 
 Stamps: sim time when the node runs with ``use_sim_time:=true`` (the stamps then equal the
 ``/clock`` it publishes), wall time otherwise. The sim clock never goes back, also across resets.
@@ -103,7 +106,7 @@ class WheelLeggedSimNode(Node):
         self._clock_pub = self.create_publisher(Clock, topics.clock, 10)
         self._joint_pub = self.create_publisher(JointState, topics.joint_states, 10)
         self._imu_pub = self.create_publisher(Imu, topics.imu, 10)
-        self._odom_pub = self.create_publisher(Odometry, topics.odom, 10)
+        self._odom_pub = self.create_publisher(Odometry, topics.ground_truth_odom, 10)
         # Recorders split episodes here: a reset is invisible in the state topics otherwise.
         self._reset_pub = self.create_publisher(Empty, topics.reset, 10)
         self.create_subscription(

@@ -216,7 +216,8 @@ def convert_bag(
     Args:
         bag: rosbag2 folder (or a single ``.mcap``/``.db3`` file).
         config: alignment settings (task, rate, max age, ...).
-        topics: topic names.
+        topics: topic names (relative ones are read at the bag's root: ``.resolved(ns)``
+            them for a robot run in namespace ``ns``).
         time_source: ``"header"`` stamps or ``"receive"`` times (see the module docstring).
         strict: an unreadable message or truncated file is an error instead of a warning.
         progress: show a progress bar.
@@ -225,6 +226,7 @@ def convert_bag(
     Raises:
         DatasetError: see :func:`read_bag`; also when no transition could be formed.
     """
+    topics = topics.resolved()  # the names as the bag stores them (and the metadata says)
     streams, read = read_bag(bag, topics, strict=strict, progress=progress)
     src = {
         "kind": "bag",

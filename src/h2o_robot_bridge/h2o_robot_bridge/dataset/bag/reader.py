@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from h2o_robot_bridge.contract import JOINT_NAMES, NUM_JOINTS, TOPICS
-from h2o_robot_bridge.contract.topics import topics_from_parameters
+from h2o_robot_bridge.contract.topics import resolve_all, topics_from_parameters
 from h2o_robot_bridge.dataset.bag.cdr import names_from_block, parse_imu, parse_joint_state
 from h2o_robot_bridge.dataset.bag.salvage import (
     SalvageReport,
@@ -52,6 +52,11 @@ BAG_TOPICS = ("joint_states", "imu", "joint_commands", "cmd_vel", "reset")
 class BagTopics:
     """Topic names read from a bag (``cmd_vel`` and ``reset`` are optional in the bag).
 
+    The defaults are the contract's relative names (``joint_states``), as the live recorder
+    subscribes them; a bag holds absolute names, so the reader looks them up
+    :meth:`resolved`: at the root (``/joint_states``) unless given the namespace the robot
+    ran in (``/r1/joint_states``). An absolute name is read as given.
+
     Attributes:
         joint_states: ``sensor_msgs/JointState`` measured joints.
         imu: ``sensor_msgs/Imu``.
@@ -75,6 +80,14 @@ class BagTopics:
         """
         topics = topics_from_parameters(params, BAG_TOPICS)
         return cls(**{name: getattr(topics, name) for name in BAG_TOPICS})
+
+    def resolved(self, namespace: str = "") -> BagTopics:
+        """The names as stored in a bag recorded from a robot in ``namespace`` ("" = root).
+
+        Raises:
+            ConfigError: a name or the namespace is not a valid ROS name.
+        """
+        return resolve_all(self, namespace)
 
     def required(self) -> dict[str, str]:
         return {
@@ -264,6 +277,9 @@ def read_bag(
 ) -> tuple[Streams, ReadStats]:
     """Decode the robot topics of a bag.
 
+    Relative names in ``topics`` are looked up at the root (``joint_states`` is the bag's
+    ``/joint_states``); pass ``topics.resolved(namespace)`` for a robot run in a namespace.
+
     A bag ``rosbags`` cannot open (no ``metadata.yaml``, a storage file cut short: what a killed
     recorder or an interrupted copy leaves), or an sqlite3 bag it stops reading part-way, is
     salvaged unless ``strict``: its storage files are read directly (:mod:`.salvage`).
@@ -278,6 +294,7 @@ def read_bag(
     bag = Path(bag)
     if not bag.exists():
         raise DatasetError(f"bag {bag} not found")
+    topics = topics.resolved()  # the bag's names are absolute
     stats = ReadStats(storage=_storage(bag))
     streams = Streams()
     store = get_typestore(Stores.ROS2_KILTED)

@@ -51,7 +51,7 @@ class RobotBagWriter:
         self.store = get_typestore(Stores.ROS2_KILTED)
         plugin = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}[storage]
         self.writer = Writer(Path(path), version=version, storage_plugin=plugin)
-        self.topics = topics or BagTopics()
+        self.topics = (topics or BagTopics()).resolved()  # a bag stores absolute names
         self.offered_qos = tuple(offered_qos)
         self._conns: dict[str, Any] = {}
         t = self.store.types
