@@ -20,14 +20,23 @@ from h2o_robot_bridge.testing.processes import ros_env
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "config").rglob("*.yaml"))
-KNOWN = {"bridge/deploy.yaml", "bridge/recorder.yaml", "sim/wheel_legged_sim.yaml"}
+KNOWN = {
+    "bridge/deploy.yaml",
+    "bridge/recorder.yaml",
+    "bridge/command_relay.yaml",
+    "sim/wheel_legged_sim.yaml",
+}
 """The parameter files the nodes ship with (the detection below must find at least these)."""
 NODE_NAMES = {
     "bridge/deploy.yaml": "policy_runner",
     "bridge/recorder.yaml": "dataset_recorder",
+    "bridge/command_relay.yaml": "command_relay",
     "sim/wheel_legged_sim.yaml": "wheel_legged_sim",
 }
 """The node each file is written for (others: any name)."""
+NOT_OURS = {"bridge/ros2_controllers.example.yaml"}
+"""Files for other nodes: the robot's ros2_control controller manager loads this one, keyed by
+its own node names (controller_manager and each controller), as ros2_control requires."""
 
 
 def _has_ros_parameters(node: Any) -> bool:
@@ -37,7 +46,12 @@ def _has_ros_parameters(node: Any) -> bool:
 
 
 def _param_files() -> list[Path]:
-    return [p for p in CONFIGS if _has_ros_parameters(yaml.safe_load(p.read_text()))]
+    return [
+        p
+        for p in CONFIGS
+        if _has_ros_parameters(yaml.safe_load(p.read_text()))
+        and p.relative_to(ROOT / "config").as_posix() not in NOT_OURS
+    ]
 
 
 PARAM_FILES = _param_files()

@@ -91,7 +91,7 @@ class RelayConfig:
                 "relay_joint_states: robot_joint_states_topic and joint_states_topic are both "
                 f"{self.topics.joint_states!r} (the relay would read its own output); set "
                 "joint_states_topic (here and for the runner and recorder) to e.g. "
-                "/h2o/joint_states"
+                "h2o/joint_states"
             )
 
     @property

@@ -35,7 +35,7 @@ def test_defaults_round_trip() -> None:
     assert config == RelayConfig()
     assert config.leg_topic == "leg_position_controller/commands"  # relative: namespaces work
     assert config.wheel_topic == "wheel_effort_controller/commands"
-    assert config.topics.joint_commands == "/joint_commands"
+    assert config.topics.joint_commands == "joint_commands"  # relative: moves with the namespace
     assert config.warnings() == []
 
 
@@ -71,10 +71,10 @@ def test_integers_are_numbers() -> None:
 
 
 def test_renamed_robot_with_sensor_relay() -> None:
-    params = {**RENAMED, "relay_joint_states": True, "joint_states_topic": "/h2o/joint_states"}
+    params = {**RENAMED, "relay_joint_states": True, "joint_states_topic": "h2o/joint_states"}
     config = RelayConfig.from_params(params)
-    assert config.joints.renames and config.topics.joint_states == "/h2o/joint_states"
-    assert config.robot_joint_states_topic == "/joint_states" and config.warnings() == []
+    assert config.joints.renames and config.topics.joint_states == "h2o/joint_states"
+    assert config.robot_joint_states_topic == "joint_states" and config.warnings() == []
 
 
 def test_warnings_for_settings_probably_not_meant() -> None:
