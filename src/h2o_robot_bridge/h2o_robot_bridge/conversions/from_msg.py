@@ -89,6 +89,19 @@ def twist_to_command(msg: Any) -> NDArray[np.float64]:
     return np.array([msg.linear.x, msg.angular.z], dtype=np.float64)
 
 
+def twist_stamped_to_command(msg: Any) -> NDArray[np.float64]:
+    """``geometry_msgs/TwistStamped`` -> the same task command as its ``twist`` field.
+
+    The header is not read: commands are aged by their receive time, whatever their type.
+    """
+    return twist_to_command(msg.twist)
+
+
+def cmd_vel_to_command(msg: Any) -> NDArray[np.float64]:
+    """A ``cmd_vel`` message of either type (``Twist`` or ``TwistStamped``) -> task command."""
+    return twist_stamped_to_command(msg) if hasattr(msg, "twist") else twist_to_command(msg)
+
+
 def joint_command_from_msg(msg: Any, names: tuple[str, ...] = robot.JOINT_NAMES) -> JointCommand:
     """Decode ``/joint_commands`` (a ``sensor_msgs/JointState``) into contract order.
 

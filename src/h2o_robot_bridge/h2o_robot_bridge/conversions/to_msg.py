@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from numpy.typing import ArrayLike
 from sensor_msgs.msg import Imu, JointState
@@ -100,4 +100,15 @@ def twist_msg(forward_vel: float, yaw_rate: float) -> Twist:
     msg = Twist()
     msg.linear.x = float(forward_vel)
     msg.angular.z = float(yaw_rate)
+    return msg
+
+
+def twist_stamped_msg(
+    t: float, forward_vel: float, yaw_rate: float, frame_id: str
+) -> TwistStamped:
+    """``geometry_msgs/TwistStamped`` task command stamped ``t`` [s] in ``frame_id``."""
+    msg = TwistStamped()
+    msg.header.stamp = stamp(t)
+    msg.header.frame_id = frame_id
+    msg.twist = twist_msg(forward_vel, yaw_rate)
     return msg

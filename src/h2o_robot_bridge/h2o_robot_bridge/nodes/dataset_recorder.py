@@ -2,7 +2,9 @@
 
 Subscribes ``joint_states``, ``imu/data``, ``joint_commands`` (the ticks), ``cmd_vel`` and
 ``h2o/reset`` (``std_msgs/Empty``: a robot reset, i.e. a new episode); all names are
-parameters, relative ones move with the node's namespace. Services ``~/start`` and ``~/stop``
+parameters, relative ones move with the node's namespace. ``cmd_vel`` may be ``Twist`` or
+``TwistStamped`` (parameter ``cmd_vel_type``, default ``auto``: the type of its publishers;
+:mod:`h2o_robot_bridge.conversions.cmd_vel`). Services ``~/start`` and ``~/stop``
 (``std_srvs/Trigger``) open and close the recording window. Rows are durable every
 ``flush_interval`` seconds (``output.partial/``); a clean shutdown (SIGINT/SIGTERM) writes
 ``output``; after a crash run ``h2o-dataset recover output.partial -o output``.
@@ -14,10 +16,10 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from typing import Any
 
 import numpy as np
 import rclpy
-from geometry_msgs.msg import Twist
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -28,11 +30,11 @@ from std_srvs.srv import Trigger
 
 from h2o_robot_bridge.conversions.from_msg import (
     MessageError,
+    cmd_vel_to_command,
     imu_to_reading,
     joint_command_from_msg,
     joint_state_to_reading,
     stamp_to_sec,
-    twist_to_command,
 )
 from h2o_robot_bridge.dataset.recorder import (
     PARAMETERS,
@@ -42,6 +44,11 @@ from h2o_robot_bridge.dataset.recorder import (
 )
 from h2o_robot_bridge.deploy.inputs import imu_reading_fault, joint_reading_fault
 from h2o_robot_bridge.errors import H2OError
+from h2o_robot_bridge.nodes.cmd_vel import (
+    CmdVelSubscription,
+    declare_cmd_vel_type,
+    read_cmd_vel_type,
+)
 
 
 def received(info: MessageInfo) -> float:
@@ -58,6 +65,8 @@ class DatasetRecorder(Node):
         super().__init__("dataset_recorder")
         values = {k: self.declare_parameter(k, v).value for k, v in PARAMETERS.items()}
         self.config = config_from_parameters(values)  # raises before anything is wired
+        declare_cmd_vel_type(self)
+        cmd_vel_type = read_cmd_vel_type(self)
         self.recorder = Recorder(self.config)
         reliability = (
             ReliabilityPolicy.BEST_EFFORT
@@ -69,7 +78,7 @@ class DatasetRecorder(Node):
         self.create_subscription(JointState, t.joint_states, self._on_joint_state, qos)
         self.create_subscription(Imu, t.imu, self._on_imu, qos)
         self.create_subscription(JointState, t.joint_commands, self._on_command, qos)
-        self.create_subscription(Twist, t.cmd_vel, self._on_cmd_vel, 10)
+        self.cmd_vel = CmdVelSubscription(self, t.cmd_vel, cmd_vel_type, self._on_cmd_vel, 10)
         self.create_subscription(Empty, t.reset, self._on_reset, 10)
         self.create_service(Trigger, "~/start", self._on_start)
         self.create_service(Trigger, "~/stop", self._on_stop)
@@ -110,8 +119,8 @@ class DatasetRecorder(Node):
             return self._warn("joint_commands", err)
         self.recorder.on_joint_command(stamp_to_sec(msg.header.stamp), received(info), command)
 
-    def _on_cmd_vel(self, msg: Twist, info: MessageInfo) -> None:
-        command = twist_to_command(msg)
+    def _on_cmd_vel(self, msg: Any, info: MessageInfo) -> None:
+        command = cmd_vel_to_command(msg)  # Twist or TwistStamped: the same command
         if not np.isfinite(command).all():
             return self._warn("cmd_vel", "non-finite command")
         self.recorder.on_cmd_vel(received(info), command)

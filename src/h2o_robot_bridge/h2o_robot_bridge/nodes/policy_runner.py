@@ -28,7 +28,10 @@ fallback controller to the policy).
 Every message is decoded and validated before it can replace a good one
 (:mod:`h2o_robot_bridge.deploy.inputs`): a bad one is dropped, counted on ``/diagnostics``
 (``dropped.<topic>.<cause>``) and logged at most once a second; ``/cmd_vel`` beyond the task's
-limits is clamped (``clamped.cmd_vel``).
+limits is clamped (``clamped.cmd_vel``). ``/cmd_vel`` may be ``geometry_msgs/Twist`` or
+``geometry_msgs/TwistStamped``: parameter ``cmd_vel_type`` (``auto`` (default): follows the
+type of the topic's publishers, also of one that appears later; ``twist``; ``twist_stamped``;
+see :mod:`h2o_robot_bridge.conversions.cmd_vel`); both give the same task command.
 Everything that decides a command lives in :class:`h2o_robot_bridge.deploy.runner.PolicyRunner`
 (levels: :mod:`h2o_robot_bridge.deploy.levels`), when to tick and how to stamp in
 :class:`h2o_robot_bridge.deploy.trigger.TickTrigger`; this node only wires messages to them.
@@ -63,7 +66,6 @@ from typing import Any
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Twist
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -79,9 +81,9 @@ from std_srvs.srv import Trigger
 from h2o_robot_bridge.contract import action_to_command
 from h2o_robot_bridge.conversions.from_msg import (
     MessageError,
+    cmd_vel_to_command,
     imu_to_reading,
     joint_state_to_reading,
-    twist_to_command,
 )
 from h2o_robot_bridge.conversions.to_msg import joint_command_msg, stamp
 from h2o_robot_bridge.deploy.config import DeployConfig, load_policy, parameter_defaults
@@ -90,6 +92,11 @@ from h2o_robot_bridge.deploy.runner import PolicyRunner
 from h2o_robot_bridge.deploy.safety import EstopWait
 from h2o_robot_bridge.deploy.trigger import TickTrigger
 from h2o_robot_bridge.errors import H2OError
+from h2o_robot_bridge.nodes.cmd_vel import (
+    CmdVelSubscription,
+    declare_cmd_vel_type,
+    read_cmd_vel_type,
+)
 
 NODE_NAME = "policy_runner"
 SENSOR_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -112,6 +119,7 @@ class PolicyRunnerNode(LifecycleNode):
         super().__init__(NODE_NAME, **kwargs)
         for name, default in parameter_defaults().items():
             self.declare_parameter(name, default)
+        declare_cmd_vel_type(self)
         self.runner: PolicyRunner | None = None
         self.config: DeployConfig | None = None
         self.publishing = False  # from the first activation to cleanup/shutdown
@@ -131,6 +139,7 @@ class PolicyRunnerNode(LifecycleNode):
         params = {name: self.get_parameter(name).value for name in parameter_defaults()}
         try:
             config = DeployConfig.from_params(params)
+            self.cmd_vel_type = read_cmd_vel_type(self)
             policy = load_policy(config)
         except H2OError as err:
             self.setup_error = str(err)
@@ -207,7 +216,7 @@ class PolicyRunnerNode(LifecycleNode):
             self.diag_pub,
             self.create_subscription(JointState, t.joint_states, self._on_joint_state, SENSOR_QOS),
             self.create_subscription(Imu, t.imu, self._on_imu, SENSOR_QOS),
-            self.create_subscription(Twist, t.cmd_vel, self._on_cmd_vel, 10),
+            CmdVelSubscription(self, t.cmd_vel, self.cmd_vel_type, self._on_cmd_vel, 10),
             self.create_subscription(Bool, t.estop, self._on_estop, ESTOP_LATCHED_QOS),
             self.create_subscription(Bool, t.estop, self._on_estop, 10),
             self.create_subscription(Empty, t.reset, self._on_reset, 10),
@@ -231,6 +240,8 @@ class PolicyRunnerNode(LifecycleNode):
                 self.destroy_publisher(entity)
             elif isinstance(entity, Service):
                 self.destroy_service(entity)
+            elif isinstance(entity, CmdVelSubscription):
+                entity.destroy()
             else:
                 self.destroy_timer(entity)
         self._entities = []
@@ -280,11 +291,12 @@ class PolicyRunnerNode(LifecycleNode):
         if trigger(now, _stamp_ns(msg.header.stamp)):
             self._tick(now)
 
-    def _on_cmd_vel(self, msg: Twist) -> None:
+    def _on_cmd_vel(self, msg: Any) -> None:
+        """``Twist`` or ``TwistStamped`` (``cmd_vel_type``): the same task command."""
         if self.runner is None:  # cleaned up: a message queued before
             return
         try:
-            command = twist_to_command(msg)
+            command = cmd_vel_to_command(msg)
         except DECODE_ERRORS as err:
             self._drop("cmd_vel", "malformed", str(err))
             return

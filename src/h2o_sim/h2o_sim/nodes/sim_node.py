@@ -9,6 +9,13 @@ best-effort QoS, so it matches reliable and best-effort publishers). Service ``~
 ones move with the node's namespace; in a namespace, remap ``/clock:=clock`` (the launch file
 does) so the sim time of this world is ``<namespace>/clock``.
 
+Robot description: once at start, the URDF of the simulated body (:mod:`h2o_sim.description`)
+on ``robot_description`` (std_msgs/String, reliable, transient local, depth 1: the topic and QoS
+``robot_state_publisher`` uses, so RViz or a late ``robot_state_publisher``-style consumer gets
+it whenever it starts). Parameters ``robot_description_topic`` (default ``robot_description``,
+relative: it follows the node's namespace) and ``publish_robot_description`` (default true; set
+false when a ``robot_state_publisher`` fed by ``h2o-urdf`` already publishes the same topic).
+
 Stamps: sim time when the node runs with ``use_sim_time:=true`` (the stamps then equal the
 ``/clock`` it publishes), wall time otherwise. The sim clock never goes back, also across resets.
 
@@ -60,14 +67,16 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.publisher import Publisher
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Imu, JointState
-from std_msgs.msg import Empty
+from std_msgs.msg import Empty, String
 from std_srvs.srv import Trigger
 
 from h2o_robot_bridge.conversions.to_msg import imu_msg, joint_state_msg, odometry_msg, stamp
 from h2o_robot_bridge.errors import H2OError
+from h2o_sim.description import DESCRIPTION_TOPIC, robot_description
 from h2o_sim.node_config import (
     NODE_PARAMETERS,
     PARAMETER_NAMES,
@@ -80,6 +89,7 @@ from h2o_sim.node_config import (
     runtime_number,
 )
 from h2o_sim.pacing import LockstepGate, Pacer, RealTimeFactorMeter, StartGate
+from h2o_sim.robot_model import BASE_LINK
 from h2o_sim.sim_runner import SimRunner, SimTick
 
 NODE_NAME = "wheel_legged_sim"
@@ -87,6 +97,16 @@ REPORT_PERIOD = 10.0
 """Wall seconds between progress logs (sim time, achieved real-time factor, overruns)."""
 WARN_THROTTLE = 1.0
 """Wall seconds between repeats of the same warning about refused commands."""
+DESCRIPTION_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
+"""robot_state_publisher's QoS for ``robot_description``: the one message stays available to
+subscribers that start later (volatile would lose it for every late joiner)."""
+DESCRIPTION_PARAMETERS: dict[str, str | bool] = {
+    "robot_description_topic": DESCRIPTION_TOPIC,
+    "publish_robot_description": True,
+}
+"""Node-only parameters of the robot description (read once at start)."""
 
 
 class WheelLeggedSimNode(Node):
@@ -113,6 +133,7 @@ class WheelLeggedSimNode(Node):
             JointState, topics.joint_commands, self._on_command, qos_profile_sensor_data
         )
         self.create_service(Trigger, "~/reset", self._on_reset)
+        self._description_pub = self._publish_description()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._publish(self.runner.last)
         self.gate.published(time.monotonic())
@@ -122,6 +143,37 @@ class WheelLeggedSimNode(Node):
         self.get_logger().info(describe(self.config))
         if self.start_gate is not None:
             self.get_logger().info("holding the robot until a commander answers a sample")
+
+    def _publish_description(self) -> Publisher | None:
+        """Publish the URDF once (latched); None when ``publish_robot_description`` is false.
+
+        The publisher is kept for the node's life: a transient-local message lives as long as
+        its publisher, so late subscribers get it from this one.
+        """
+        # dynamic typing, then our own checks: a wrong type is one clear error (exit code 2),
+        # not rclpy's exception.
+        anything = ParameterDescriptor(dynamic_typing=True)
+        values: dict[str, Any] = {
+            k: self.declare_parameter(k, v, anything).value
+            for k, v in DESCRIPTION_PARAMETERS.items()
+        }
+        enabled, topic = values["publish_robot_description"], values["robot_description_topic"]
+        if not isinstance(enabled, bool):
+            raise H2OError(f"publish_robot_description must be true or false, got {enabled!r}")
+        if not isinstance(topic, str) or not topic.strip():
+            raise H2OError(f"robot_description_topic must be a topic name, got {topic!r}")
+        if not enabled:
+            return None
+        if self.config.base_frame != BASE_LINK:
+            # robot_state_publisher's tree starts at the URDF's root: /odom's child frame must
+            # be that link, or the TF tree splits in two.
+            self.get_logger().warning(
+                f"base_frame {self.config.base_frame!r} is not the URDF root {BASE_LINK!r}: "
+                "the odom -> base TF and the robot_state_publisher tree will not connect"
+            )
+        pub = self.create_publisher(String, topic.strip(), DESCRIPTION_QOS)
+        pub.publish(String(data=robot_description(self.runner.sim.geometry)))
+        return pub
 
     def _read_start_gate(self) -> StartGate | None:
         """A closed :class:`StartGate` with ``wait_for_commander`` (validated in the config)."""
