@@ -4,7 +4,7 @@
     ros2 launch h2o_sim wheel_legged.launch.py real_time_factor:=0.0 use_sim_time:=true
     ros2 launch h2o_sim wheel_legged.launch.py lockstep:=true use_sim_time:=true
     ros2 launch h2o_sim wheel_legged.launch.py namespace:=r1   # /r1/joint_states, /r1/clock
-    ros2 launch h2o_sim wheel_legged.launch.py urdf:=/tmp/wheel_legged.urdf  # + state publisher
+    ros2 launch h2o_sim wheel_legged.launch.py urdf:=none        # no robot_state_publisher
     ros2 launch h2o_sim wheel_legged.launch.py gui:=true        # needs a display
 
 Every launch file of the stack takes ``namespace`` (default: the root; the relative topics move
@@ -17,9 +17,12 @@ one place); an argument given on the command line overrides it. Every dynamics k
 be set at run time: ``ros2 param set /wheel_legged_sim gravity_scale 2.0`` (in a namespace:
 ``/r1/wheel_legged_sim``).
 
-``robot_state_publisher`` (``/tf`` of the legs from ``joint_states``) is started when
-``urdf:=FILE`` is given and the package is installed; otherwise a log line says why it is not.
-In a namespace its ``/tf`` and ``/tf_static`` are remapped under it (one TF tree per robot).
+``robot_state_publisher`` (``/tf`` of the legs from ``joint_states``) is started where the
+package is installed, with the URDF ``h2o-urdf`` writes (installed as
+``share/h2o_sim/urdf/wheel_legged.urdf``; ``urdf:=FILE`` for another, ``urdf:=none`` for none);
+it then publishes ``robot_description`` and the sim does not (one publisher). Where the package
+is missing a log line says so and the sim publishes ``robot_description`` itself. In a
+namespace its ``/tf`` and ``/tf_static`` are remapped under it (one TF tree per robot).
 """
 
 from __future__ import annotations
@@ -87,7 +90,8 @@ def _arguments() -> list[DeclareLaunchArgument]:
         DeclareLaunchArgument(
             "urdf",
             default_value="",
-            description="URDF file for robot_state_publisher ('' = do not start it)",
+            description="URDF for robot_state_publisher ('' = the installed wheel_legged.urdf, "
+            "'none' = do not start it)",
         ),
     ]
 
@@ -113,6 +117,8 @@ def _overrides(context: object) -> dict[str, object]:
 
 
 def _sim_node(context: object) -> list[Node]:
+    # One robot_description publisher: robot_state_publisher's when it runs, else the sim's.
+    publish_description = _urdf(context) is None
     return [
         Node(
             package="h2o_sim",
@@ -124,9 +130,10 @@ def _sim_node(context: object) -> list[Node]:
                 *_params_files(context),
                 _overrides(context),
                 {
+                    "publish_robot_description": publish_description,
                     "use_sim_time": ParameterValue(
                         LaunchConfiguration("use_sim_time"), value_type=bool
-                    )
+                    ),
                 },
             ],
             remappings=list(NAMESPACE_REMAPS),
@@ -135,24 +142,40 @@ def _sim_node(context: object) -> list[Node]:
     ]
 
 
-def _state_publisher(context: object) -> list[Node | LogInfo]:
-    """``robot_state_publisher`` on the sim's joint states, if ``urdf`` is given and it is
-    installed (it is optional: the stack runs without it); else a log line saying why not."""
+def _urdf(context: object) -> Path | None:
+    """The URDF robot_state_publisher starts with; None: it does not start (``urdf:=none``, or
+    the package is not installed)."""
     urdf = LaunchConfiguration("urdf").perform(context).strip()
-    if not urdf:
-        return [LogInfo(msg="robot_state_publisher not started: no urdf:=FILE given")]
+    if urdf.lower() == "none":
+        return None
     try:
         get_package_share_directory("robot_state_publisher")
     except PackageNotFoundError:
+        return None
+    if not urdf:
+        share = Path(get_package_share_directory("h2o_sim"))
+        return share / "urdf" / "wheel_legged.urdf"
+    return Path(urdf).expanduser()
+
+
+def _state_publisher(context: object) -> list[Node | LogInfo]:
+    """``robot_state_publisher`` on the sim's joint states where it is installed (it is
+    optional: the stack runs without it); else a log line saying why not."""
+    path = _urdf(context)
+    if path is None:
+        why = (
+            "urdf:=none"
+            if LaunchConfiguration("urdf").perform(context).strip().lower() == "none"
+            else "the package is not installed (apt install ros-$ROS_DISTRO-robot-state-publisher)"
+        )
         return [
             LogInfo(
-                msg="robot_state_publisher not started: the package is not installed "
-                "(apt install ros-$ROS_DISTRO-robot-state-publisher)"
+                msg=f"robot_state_publisher not started: {why}; the sim publishes "
+                "robot_description itself"
             )
         ]
-    path = Path(urdf).expanduser()
     if not path.is_file():
-        raise RuntimeError(f"urdf:={urdf}: no such file")
+        raise RuntimeError(f"urdf:={path}: no such file")
     description = path.read_text()
     return [
         Node(

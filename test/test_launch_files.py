@@ -28,6 +28,7 @@ import re
 import runpy
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -300,7 +301,11 @@ def test_record_and_sim_arguments_override_only_when_given() -> None:
         "use_sim_time": False,
     }
     sim = evaluate(ROOT / "launch" / "wheel_legged.launch.py", {"dynamics": "gravity_x2"})
-    assert sim.node("wheel_legged_sim").params == {"dynamics": "gravity_x2", "use_sim_time": False}
+    assert sim.node("wheel_legged_sim").params == {
+        "dynamics": "gravity_x2",
+        "publish_robot_description": True,  # no robot_state_publisher here: the sim does
+        "use_sim_time": False,
+    }
     train = evaluate(ROOT / "launch" / "train.launch.py", {"resume": "true", "run_dir": "runs/a"})
     assert train.node("h2o_trainer").params == {
         "resume": True,
@@ -309,23 +314,34 @@ def test_record_and_sim_arguments_override_only_when_given() -> None:
     }
 
 
-def test_robot_state_publisher_only_with_a_urdf_and_the_package(tmp_path: Path) -> None:
+def test_robot_state_publisher_where_installed_and_one_description_publisher(
+    tmp_path: Path,
+) -> None:
     path = ROOT / "launch" / "wheel_legged.launch.py"
     urdf = tmp_path / "robot.urdf"
     urdf.write_text("<robot name='wheel_legged'/>")
-    plain = evaluate(path)
-    assert [n.executable for n in plain.nodes] == ["wheel_legged_sim"]
-    assert any("robot_state_publisher not started: no urdf" in line for line in plain.logs)
-    missing = evaluate(path, {"urdf": str(urdf)})  # robot_state_publisher is not installed
-    assert [n.executable for n in missing.nodes] == ["wheel_legged_sim"]
-    assert any("not installed" in line for line in missing.logs)
-    full = evaluate(path, {"urdf": str(urdf), "namespace": "r2"}, WORKSPACE | set(EXTERNAL))
+    with_rsp = WORKSPACE | set(EXTERNAL)
+
+    def publishes(result: Any) -> bool:
+        return bool(result.node("wheel_legged_sim").params["publish_robot_description"])
+
+    plain = evaluate(path)  # robot_state_publisher is not installed: the sim publishes
+    assert [n.executable for n in plain.nodes] == ["wheel_legged_sim"] and publishes(plain)
+    assert any("not installed" in line for line in plain.logs)
+    off = evaluate(path, {"urdf": "none"}, with_rsp)
+    assert [n.executable for n in off.nodes] == ["wheel_legged_sim"] and publishes(off)
+    assert any("urdf:=none" in line for line in off.logs)
+    full = evaluate(path, {"urdf": str(urdf), "namespace": "r2"}, with_rsp)
     rsp = full.node("robot_state_publisher")
     assert rsp.params["robot_description"] == "<robot name='wheel_legged'/>"
+    assert not publishes(full)  # one robot_description publisher: robot_state_publisher
     assert rsp.namespace == "r2" and ("/tf", "tf") in rsp.remappings
     assert ("/tf_static", "tf_static") in rsp.remappings
     with pytest.raises(RuntimeError, match="no such file"):
-        evaluate(path, {"urdf": str(tmp_path / "none.urdf")}, WORKSPACE | set(EXTERNAL))
+        evaluate(path, {"urdf": str(tmp_path / "none.urdf")}, with_rsp)
+    # By default the installed copy (share/h2o_sim/urdf/; the stand-in's share is this checkout)
+    with pytest.raises(RuntimeError, match=r"urdf/wheel_legged.urdf: no such file"):
+        evaluate(path, {}, with_rsp)
 
 
 def _ros_launch_available() -> bool:

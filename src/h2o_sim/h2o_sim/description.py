@@ -24,10 +24,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from h2o_robot_bridge.contract import robot
+from h2o_robot_bridge.contract.topics import TOPICS
 from h2o_robot_bridge.errors import H2OError
 from h2o_sim.robot_model import BASE_LINK, RobotGeometry, load_geometry, make_urdf
 
-DESCRIPTION_TOPIC = "robot_description"
+DESCRIPTION_TOPIC = TOPICS.robot_description
 """Where ``robot_state_publisher`` publishes the URDF (relative: it follows the namespace)."""
 INSTALLED_URDF = "urdf/wheel_legged.urdf"
 """Path of the installed URDF under ``share/h2o_sim`` (and under ``src/h2o_sim``)."""

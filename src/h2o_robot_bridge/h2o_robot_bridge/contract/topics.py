@@ -53,7 +53,8 @@ class RobotTopics:
             world pose and base-frame twist the physics engine knows exactly): not an
             estimate, no real robot publishes it, and no controller may depend on it.
         clock: ``rosgraph_msgs/Clock`` (sim, with ``use_sim_time``); absolute.
-        cmd_vel: ``geometry_msgs/Twist`` task command (operator -> policy).
+        cmd_vel: ``geometry_msgs/Twist`` or ``TwistStamped`` task command (operator -> policy;
+            the live nodes follow the type of its publishers, ``cmd_vel_type``).
         joint_commands: ``sensor_msgs/JointState`` commands (policy -> robot or sim): legs
             ``position``, wheels ``effort``, NaN where a field does not apply.
         estop: ``std_msgs/Bool`` latched stop (operator -> deploy).
@@ -61,6 +62,8 @@ class RobotTopics:
         shadow_joint_commands: where a runner in shadow mode publishes instead of commanding.
         diagnostics: ``diagnostic_msgs/DiagnosticArray`` (loop timing, guard trips, progress);
             absolute.
+        robot_description: ``std_msgs/String`` URDF, transient local (the sim, or
+            ``robot_state_publisher``; the name robot_state_publisher uses).
     """
 
     joint_states: str = "joint_states"
@@ -73,6 +76,7 @@ class RobotTopics:
     reset: str = "h2o/reset"
     shadow_joint_commands: str = "h2o/shadow/joint_commands"
     diagnostics: str = "/diagnostics"
+    robot_description: str = "robot_description"
 
     def resolved(self, namespace: str = "") -> RobotTopics:
         """Every name as a node in ``namespace`` uses it (see :func:`resolve_topic`)."""
