@@ -25,15 +25,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-import rclpy
 from geometry_msgs.msg import Twist, TwistStamped
-from rclpy.executors import SingleThreadedExecutor
 
 from h2o_robot_bridge.config_files import config_file
 from h2o_robot_bridge.contract import OBS_DIM, OBS_SLICES, robot
 from h2o_robot_bridge.conversions.to_msg import twist_msg, twist_stamped_msg
 from h2o_robot_bridge.dataset import load_dataset
 from h2o_robot_bridge.testing.fake_robot import FakeRobotReport, fake_robot_process
+from h2o_robot_bridge.testing.graph_node import GraphNode
 from h2o_robot_bridge.testing.processes import node_process, policy_runner_process, ros_env
 from h2o_robot_bridge.testing.synthetic import write_mlp_policy
 
@@ -52,18 +51,11 @@ def command_policy(path: Path) -> Path:
     return write_mlp_policy(path, [(w, np.zeros(robot.NUM_JOINTS, dtype=np.float32))])
 
 
-class CommandPublisher:
+class CommandPublisher(GraphNode):
     """This test's node: publishes one ``cmd_vel`` message type at 20 Hz while spinning."""
 
     def __init__(self, domain_id: int) -> None:
-        self.context = rclpy.Context()
-        with pytest.MonkeyPatch.context() as mp:
-            for key, value in ros_env(domain_id, {}).items():
-                mp.setenv(key, value)
-            rclpy.init(context=self.context, domain_id=domain_id)
-            self.node = rclpy.create_node("cmd_vel_publisher", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__(domain_id, "cmd_vel_publisher")
         self.kind: type = Twist
         self.pub: Any = None
 
@@ -85,11 +77,6 @@ class CommandPublisher:
             sent += 1
             self.executor.spin_once(timeout_sec=0.05)
         return sent
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
 
 
 @pytest.mark.parametrize(

@@ -25,25 +25,21 @@ them too.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Imu
 
 from h2o_robot_bridge.contract import TOPICS, get_task
 from h2o_robot_bridge.contract.topics import resolve_topic
 from h2o_robot_bridge.conversions.from_msg import imu_to_reading, stamp_to_sec
+from h2o_robot_bridge.testing.graph_node import GraphNode
 from h2o_robot_bridge.testing.processes import (
     NodeProcess,
     policy_runner_process,
-    ros_env,
     sim_node_process,
 )
 
@@ -58,18 +54,11 @@ RUNNER["imu_max_age"] = 1.0
 SIM = {"dynamics": "real", "lockstep": True, "use_sim_time": True}
 
 
-class Probe:
+class Probe(GraphNode):
     """A node at the root of the test's domain: graph queries and the robots' messages."""
 
     def __init__(self, domain_id: int) -> None:
-        self.context = rclpy.Context()
-        with pytest.MonkeyPatch.context() as mp:
-            for key, value in ros_env(domain_id, {}).items():
-                mp.setenv(key, value)
-            rclpy.init(context=self.context, domain_id=domain_id)
-            self.node = rclpy.create_node("namespace_probe", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__(domain_id, "namespace_probe")
         # Per robot: sim time [s] (the IMU stamps: sim time) -> base tilt [rad], of the samples
         # the probe got (not all: the lockstep sims run faster than the probe reads).
         self.tilts: dict[str, dict[float, float]] = {ns: {} for ns in ROBOTS}
@@ -104,17 +93,6 @@ class Probe:
             get = self.node.get_subscriptions_info_by_topic
         names = {f"{i.node_namespace.rstrip('/')}/{i.node_name}" for i in get(topic)}
         return names - {"/namespace_probe"}
-
-    def spin_until(self, done: Callable[[], bool], timeout: float, alive: Callable[[], bool]):
-        end = time.monotonic() + timeout
-        while not done() and alive() and time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.05)
-        return done()
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
 
 
 def _commands_wired(probe: Probe) -> bool:

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
 from h2o_robot_bridge.contract import JOINT_NAMES
-from h2o_robot_bridge.testing.processes import NodeProcess, ros_env, sim_node_process
+from h2o_robot_bridge.testing.graph_node import GraphNode
+from h2o_robot_bridge.testing.processes import NodeProcess, sim_node_process
 from h2o_sim.description import DESCRIPTION_TOPIC, INSTALLED_URDF, robot_description, urdf_problems
 
 STARTED = "stamps:"  # the sim's start-up line, logged after it published the description
@@ -31,18 +30,11 @@ LATCHED = QoSProfile(
 REPO = Path(__file__).resolve().parents[1]
 
 
-class LateListener:
+class LateListener(GraphNode):
     """A fresh participant (own rclpy Context) subscribing ``robot_description`` latched."""
 
     def __init__(self, domain_id: int) -> None:
-        self.context = rclpy.Context()
-        with pytest.MonkeyPatch.context() as mp:
-            for key, value in ros_env(domain_id, {}).items():
-                mp.setenv(key, value)
-            rclpy.init(context=self.context, domain_id=domain_id)
-            self.node = rclpy.create_node("late_description_listener", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__(domain_id, "late_description_listener")
         self.got: list[str] = []
         self.node.create_subscription(
             String, DESCRIPTION_TOPIC, lambda m: self.got.append(m.data), LATCHED
@@ -50,24 +42,11 @@ class LateListener:
 
     def spin(self, seconds: float, until: int = 1) -> list[str]:
         """Spin ``seconds`` at most, returning early once ``until`` messages arrived."""
-        end = time.monotonic() + seconds
-        while len(self.got) < until and time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.05)
+        self.spin_until(lambda: len(self.got) >= until, seconds)
         return self.got
 
     def publishers(self) -> int:
         return self.node.count_publishers(DESCRIPTION_TOPIC)
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-
-    def __enter__(self) -> LateListener:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 def started_sim(tmp_path: Path, domain_id: int, **params: Any) -> NodeProcess:

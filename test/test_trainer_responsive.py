@@ -12,20 +12,16 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-import rclpy
 from rcl_interfaces.srv import GetParameters
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from h2o_robot_bridge.testing.processes import NodeProcess, node_process, ros_env
+from h2o_robot_bridge.testing.graph_node import GraphNode
+from h2o_robot_bridge.testing.processes import NodeProcess, node_process
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_trainer_node import OVERRIDES, small_dataset  # noqa: E402
@@ -37,18 +33,11 @@ PROGRESS = QoSProfile(
 ANSWER_TIMEOUT = 5.0  # s: a spinning node answers in milliseconds; a blocked one never
 
 
-class Operator:
+class Operator(GraphNode):
     """An rclpy node in the test process: reads the trainer's progress, calls its services."""
 
     def __init__(self, domain_id: int) -> None:
-        self.context = rclpy.Context()
-        with pytest.MonkeyPatch.context() as mp:
-            for key, value in ros_env(domain_id, {}).items():
-                mp.setenv(key, value)
-            rclpy.init(context=self.context, domain_id=domain_id)
-            self.node = rclpy.create_node("trainer_operator", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__(domain_id, "trainer_operator")
         self.progress: list[dict[str, Any]] = []
         self.node.create_subscription(
             String,
@@ -58,12 +47,6 @@ class Operator:
         )
         self.stop_client = self.node.create_client(Trigger, f"/{NODE}/stop")
         self.params_client = self.node.create_client(GetParameters, f"/{NODE}/get_parameters")
-
-    def spin_until(self, done: Callable[[], bool], timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while not done() and time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.05)
-        return done()
 
     def epochs_seen(self) -> list[int]:
         return [p["epoch"] for p in self.progress if "metrics" in p]
@@ -75,11 +58,6 @@ class Operator:
         future = client.call_async(request)
         self.executor.spin_until_future_complete(future, timeout_sec=ANSWER_TIMEOUT)
         return future.result() if future.done() else None
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
 
 
 def trainer(tmp_path: Path, domain_id: int, *overrides: str) -> tuple[NodeProcess, Path]:
