@@ -17,10 +17,8 @@ Bad parameters: one clear log line, exit code 2, nothing published.
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
-from typing import Any
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
@@ -35,6 +33,7 @@ from std_msgs.msg import Float64MultiArray
 
 from h2o_robot_bridge.contract import robot
 from h2o_robot_bridge.errors import H2OError
+from h2o_robot_bridge.nodes.signals import Signals
 from h2o_robot_bridge.relay.command import DECODE_ERRORS, CommandRelay, ControllerCommands, Step
 from h2o_robot_bridge.relay.config import RelayConfig, parameter_defaults
 from h2o_robot_bridge.relay.names import contract_reading
@@ -159,22 +158,9 @@ class CommandRelayNode(Node):
         return f"{NODE_NAME}: counts {dict(self.relay.counts)}{extra}"
 
 
-class _Signals:
-    """SIGINT/SIGTERM set a flag instead of shutting rclpy down at once: the node must still
-    publish the stop, which needs a live context."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.received = signum
-
-
 def main(args: list[str] | None = None) -> None:
     """Console script ``command_relay``."""
-    signals = _Signals()
+    signals = Signals()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         node = CommandRelayNode()

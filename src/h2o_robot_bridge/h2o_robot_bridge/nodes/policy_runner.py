@@ -57,7 +57,6 @@ holding it).
 from __future__ import annotations
 
 import gc
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -97,6 +96,7 @@ from h2o_robot_bridge.nodes.cmd_vel import (
     declare_cmd_vel_type,
     read_cmd_vel_type,
 )
+from h2o_robot_bridge.nodes.signals import Signals
 
 NODE_NAME = "policy_runner"
 SENSOR_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -448,22 +448,9 @@ def make_executor(kind: str, context: Any = None) -> Any:
     return SingleThreadedExecutor(context=context)
 
 
-class _Signals:
-    """SIGINT/SIGTERM set a flag instead of shutting rclpy down at once: the node must still
-    publish its exit command, which needs a live context."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.received = signum
-
-
 def main(args: list[str] | None = None) -> None:
     """Console script ``policy_runner``."""
-    signals = _Signals()
+    signals = Signals()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = PolicyRunnerNode()
     if node.autostart() and not _autostart(node):

@@ -6,15 +6,31 @@ need; spinning and teardown are shared.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
 from h2o_robot_bridge.testing.processes import ros_env
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` updated with ``values`` inside the block, restored after it."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
 
 
 class GraphNode:
@@ -27,9 +43,7 @@ class GraphNode:
 
     def __init__(self, domain_id: int, name: str) -> None:
         self.context = rclpy.Context()
-        with pytest.MonkeyPatch.context() as mp:  # the same DDS settings as the processes
-            for key, value in ros_env(domain_id, {}).items():
-                mp.setenv(key, value)
+        with _environment(ros_env(domain_id, {})):  # the same DDS settings as the processes
             rclpy.init(context=self.context, domain_id=domain_id)
             self.node = rclpy.create_node(name, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
