@@ -33,20 +33,24 @@ def one_thread():  # noqa: ANN201
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def trained() -> DynamicsDiscriminators:
-    gen = torch.Generator().manual_seed(1)
-    disc = make()
+def train_on(real_gain: float, gen: torch.Generator, seed: int = 0) -> DynamicsDiscriminators:
+    """400 Adam steps on real (``real_gain``) vs sim (gain 1) transitions."""
+    disc = make(seed)
     params = [p for n, p in disc.named_parameters() if not n.startswith("normalizer")]
     opt = torch.optim.Adam(params, lr=1e-3)
     for _ in range(400):
         sa_loss, sas_loss, _ = disc.loss(
-            transitions(256, 2.0, gen), transitions(256, 1.0, gen), 0.05, gen
+            transitions(256, real_gain, gen), transitions(256, 1.0, gen), 0.05, gen
         )
         opt.zero_grad()
         (sa_loss + sas_loss).backward()
         opt.step()
     return disc
+
+
+@pytest.fixture(scope="module")
+def trained() -> DynamicsDiscriminators:
+    return train_on(2.0, torch.Generator().manual_seed(1))
 
 
 def test_discriminators_separate_the_dynamics(trained: DynamicsDiscriminators) -> None:
@@ -125,16 +129,7 @@ def test_no_gap_gives_weights_near_one() -> None:
     """Control: real and sim from the same dynamics. The discriminators must not invent a gap
     (a D_sas that separates anything, e.g. by memorising, would push w towards 0)."""
     gen = torch.Generator().manual_seed(4)
-    disc = make(seed=1)
-    params = [p for n, p in disc.named_parameters() if not n.startswith("normalizer")]
-    opt = torch.optim.Adam(params, lr=1e-3)
-    for _ in range(400):
-        sa_loss, sas_loss, _ = disc.loss(
-            transitions(256, 1.0, gen), transitions(256, 1.0, gen), 0.05, gen
-        )
-        opt.zero_grad()
-        (sa_loss + sas_loss).backward()
-        opt.step()
+    disc = train_on(1.0, gen, seed=1)
     sim = transitions(4000, 1.0, gen)
     log_ratio, _ = disc.ratio_and_gap(
         sim.obs, sim.action, sim.next_obs, torch.full((2,), 0.05), 10, gen
