@@ -32,7 +32,7 @@ from h2o_robot_bridge.contract import OBS_DIM, OBS_SLICES, robot
 from h2o_robot_bridge.conversions.to_msg import twist_msg, twist_stamped_msg
 from h2o_robot_bridge.dataset import load_dataset
 from h2o_robot_bridge.testing.fake_robot import FakeRobotReport, fake_robot_process
-from h2o_robot_bridge.testing.graph_node import GraphNode
+from h2o_robot_bridge.testing.nodes.graph_node import GraphNode
 from h2o_robot_bridge.testing.processes import node_process, policy_runner_process, ros_env
 from h2o_robot_bridge.testing.synthetic import write_mlp_policy
 

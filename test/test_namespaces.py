@@ -36,7 +36,7 @@ from sensor_msgs.msg import Imu
 from h2o_robot_bridge.contract import TOPICS, get_task
 from h2o_robot_bridge.contract.topics import resolve_topic
 from h2o_robot_bridge.conversions.from_msg import imu_to_reading, stamp_to_sec
-from h2o_robot_bridge.testing.graph_node import GraphNode
+from h2o_robot_bridge.testing.nodes.graph_node import GraphNode
 from h2o_robot_bridge.testing.processes import (
     NodeProcess,
     policy_runner_process,

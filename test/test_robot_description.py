@@ -18,7 +18,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
 from h2o_robot_bridge.contract import JOINT_NAMES
-from h2o_robot_bridge.testing.graph_node import GraphNode
+from h2o_robot_bridge.testing.nodes.graph_node import GraphNode
 from h2o_robot_bridge.testing.processes import NodeProcess, sim_node_process
 from h2o_sim.description import DESCRIPTION_TOPIC, INSTALLED_URDF, robot_description, urdf_problems
 

@@ -20,7 +20,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from h2o_robot_bridge.testing.graph_node import GraphNode
+from h2o_robot_bridge.testing.nodes.graph_node import GraphNode
 from h2o_robot_bridge.testing.processes import NodeProcess, node_process
 
 sys.path.insert(0, str(Path(__file__).parent))

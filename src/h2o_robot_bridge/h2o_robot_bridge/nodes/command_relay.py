@@ -33,10 +33,10 @@ from std_msgs.msg import Float64MultiArray
 
 from h2o_robot_bridge.contract import robot
 from h2o_robot_bridge.errors import H2OError
-from h2o_robot_bridge.nodes.signals import Signals
 from h2o_robot_bridge.relay.command import DECODE_ERRORS, CommandRelay, ControllerCommands, Step
 from h2o_robot_bridge.relay.config import RelayConfig, parameter_defaults
 from h2o_robot_bridge.relay.names import contract_reading
+from h2o_robot_bridge.signals import Signals
 
 NODE_NAME = "command_relay"
 INPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)

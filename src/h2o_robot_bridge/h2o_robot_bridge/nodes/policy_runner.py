@@ -96,7 +96,7 @@ from h2o_robot_bridge.nodes.cmd_vel import (
     declare_cmd_vel_type,
     read_cmd_vel_type,
 )
-from h2o_robot_bridge.nodes.signals import Signals
+from h2o_robot_bridge.signals import Signals
 
 NODE_NAME = "policy_runner"
 SENSOR_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
