@@ -12,19 +12,13 @@ from h2o_robot_bridge.conversions.to_msg import joint_command_msg
 from h2o_robot_bridge.deploy.levels import ControlledStop, StopConfig
 from h2o_robot_bridge.relay.command import CommandRelay, ControllerCommands
 from h2o_robot_bridge.relay.config import RelayConfig
+from h2o_robot_bridge.testing.relay_names import ROBOT_JOINT_MAP
 
 LEGS, WHEELS = list(robot.LEG_JOINT_IDS), list(robot.WHEEL_JOINT_IDS)
 ACTION = np.array([0.2, -0.4, 0.5, 0.6, -0.8, -0.25])
 COMMAND = action_to_command(ACTION)
 SHUFFLED = {
-    "joint_map": [
-        "hip_l:left_hip",
-        "knee_l:left_knee",
-        "wheel_l:left_wheel",
-        "hip_r:right_hip",
-        "knee_r:right_knee",
-        "wheel_r:right_wheel",
-    ],
+    "joint_map": ROBOT_JOINT_MAP,
     "leg_joints": ["knee_r", "hip_l", "hip_r", "knee_l"],
     "wheel_joints": ["wheel_r", "wheel_l"],
 }

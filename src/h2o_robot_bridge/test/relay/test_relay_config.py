@@ -10,15 +10,9 @@ import pytest
 from h2o_robot_bridge.config_files import config_file, load_yaml_mapping
 from h2o_robot_bridge.errors import ConfigError
 from h2o_robot_bridge.relay.config import RelayConfig, parameter_defaults
+from h2o_robot_bridge.testing.relay_names import ROBOT_JOINT_MAP
 
-JOINT_MAP = [
-    "hip_l:left_hip",
-    "knee_l:left_knee",
-    "wheel_l:left_wheel",
-    "hip_r:right_hip",
-    "knee_r:right_knee",
-    "wheel_r:right_wheel",
-]
+JOINT_MAP = ROBOT_JOINT_MAP
 RENAMED = {
     "joint_map": JOINT_MAP,
     "leg_joints": ["hip_l", "knee_l", "hip_r", "knee_r"],
