@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Imu, JointState
@@ -77,7 +78,9 @@ def publish(n: int, seed: int, empty_effort: bool, resets: set[int]) -> None:
         p.get_subscription_count() == 0 for p in pubs.values()
     ):
         time.sleep(0.05)
-    time.sleep(0.3)  # let the subscriber's matching settle on every topic
+    # No settling sleep: the subscriber's side of the match may complete a moment after ours,
+    # and a best-effort subscriber (the recorder's default) then misses the first ticks. The
+    # tests allow for that; they check that every row they get is exactly its tick's.
     s = script(n, seed)
     t0 = time.time()
     for k in range(n):
@@ -94,7 +97,10 @@ def publish(n: int, seed: int, empty_effort: bool, resets: set[int]) -> None:
         pubs["/joint_states"].publish(js)
         pubs["/imu/data"].publish(imu_msg(t, s["quat"][k], s["gyro"][k]))
         pubs["/joint_commands"].publish(joint_command_msg(t, action_to_command(s["act"][k])))
-    time.sleep(0.5)
+    # Reliable subscribers (the bag peer) acknowledge every message; best-effort ones have
+    # nothing to acknowledge (publish() already handed their copy to the transport).
+    for pub in pubs.values():
+        pub.wait_for_all_acked(Duration(seconds=10))
     print("DONE", flush=True)
     node.destroy_node()
     rclpy.try_shutdown()

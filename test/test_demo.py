@@ -4,7 +4,6 @@ processes, and every artifact checked (dataset, checkpoint, ONNX, deployment at 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -31,11 +30,10 @@ def _demo(
 
 @pytest.fixture(scope="module")
 def tiny_demo(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, module_domain_id: int
 ) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("demo") / "report"
-    domain = 1 + (os.getpid() * 7 + 50) % 100  # private, apart from conftest's per-test ids
-    return out, _demo(out, domain)
+    return out, _demo(out, module_domain_id)
 
 
 def test_demo_runs_and_prints_the_table(tiny_demo) -> None:

@@ -21,7 +21,7 @@ from h2o_robot_bridge.testing.fake_robot import (
     invalid_rows,
     stop_rows,
 )
-from h2o_robot_bridge.testing.processes import NodeProcess, free_domain_id, policy_runner_process
+from h2o_robot_bridge.testing.processes import NodeProcess, policy_runner_process
 from h2o_robot_bridge.testing.synthetic import mlp_weights, write_mlp_policy
 
 WHEELS = list(robot.WHEEL_JOINT_IDS)
@@ -54,9 +54,9 @@ def runner_process(policy: Path, log_dir: Path, domain_id: int, **params) -> Nod
 
 
 @pytest.fixture(scope="module")
-def fault_run(tmp_path_factory) -> FakeRobotReport:
+def fault_run(tmp_path_factory, module_domain_id: int) -> FakeRobotReport:
     tmp = tmp_path_factory.mktemp("deploy_faults")
-    domain = free_domain_id()  # module scope: the per-test domain_id fixture is not available
+    domain = module_domain_id
     policy = write_mlp_policy(tmp / "biased.onnx", mlp_weights(seed=1, bias=BIAS))
     out = tmp / "report.json"
     with runner_process(policy, tmp, domain) as runner:

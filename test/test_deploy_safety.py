@@ -24,7 +24,7 @@ from h2o_robot_bridge.testing.fake_robot import (
     invalid_rows,
     stop_rows,
 )
-from h2o_robot_bridge.testing.processes import NodeProcess, free_domain_id, policy_runner_process
+from h2o_robot_bridge.testing.processes import NodeProcess, policy_runner_process
 from h2o_robot_bridge.testing.synthetic import mlp_weights, write_mlp_policy
 
 WHEELS, LEGS = list(robot.WHEEL_JOINT_IDS), list(robot.LEG_JOINT_IDS)
@@ -79,9 +79,9 @@ DURATION = TIMELINE[-1]["t"] + 0.8
 
 
 @pytest.fixture(scope="module")
-def fault_run(tmp_path_factory) -> FakeRobotReport:
+def fault_run(tmp_path_factory, module_domain_id: int) -> FakeRobotReport:
     tmp = tmp_path_factory.mktemp("deploy_safety")
-    domain = free_domain_id(seed=7919)
+    domain = module_domain_id
     out = tmp / "report.json"
     with runner_process(_policy(tmp), tmp, domain) as runner:
         peer = fake_robot_process(out, tmp, domain, duration=DURATION, events=TIMELINE, rate=200.0)

@@ -24,12 +24,11 @@ from h2o_robot_bridge.contract import (  # noqa: E402
 )
 from h2o_robot_bridge.dataset import load_dataset, validate_dataset  # noqa: E402
 from h2o_robot_bridge.dataset.chunked import (  # noqa: E402
-    MANIFEST,
     partial_dir,
-    read_chunks,
     recover,
 )
 from h2o_robot_bridge.testing.processes import node_process, ros_env  # noqa: E402
+from h2o_robot_bridge.testing.recording import wait_for_rows  # noqa: E402
 
 PEER = str(Path(__file__).with_name("robot_peer.py"))
 PARAMS = config_file("h2o_robot_bridge", "bridge/recorder.yaml")
@@ -98,7 +97,10 @@ def test_records_scripted_robot(tmp_path: Path, domain_id: int) -> None:
     with recorder(tmp_path, domain_id, ns, out) as rec:
         pub = publisher(domain_id, ns, n, 7, "--resets", "120")
         assert pub.communicate(timeout=60)[0].strip() == "DONE"
-        time.sleep(0.5)
+        # Until the rows the test asks for are durable (the recorder may still be taking the
+        # last messages from its queue when the publisher is done).
+        rows = wait_for_rows(out, int(0.9 * (n - 2)), timeout=15.0)
+        assert rows >= 0.9 * (n - 2), (rows, rec.log())
         assert rec.alive(), rec.log()
         assert rec.stop(timeout=15) == 0, rec.log()
     data = load_dataset(out, task="stand")
@@ -121,14 +123,7 @@ def test_sigkill_recovers_flushed_rows(tmp_path: Path, domain_id: int) -> None:
     rec = recorder(tmp_path, domain_id, ns, out, flush_interval=0.2).start()
     pub = publisher(domain_id, ns, n, 3)
     try:
-        deadline = time.monotonic() + 60
-        flushed = 0
-        while flushed < 150 and time.monotonic() < deadline:
-            time.sleep(0.1)
-            # The folder exists a moment before its manifest (written atomically): poll once
-            # the manifest is there.
-            if (partial_dir(out) / MANIFEST).exists():
-                flushed = read_chunks(partial_dir(out)).size
+        flushed = wait_for_rows(out, 150, timeout=60.0)
         assert flushed >= 150, rec.log()
         rec.kill()
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from h2o_robot_bridge.contract import get_task
 from h2o_robot_bridge.dataset import episode_bounds, load_dataset
 from h2o_robot_bridge.dataset.info import dataset_info
 from h2o_robot_bridge.testing.processes import node_process
+from h2o_robot_bridge.testing.recording import wait_for_rows
 
 sys.path.insert(0, str(Path(__file__).parent))
 from robot_peer import remaps  # noqa: E402
@@ -56,7 +56,8 @@ def test_record_the_sim_node(tmp_path: Path, domain_id: int) -> None:
             text=True,
         )
         sent = int(ctl.communicate(timeout=90)[0].split()[1])
-        time.sleep(0.3)
+        rows = wait_for_rows(out, int(0.6 * sent), timeout=15.0)  # the rows asked for below
+        assert rows >= 0.6 * sent, (rows, sent, rec.log())
         assert rec.stop(timeout=15) == 0, rec.log()
     assert sent >= 200, sim.log()
     data = load_dataset(out, task="stand")

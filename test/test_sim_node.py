@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -280,8 +279,10 @@ def test_bad_parameters_exit_non_zero_before_publishing(tmp_path: Path, domain_i
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Probe, NodeProcess]]:
-    domain_id = 1 + (os.getpid() * 7 + 53) % 100
+def sim(
+    tmp_path_factory: pytest.TempPathFactory, module_domain_id: int
+) -> Iterator[tuple[Probe, NodeProcess]]:
+    domain_id = module_domain_id
     log_dir = tmp_path_factory.mktemp("sim_node")
     probe = Probe(domain_id)
     proc = start_node(log_dir, domain_id, use_sim_time=True).start()

@@ -8,12 +8,14 @@ Nothing here imports rclpy: a node is just a process with ``--ros-args``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +37,52 @@ def ros_env(domain_id: int, base: dict[str, str] | None = None) -> dict[str, str
     return env
 
 
-def free_domain_id(seed: int | None = None) -> int:
-    """A domain id in [1, 100] derived from the pid, so parallel runs rarely collide."""
-    return 1 + ((os.getpid() if seed is None else seed) % 100)
+DOMAIN_IDS = range(1, 101)
+"""The ROS_DOMAIN_IDs tests and tools lease (benchmarks that need many use 120 and up)."""
+_LEASES: dict[int, int] = {}
+_NEXT = [os.getpid()]  # where the next search starts: successive leases move on
+
+
+def _lease_dir() -> Path:
+    folder = Path(tempfile.gettempdir()) / "h2o_ros_domains"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def free_domain_id() -> int:
+    """Lease a ROS_DOMAIN_ID in :data:`DOMAIN_IDS` no other holder has, in any process.
+
+    The lease is an exclusive ``flock`` on one file per id, held until
+    :func:`release_domain_id` or until this process exits (the kernel drops the lock even on
+    SIGKILL, so a crashed run never leaks an id). Two tests of one run, or two test runs on one
+    machine, therefore never share a DDS graph. The search starts at a pid-derived id so that
+    concurrent processes rarely contend for the same file, and moves on with every lease, so a
+    released id is not handed out again at once (a node of the last test may still be exiting).
+
+    Raises:
+        ProcessError: every id is leased.
+    """
+    for k in range(len(DOMAIN_IDS)):
+        domain = DOMAIN_IDS[(_NEXT[0] + k) % len(DOMAIN_IDS)]
+        if domain in _LEASES:
+            continue
+        fd = os.open(_lease_dir() / f"{domain}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _LEASES[domain] = fd
+        _NEXT[0] += k + 1
+        return domain
+    raise ProcessError(f"every ROS_DOMAIN_ID in {DOMAIN_IDS} is leased by another process")
+
+
+def release_domain_id(domain: int) -> None:
+    """End the lease :func:`free_domain_id` gave (no-op for an id this process does not hold)."""
+    fd = _LEASES.pop(domain, None)
+    if fd is not None:
+        os.close(fd)  # closing the file drops the flock
 
 
 def find_executable(name: str) -> str:
