@@ -175,7 +175,7 @@ def test_estop_asserted_before_the_runner_starts_is_seen(tmp_path: Path, domain_
     out = tmp_path / "report.json"
     peer = fake_robot_process(out, tmp_path, domain_id, duration=1.5, estop_latched=True)
     with peer:
-        time.sleep(1.0)  # the e-stop is out before the runner exists
+        peer.wait_for_output("e-stop asserted", timeout=30)  # out before the runner exists
         with runner_process(_policy(tmp_path), tmp_path, domain_id) as runner:
             peer.wait(timeout=40)
             assert runner.alive(), runner.log()

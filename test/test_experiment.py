@@ -1,6 +1,8 @@
-"""``h2o-experiment`` at the micro preset: the whole grid runs in parallel processes and gives a
-well-formed table (every cell mean ± std), the raw CSVs and the plots; a second call resumes
-(finds everything finished) and bad presets are clear errors."""
+"""``h2o-experiment`` at the micro preset: the whole grid runs in parallel processes; every table
+cell is the mean ± population std of the raw runs.csv it was built from, each run's result is
+its own last logged evaluation, and the plots exist; a second call resumes (finds everything
+finished) and bad presets are clear errors. The micro budget learns nothing: these tests check
+the bookkeeping from run to table, not what the policies score."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from h2o_learning.experiment.plan import load_preset, plan_runs
+from h2o_learning.training.metrics_log import REAL_RETURN, SIM_RETURN, read_metrics
 from h2o_robot_bridge.testing.processes import find_executable
 
 CELL = re.compile(r"^(\*\*)?-?\d+ ± \d+(\*\*)?$")
@@ -40,36 +44,79 @@ def _table_rows(markdown: str) -> list[list[list[str]]]:
     return tables
 
 
-def test_micro_table_is_well_formed(micro) -> None:
+def _runs(out: Path) -> list[dict[str, str]]:
+    with open(out / "results" / "runs.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _expected_cell(runs: list[dict[str, str]], method: str, dataset: str, gap: str, metric: str):
+    """(mean, population std) of ``metric`` over the runs filling a cell, from runs.csv alone:
+    a run with no dataset (SAC) fills its gap's cells of every dataset, a run with no gap (CQL)
+    its dataset's cells of every gap."""
+    values = [
+        float(r[metric])
+        for r in runs
+        if r["method"] == method
+        and r["dataset"] in ("", dataset)
+        and r["gap"] in ("", gap)
+        and r[metric] != ""
+    ]
+    return (float(np.mean(values)), float(np.std(values))) if values else None
+
+
+def test_micro_table_matches_the_raw_runs(micro) -> None:
     out, proc = micro
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     preset = load_preset("micro")
     text = (out / "results" / "table.md").read_text()
     assert f"{len(plan_runs(preset))}/{len(plan_runs(preset))} runs finished" in text
+    assert "population std" in text  # the table says which std it prints
     header = "| dataset | gap | SAC | CQL | DARC | DARC+ | H2O |"
     assert text.count(header) == 2
-    real, sim = _table_rows(text)
-    assert len(real) == len(preset.datasets) * len(preset.gaps)
-    for row in real:
-        assert row[0] in preset.datasets and row[1] in preset.gaps
-        assert all(CELL.match(c) for c in row[2:]), row
-        assert sum(c.startswith("**") for c in row[2:]) == 1  # the best is bold
-    for row in sim:  # CQL has no simulator to be evaluated in
-        assert row[3] == "–" and all(CELL.match(c) for i, c in enumerate(row[2:]) if i != 1)
+    runs = _runs(out)
+    for rows, metric in zip(_table_rows(text), (REAL_RETURN, SIM_RETURN), strict=True):
+        assert {(r[0], r[1]) for r in rows} == {
+            (d, g) for d in preset.datasets for g in preset.gaps
+        }
+        for row in rows:
+            means = {}
+            for method, cell in zip(preset.methods, row[2:], strict=True):
+                want = _expected_cell(runs, method, row[0], row[1], metric)
+                if want is None:  # CQL has no simulator to be evaluated in
+                    assert metric == SIM_RETURN and method == "cql" and cell == "–", cell
+                    continue
+                assert CELL.match(cell), cell
+                assert cell.strip("*") == f"{want[0]:.0f} ± {want[1]:.0f}", (method, cell, want)
+                means[method] = (want[0], cell.startswith("**"))
+            if metric == REAL_RETURN:  # the best mean, and only it, is bold
+                best = max(means, key=lambda m: means[m][0])
+                assert [m for m, (_, bold) in means.items() if bold] == [best], means
 
 
 def test_micro_raw_csvs_and_plots(micro) -> None:
     out, _ = micro
     preset = load_preset("micro")
-    with open(out / "results" / "runs.csv") as fh:
-        runs = list(csv.DictReader(fh))
+    runs = _runs(out)
     assert len(runs) == len(plan_runs(preset)) == 10
     assert {r["method"] for r in runs} == set(preset.methods)
     assert {r["seed"] for r in runs} == {"0", "1"}
-    assert all(float(r["eval_real/return_mean"]) > 0 for r in runs)
     with open(out / "results" / "curves.csv") as fh:
         curves = list(csv.DictReader(fh))
     assert {c["key"] for c in curves} == {r["key"] for r in runs}
+    for r in runs:
+        # Each run's result is its last evaluation, as logged in its own metrics.csv.
+        logged = [
+            m for m in read_metrics(out / "runs" / r["key"] / "metrics.csv") if REAL_RETURN in m
+        ]
+        assert logged, r["key"]
+        assert float(r[REAL_RETURN]) == pytest.approx(logged[-1][REAL_RETURN], rel=1e-9)
+        mine = [c for c in curves if c["key"] == r["key"]]
+        assert [float(c["real_return"]) for c in mine] == pytest.approx(
+            [m[REAL_RETURN] for m in logged], rel=1e-9
+        )
+        # A return is a sum of per-step rewards over at most eval_max_steps steps.
+        steps = preset.train["loop"]["eval_max_steps"]
+        assert 0 < float(r["eval_real/length_mean"]) <= steps
     for name in ("curves.png", "real_vs_sim.png"):
         assert (out / "results" / name).stat().st_size > 1000
     assert (out / "datasets" / "medium.h5").is_file()

@@ -8,7 +8,6 @@ leave it with nothing.
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -51,8 +50,9 @@ class LateListener(GraphNode):
 
 def started_sim(tmp_path: Path, domain_id: int, **params: Any) -> NodeProcess:
     proc = sim_node_process(tmp_path, domain_id, **params).start()
+    # Logged after the one publication: a subscriber created from now on is late, and only a
+    # latched (transient local) message can still reach it.
     proc.wait_for_output(STARTED, timeout=STARTUP_TIMEOUT)
-    time.sleep(1.0)  # well after the one publication: only a latched message can still arrive
     return proc
 
 

@@ -1,4 +1,5 @@
-"""The experiment's outputs: markdown tables (mean ± std over seeds), raw CSVs and plots."""
+"""The experiment's outputs: markdown tables (mean ± population std over seeds), raw CSVs and
+plots."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def cell_values(
 def markdown_table(
     preset: Preset, values: dict[tuple[str, str, str], list[float]], bold_best: bool
 ) -> str:
-    """Rows (dataset, gap), columns methods; ``mean ± std`` (``(n=k)`` when seeds are missing)."""
+    """Rows (dataset, gap), columns methods; ``mean ± std`` with the population std over seeds
+    (numpy's default, ddof 0); ``(n=k)`` when seeds are missing."""
     labels = [algorithm_info(m).label for m in preset.methods]
     header = "| dataset | gap | " + " | ".join(labels) + " |"
     lines = [header, "|---|---|" + "---|" * len(preset.methods)]
@@ -81,11 +83,13 @@ def write_results(
             "",
             budget_text(preset) + ".",
             "",
-            "## Return evaluated in `real` (the robot), mean ± std over seeds (best in bold)",
+            "## Return evaluated in `real` (the robot), mean ± population std (ddof 0) over seeds "
+            "(best mean in bold)",
             "",
             markdown_table(preset, real, bold_best=True),
             "",
-            "## The same policies evaluated in their simulator profile (the gap's dynamics)",
+            "## The same policies evaluated in their simulator profile (the gap's dynamics), "
+            "mean ± population std",
             "",
             markdown_table(preset, sim, bold_best=False),
             "",

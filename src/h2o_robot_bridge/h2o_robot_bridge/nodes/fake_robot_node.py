@@ -152,6 +152,7 @@ class FakeRobot(Node):
         self.cmd_pub = self.create_publisher(Twist, TOPICS.cmd_vel, 10)
         if args.estop_latched:
             self.estop_pub.publish(Bool(data=True))
+            self.get_logger().info("e-stop asserted (latched)")  # tests wait for this line
         # Trigger request/response: the message packages are untyped.
         self.release: Client[Any, Any] = self.create_client(Trigger, args.release_service)
         runner = args.release_service.rsplit("/", 1)[0]
