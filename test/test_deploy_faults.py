@@ -88,7 +88,7 @@ def test_policy_commands_after_soft_start(fault_run) -> None:
     assert np.all(nominal[:, 7 + WHEELS[0]] > 1.5)
 
 
-def test_stale_imu_gives_the_stop_within_max_age_plus_one_period(fault_run) -> None:
+def test_stale_imu_gives_the_stop_within_max_age_one_period_and_delivery(fault_run) -> None:
     report = fault_run
     stop, resume = event_time(report, 0), event_time(report, 1)
     after = report.window(stop, resume)

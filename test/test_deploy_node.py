@@ -123,4 +123,8 @@ def test_message_trigger_keeps_the_watchdog(tmp_path: Path, domain_id: int) -> N
     # With no IMU at all the timer keeps ticking: at least a quarter of the control rate (a
     # bound a loaded 2-core machine keeps; the loop rate itself is bench/deploy_loop.py's).
     assert len(report.window(first_safe, 1.6)) > 0.25 * 200 * (1.6 - first_safe)
-    assert float(report.diagnostics["latency_p50_us"]) < 2000  # ticks on arrival, not later
+    # Ticks on arrival, not at a later timer tick: the median age of the data behind a command
+    # is the compute time. A timer at the same rate would make it half a period plus compute
+    # (uniform arrival phase), so half a period (2500 us) separates the two and leaves a loaded
+    # machine's compute (measured up to 2240 us with two CPU hogs on 2 cores) inside.
+    assert float(report.diagnostics["latency_p50_us"]) < 0.5 * 1e6 / 200.0

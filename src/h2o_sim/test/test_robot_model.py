@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import xml.etree.ElementTree as ET
 
@@ -69,8 +70,29 @@ def test_wheel_track_and_radius_match_the_contract() -> None:
 
 def test_urdf_file_is_cached_and_loadable() -> None:
     geom = load_geometry()
-    assert urdf_file(geom) == urdf_file(geom)
-    assert urdf_file(geom).read_text() == make_urdf(geom)
+    path = urdf_file(geom)
+    assert path.read_text() == make_urdf(geom)
+    # Cached: a second call neither rewrites the file nor makes another one ...
+    written = path.stat().st_mtime_ns, path.stat().st_ino
+    assert urdf_file(geom) == path and (path.stat().st_mtime_ns, path.stat().st_ino) == written
+    # ... another geometry gets its own file, and a deleted cache file is written again (on a
+    # geometry of this test's own: other processes may be loading the default one right now).
+    heavier = dataclasses.replace(geom, base_mass=geom.base_mass + 1.2345)
+    other = urdf_file(heavier)
+    assert other != path and other.read_text() == make_urdf(heavier)
+    other.unlink()
+    assert urdf_file(heavier) == other and other.read_text() == make_urdf(heavier)
+    # Loadable: PyBullet builds the body from the file, with every contract joint.
+    client = p.connect(p.DIRECT)
+    try:
+        body = p.loadURDF(str(path), physicsClientId=client)
+        names = [
+            p.getJointInfo(body, j, physicsClientId=client)[1].decode()
+            for j in range(p.getNumJoints(body, physicsClientId=client))
+        ]
+    finally:
+        p.disconnect(client)
+    assert set(JOINT_NAMES) <= set(names)
 
 
 def test_bad_geometry_is_rejected() -> None:

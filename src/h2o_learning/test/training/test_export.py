@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from h2o_robot_bridge.contract.policy import (
     METADATA_KEY,
     OUTPUT_ACTION,
     OUTPUT_JOINT_COMMAND,
+    make_policy_metadata,
     parse_policy_metadata,
 )
 from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy
@@ -83,6 +85,13 @@ def test_file_is_self_contained_with_metadata(exported: Path) -> None:
         "0123456789ab",
     )
     assert meta["control_hz"] == 100.0 and METADATA_KEY in props
+
+
+def test_robot_loader_reads_the_exporters_metadata_exactly(exported: Path) -> None:
+    # What the robot's loader reads is what the exporter wrote, key for key (the contract's
+    # one definition, make_policy_metadata), not merely a metadata that parses.
+    (written,) = make_policy_metadata("stand", 100.0, "h2o", "0123456789ab").values()
+    assert OnnxPolicy(exported).metadata == json.loads(written)
 
 
 def test_robot_loader_accepts_the_export(algo, exported: Path) -> None:

@@ -221,7 +221,10 @@ def test_nonfinite_output_is_refused(tmp_path: Path) -> None:
         OnnxPolicy(write_mlp_policy(tmp_path / "p.onnx", layers))
 
 
-def test_metadata_json_is_what_the_exporter_writes(tmp_path: Path) -> None:
+def test_metadata_is_what_the_file_holds(tmp_path: Path) -> None:
+    # The loader's metadata is the file's JSON, key for key (the exporter's side of this is
+    # h2o_learning's test_export: robot_loader_reads_the_exporters_metadata_exactly).
     policy = OnnxPolicy(write_mlp_policy(tmp_path / "p.onnx", control_hz=500.0))
+    (written,) = make_policy_metadata("stand", 500.0, "synthetic", "none").values()
     assert policy.control_hz == 500.0
-    assert json.loads(json.dumps(policy.metadata)) == policy.metadata
+    assert policy.metadata == json.loads(written)
