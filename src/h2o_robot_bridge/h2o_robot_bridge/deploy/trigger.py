@@ -26,6 +26,16 @@ than the input max age (``joint_state_max_age`` / ``imu_max_age``; the smaller o
 least that old. It keeps ticking at the control rate while that lasts, so the safe action keeps
 flowing, and a sample that is merely late never causes an extra tick on old inputs.
 
+A starved runner is not a silent robot: when a timer callback comes more than
+:data:`STARVED_PERIODS` control periods after the previous one, the runner's process did not run
+meanwhile, and the sensor messages that arrived in that time are still queued behind the timer.
+That callback then does not tick the watchdog (the queued messages tick next, fresh); the next
+timer callback decides as usual. At most one callback in a row is passed over this way, so a
+dead sensor on a starved machine costs at most one more control period, and a runner that is
+late on every callback still sends the safe action at half the control rate. (Measured: a
+runner process held off the CPU for 32 ms by two busy processes on 2 cores tripped its 30 ms
+IMU watchdog with fresh messages waiting.)
+
 Command stamps (:meth:`TickTrigger.command_stamp`): a command computed from fresh sensor
 readings carries the header stamp of the newest sample it used (so a recorder pairs it with
 exactly that sample, and a lockstep simulator knows which sample it answers); a safe action sent
@@ -48,6 +58,9 @@ SPACING_WINDOW = 64
 """Joint-state stamp spacings kept to estimate the sample period."""
 MIN_SPACINGS = 4
 """Spacings needed before the sample period is trusted (until then every sample ticks)."""
+STARVED_PERIODS = 2.0
+"""A timer callback this many control periods after the previous one means the process was
+starved (normal jitter stays well inside one period)."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +102,11 @@ class TickTrigger:
         self._skipped = math.inf  # sensor pairs not ticked since the last tick
         self._spacings: deque[int] = deque(maxlen=SPACING_WINDOW)
         self._last_message_tick = -math.inf  # [s]
+        self._last_timer = math.nan  # [s] the previous timer callback (NaN: none yet)
+        self._passed_over = False  # the previous timer callback was passed over as starved
         self.message_ticks = 0
         self.watchdog_ticks = 0
+        self.starved_timer_calls = 0
 
     # --- inputs -------------------------------------------------------------------------------
     def on_joint_state(self, now: float, stamp_ns: int) -> bool:
@@ -111,8 +127,16 @@ class TickTrigger:
         """A control-timer callback at ``now`` [s]; True: tick now (``timer``, or watchdog)."""
         if self.kind == "timer":
             return True
+        starved = now - self._last_timer > STARVED_PERIODS * self.period_ns * 1e-9
+        self._last_timer = now
         if now - self._last_message_tick <= self.watchdog_age:
+            self._passed_over = False
             return False
+        if starved and not self._passed_over:  # fresh messages may be queued behind this call
+            self._passed_over = True
+            self.starved_timer_calls += 1
+            return False
+        self._passed_over = False
         self.watchdog_ticks += 1
         self._skipped = math.inf  # the next complete sensor pair ticks at once
         return True

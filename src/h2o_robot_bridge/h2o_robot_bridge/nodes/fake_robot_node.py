@@ -119,6 +119,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+
+def _stamp_ns(stamp: Any) -> int:
+    """A header stamp as integer nanoseconds (exact: no float round trip)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
 class FakeRobot(Node):
     """Publishes synthetic sensors, plays the fault timeline, records commands."""
 
@@ -134,6 +139,8 @@ class FakeRobot(Node):
         self.counts = {topic: 0 for topic in args.count_topic}
         self.sent = 0
         self.imu_times: list[float] = []  # IMU messages published, since the first command [s]
+        self.imu_stamps: list[int] = []  # their header stamps [ns]
+        self.command_stamps: list[int] = []  # header stamps of the commands received [ns]
         self.tilts: list[list[float]] = []
         self.diag_history: list[list[Any]] = []
         self.faults: dict[str, dict[str, Any]] = {}  # topic -> the active fault event
@@ -196,9 +203,11 @@ class FakeRobot(Node):
         if self.imu_on and self._good("imu"):
             quat = [0.0, math.sin(self.pitch / 2), 0.0, math.cos(self.pitch / 2)]
             gyro = [0.0, float("nan") if self.imu_nan else 0.0, 0.0]
-            self.imu_pub.publish(imu_msg(stamp, quat, gyro, (0.0, 0.0, 9.81)))
+            imu = imu_msg(stamp, quat, gyro, (0.0, 0.0, 9.81))
+            self.imu_pub.publish(imu)
             if self.t0 is not None:
                 self.imu_times.append(now - self.t0)
+                self.imu_stamps.append(_stamp_ns(imu.header.stamp))
         self._publish_faults(stamp)
         if self.heartbeat:
             self.estop_pub.publish(Bool(data=False))
@@ -293,6 +302,7 @@ class FakeRobot(Node):
             self.t0 = now
         cmd = joint_command_from_msg(msg)
         self.commands.append([now - self.t0, *cmd.position.tolist(), *cmd.effort.tolist()])
+        self.command_stamps.append(_stamp_ns(msg.header.stamp))
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -318,6 +328,8 @@ class FakeRobot(Node):
             "counts": self.counts,
             "sensor_messages": self.sent,
             "imu_times": self.imu_times,
+            "imu_stamps": self.imu_stamps,
+            "command_stamps": self.command_stamps,
             "tilts": self.tilts,
             "diag_history": self.diag_history,
         }

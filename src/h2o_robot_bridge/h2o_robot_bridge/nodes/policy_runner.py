@@ -42,7 +42,9 @@ Ticks (``trigger``): ``sensors`` (default) ticks once per sensor sample, as soon
 state and an IMU message newer than the last tick's are both in; ``joint_states`` / ``imu`` on
 each message of that topic; ``timer`` on a wall-clock timer at the control rate. With a message
 trigger the timer is the watchdog: it ticks (at the control rate) only while no message tick
-happened for longer than the input max age, i.e. when a stop is due anyway.
+happened for longer than the input max age, i.e. when a stop is due anyway; a timer callback
+that comes two periods late (this process was starved, fresh messages may be queued behind it)
+passes that decision to the next callback (``starved_timer_calls`` in the diagnostics).
 
 Command stamps: a command computed from fresh sensor readings is stamped with the header stamp
 of the newest joint state / IMU sample it used (the dataset recorder then pairs it with exactly
@@ -408,6 +410,8 @@ class PolicyRunnerNode(LifecycleNode):
         status.message = runner.last_reason or ("shadow" if config.shadow else "commanding")
         values = self.stats.summary(runner.safety.trips)
         values["control_hz"] = config.control_hz
+        values["watchdog_ticks"] = self.trigger.watchdog_ticks
+        values["starved_timer_calls"] = self.trigger.starved_timer_calls  # the process stalled
         values.update(runner.inputs.summary())
         status.values = [KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()]
         for key, text in (

@@ -60,6 +60,9 @@ class FakeRobotReport:
         diag_history: every runner ``/diagnostics`` status as (receive time [s] or None
             before the timeline started, level, message).
         imu_times: (K,) when each IMU message was published [s, same clock as ``commands``].
+        imu_stamps: (K,) their header stamps [ns].
+        command_stamps: (N,) the header stamp of each command row [ns] (the sensor sample a
+            command answered, or the runner's clock for a safe action on stale inputs).
     """
 
     commands: NDArray[np.float64]
@@ -70,6 +73,8 @@ class FakeRobotReport:
     tilts: NDArray[np.float64]
     diag_history: list[tuple[float | None, str, str]] = ()  # type: ignore[assignment]
     imu_times: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    imu_stamps: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    command_stamps: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @classmethod
     def load(cls, path: Path) -> FakeRobotReport:
@@ -87,6 +92,8 @@ class FakeRobotReport:
             tilts,
             history,
             np.array(raw.get("imu_times", []), dtype=float),
+            np.array(raw.get("imu_stamps", []), dtype=np.int64),
+            np.array(raw.get("command_stamps", []), dtype=np.int64),
         )
 
     def levels(self, start: float, end: float) -> set[str]:

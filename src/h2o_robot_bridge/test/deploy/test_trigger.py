@@ -138,3 +138,35 @@ def test_a_catch_up_burst_of_samples_does_not_halve_the_tick_rate() -> None:
         stamp += 6 if 100 <= k < 130 else 10  # a 30-sample burst
         ticks.append(sample(trig, stamp / 1000, stamp)[1])
     assert all(ticks)
+
+
+def test_a_starved_timer_call_waits_for_the_queued_messages() -> None:
+    # The runner's process is held off the CPU from 0.04 to 0.10 s; samples 5-9 arrived in the
+    # meantime and sit queued behind the timer's callback.
+    trig = trigger("imu", imu_max_age=0.03)
+    for k in range(5):
+        assert trig.on_imu(0.01 * k, 10 * k * MS) is True
+        assert trig.timer(0.01 * k + 0.005) is False
+    assert trig.timer(0.10) is False  # 55 ms since the last callback: starved, passed over
+    assert [trig.on_imu(0.10, 10 * k * MS) for k in range(5, 10)] == [True] * 5
+    assert trig.timer(0.105) is False  # fresh again, no watchdog tick at all
+    assert trig.watchdog_ticks == 0 and trig.starved_timer_calls == 1
+
+
+def test_a_dead_sensor_on_a_starved_runner_costs_one_more_period_at_most() -> None:
+    trig = trigger("imu", imu_max_age=0.03)
+    trig.on_imu(0.0, 0)
+    assert trig.timer(0.005) is False
+    # Starved until 0.1 s, and nothing was queued: the sensor is really silent.
+    assert trig.timer(0.10) is False  # passed over once ...
+    assert trig.timer(0.11) is True  # ... the next callback sends the safe action
+    # A runner late on every callback still sends it on every other one.
+    late = [trig.timer(0.11 + 0.03 * k) for k in range(1, 7)]
+    assert late == [False, True, False, True, False, True]
+
+
+def test_a_watchdog_tick_on_a_regular_timer_is_not_delayed() -> None:
+    trig = trigger("imu", imu_max_age=0.03)
+    trig.on_imu(0.0, 0)
+    ticks = [trig.timer(0.01 * k) for k in range(1, 6)]
+    assert ticks == [False, False, False, True, True] and trig.starved_timer_calls == 0
