@@ -27,7 +27,11 @@ def test_info_numbers(tmp_path: Path) -> None:
     assert info["episodes"]["length"]["mean"] == 7
     returns = [data.rewards[a : a + 7].sum() for a in (0, 7, 14)]
     assert info["returns"]["mean"] == pytest.approx(np.mean(returns))
-    assert info["observations"]["prev_action"]["max"] == pytest.approx(20.025, abs=1e-3)
+    # prev_action is columns 19-24 (rows 0-20 hold k + 0.001 * column): exact float32 values, so
+    # a field slice off by one column (0.001 apart) fails.
+    prev = info["observations"]["prev_action"]
+    assert prev["max"] == float(np.float32(20 + 0.001 * 24))
+    assert prev["min"] == float(np.float32(0 + 0.001 * 19))
     # A chained log has no discontinuity inside episodes; a broken row is found.
     states = np.random.default_rng(0).normal(size=(22, 25)).astype(np.float32)
     chained = data._replace(observations=states[:-1], next_observations=states[1:])
