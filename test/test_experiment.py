@@ -7,8 +7,14 @@ the bookkeeping from run to table, not what the policies score."""
 from __future__ import annotations
 
 import csv
+import os
 import re
+import secrets
+import shutil
+import socket
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +27,11 @@ from h2o_robot_bridge.testing.processes import find_executable
 CELL = re.compile(r"^(\*\*)?-?\d+ ± \d+(\*\*)?$")
 
 
-def _experiment(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def _experiment(
+    *args: str, timeout: float = 240, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     argv = [find_executable("h2o-experiment"), *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +144,59 @@ def test_bad_preset_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("methods: [sac, ppo]\n")
     proc = _experiment("--preset", str(bad), "--out", str(tmp_path), timeout=60)
     assert proc.returncode == 2 and "ppo" in proc.stderr
+
+
+def test_runs_on_an_existing_ray_cluster(tmp_path: Path) -> None:
+    # A one-node "cluster" started like a user's head node, then the grid sent to it by address.
+    # --block keeps the head in the foreground: stopping this process stops exactly its cluster
+    # (`ray stop` would stop every Ray instance on the machine).
+    # Token authentication, as Ray clusters use it (their default from Ray 2.59): the head and
+    # the driver share a token, here a fresh one, so nothing is read from ~/.ray.
+    port = 20000 + os.getpid() % 20000
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    # A short session folder: Ray's socket paths must fit in 107 bytes (pytest's do not).
+    ray_tmp = Path(tempfile.mkdtemp(prefix="h2oray"))
+    log_path = tmp_path / "head.log"  # a file: an unread pipe would fill and block the head
+    with open(log_path, "w") as log:
+        head = subprocess.Popen(
+            [find_executable("ray"), "start", "--head", "--block", f"--port={port}",
+             "--num-cpus=2", "--include-dashboard=false", f"--temp-dir={ray_tmp}"],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    try:
+        _wait_for_port(port, head, log_path)
+        out = tmp_path / "exp"
+        proc = _experiment(
+            "--preset", "micro", "--out", str(out), "--address", f"127.0.0.1:{port}",
+            "--max-runs", "1", timeout=240, env=env,
+        )  # fmt: skip
+        assert "on the Ray cluster at 127.0.0.1" in proc.stdout, proc.stdout + proc.stderr
+        # The run finished on the cluster, gathered into --out like a local one; the rest
+        # remain (exit 1: not every run is done).
+        assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert len(list((out / "runs").glob("*/result.json"))) == 1
+        assert len(_runs(out)) == 1
+    finally:
+        head.terminate()
+        head.wait(timeout=60)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def _wait_for_port(port: int, head: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
+    """Until the head's GCS accepts connections (or the head died: its log says why)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert head.poll() is None, log.read_text()[-3000:]
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"the Ray head did not listen on {port} in {timeout} s")
+
+
+def test_an_unreachable_cluster_is_a_clear_error_at_once(tmp_path: Path) -> None:
+    proc = _experiment(
+        "--preset", "micro", "--out", str(tmp_path), "--address", "127.0.0.1:1", timeout=120
+    )
+    assert proc.returncode == 2 and "no Ray cluster answers at 127.0.0.1:1" in proc.stderr

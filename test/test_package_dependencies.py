@@ -65,6 +65,7 @@ NO_ROSDEP_KEY = frozenset(
         "compression",  # compression.zstd: the standard library from Python 3.14
         "minari",
         "d3rlpy",
+        "ray",
     }
 )
 """Imports with no rosdep key: the package.xml must say so in a comment naming them."""

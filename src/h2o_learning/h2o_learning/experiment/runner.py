@@ -1,4 +1,4 @@
-"""``h2o-experiment``: the paper's table (docs/algorithm.md) on our robot.
+"""``h2o-experiment``: the paper's table (docs/algorithm.md) on our robot, on Ray.
 
 Methods SAC (sim only), CQL (real only), DARC, DARC+ and H2O; sim gaps ``gravity_x2``,
 ``friction_x0.3``, ``joint_noise``; real datasets ``medium``, ``medium-replay``,
@@ -11,6 +11,8 @@ refute) the paper's "simulation-based evaluation can be very misleading".
     h2o-experiment --preset full             # the reference budget (see config/experiment)
     h2o-experiment --preset quick --report-only --results docs/results
 
+Each run is a Ray task with one CPU: a local Ray instance by default (no setup; ``--workers`` runs
+at once), or an existing cluster with ``--address`` (``--out`` on storage all nodes see).
 Runs go to ``--out`` (default ``runs/experiment_<preset>``), one folder per run; a finished run
 holds ``result.json`` and is skipped when the command is run again (resumable: an interrupted
 run continues from its newest checkpoint). Results (``--results``, default ``<out>/results``):
@@ -22,8 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import shutil
+import socket
 import sys
 import time
 import traceback
@@ -36,6 +38,10 @@ from h2o_learning.experiment.report import write_results
 from h2o_robot_bridge.errors import H2OError
 
 RESULT = "result.json"
+
+
+class ExperimentError(H2OError, RuntimeError):
+    """The grid cannot run (e.g. Ray cannot start, or the cluster address is unreachable)."""
 
 
 def ensure_datasets(preset: Preset, out: Path) -> dict[str, Path]:
@@ -119,29 +125,108 @@ def finished_records(root: Path, specs: list[RunSpec]) -> list[dict[str, Any]]:
     return out
 
 
-def run_grid(preset: Preset, out: Path, workers: int, max_runs: int | None = None) -> list[str]:
-    """Train every unfinished run (``workers`` processes); returns the errors (run: message)."""
+def run_grid(
+    preset: Preset,
+    out: Path,
+    workers: int,
+    max_runs: int | None = None,
+    address: str | None = None,
+) -> list[str]:
+    """Train every unfinished run as a Ray task (one CPU each); returns the errors (run: message).
+
+    Args:
+        workers: runs at once on this machine (the local Ray instance's CPUs); ignored with
+            ``address``, where the cluster's CPUs decide.
+        address: a running Ray cluster (``ray start --head`` / ``auto``); None starts a local
+            instance for this call. On a cluster ``out`` must be a folder every node sees (a
+            shared file system): runs read their dataset and write their folder there, so
+            results are gathered, and runs resumed, exactly as on one machine.
+    """
     from tqdm import tqdm  # noqa: PLC0415
 
+    if address is not None:
+        _check_reachable(address)  # before minutes of dataset collection
     datasets = ensure_datasets(preset, out)
     root = out / "runs"
     specs = plan_runs(preset)
     todo = [s for s in specs if not (root / s.key / RESULT).is_file()][:max_runs]
+    where = f"the Ray cluster at {address}" if address else f"{workers} local Ray worker(s)"
     print(f"{preset.name}: {len(specs)} runs, {len(specs) - len(todo)} finished, "
-          f"{len(todo)} to run with {workers} worker(s)")  # fmt: skip
+          f"{len(todo)} to run on {where}")  # fmt: skip
     errors: list[str] = []
     if not todo:
         return errors
-    jobs = [(preset, s, datasets, root) for s in todo]
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, maxtasksperchild=4) as pool, tqdm(total=len(jobs), unit="run") as bar:
-        for record in pool.imap_unordered(run_one, jobs):
-            if "error" in record:
-                errors.append(f"{record['key']}: {record['error']}")
-                bar.write(f"FAILED {record['key']}: {record['error']} ({root / record['key']})")
-            bar.set_postfix_str(record["key"], refresh=False)
-            bar.update(1)
+    ray = _start_ray(workers, address)
+    try:
+        # One CPU per run (run_one pins torch to one thread); a fresh worker process every few
+        # runs, as PyBullet and torch keep memory a long process does not give back.
+        task = ray.remote(num_cpus=1, max_calls=4, max_retries=0)(run_one)
+        keys = {task.remote((preset, s, datasets, root)): s.key for s in todo}
+        pending = list(keys)
+        with tqdm(total=len(pending), unit="run") as bar:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                try:
+                    record = ray.get(done[0])
+                except ray.exceptions.RayError as err:  # the worker process itself died
+                    record = {"key": keys[done[0]], "error": f"{type(err).__name__}: {err}"}
+                if "error" in record:
+                    errors.append(f"{record['key']}: {record['error']}")
+                    bar.write(
+                        f"FAILED {record['key']}: {record['error']} ({root / record['key']})"
+                    )
+                bar.set_postfix_str(record["key"], refresh=False)
+                bar.update(1)
+    finally:
+        ray.shutdown()  # a local instance stops; on a cluster, this driver disconnects
     return errors
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a ``HOST:PORT`` no cluster answers (``ray.init`` waits minutes for it).
+
+    Raises:
+        ExperimentError: nothing accepts connections there.
+    """
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return  # "auto", "ray://...": Ray resolves these itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise ExperimentError(
+            f"no Ray cluster answers at {address} ({err}); start one there with "
+            "'ray start --head --port PORT', or drop --address to run on this machine"
+        ) from err
+
+
+def _start_ray(workers: int, address: str | None) -> Any:
+    """``ray.init`` for this grid: local with ``workers`` CPUs, or connect to ``address``."""
+    import logging  # noqa: PLC0415
+
+    import ray  # noqa: PLC0415
+
+    try:
+        # Workers' output stays in the run folders and Ray's session logs: the progress bar is
+        # the terminal's. A local instance gets ``workers`` CPUs; a cluster has its own.
+        ray.init(
+            address=address,
+            num_cpus=workers if address is None else None,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        hint = (
+            " (a cluster with token authentication, Ray's default for 'ray start' since 2.59, "
+            "needs RAY_AUTH_MODE=token and its token: ~/.ray/auth_token or RAY_AUTH_TOKEN)"
+            if address
+            else ""
+        )
+        raise ExperimentError(
+            f"cannot start or reach Ray ({address or 'local'}): {err}{hint}"
+        ) from err
+    return ray
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,14 +234,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="h2o-experiment",
         description=__doc__.split("\n\n")[0] + " Trains the grid of methods x sim gaps x real "
-        "datasets x seeds in parallel processes (resumable) and writes the tables and plots.",
+        "datasets x seeds as Ray tasks (resumable) and writes the tables and plots.",
         epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--preset", default="quick", help="micro, quick, full, or a YAML file")
     parser.add_argument("--out", type=Path, default=None, help="runs folder")
     parser.add_argument("--results", type=Path, default=None, help="tables/plots folder")
-    parser.add_argument("--workers", type=int, default=None, help="parallel runs (preset's)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="parallel runs on this machine (preset's)"
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="run the grid on an existing Ray cluster (e.g. 'auto' or HOST:6379, after "
+        "'ray start --head' there); --out must then be on storage every node sees. "
+        "Default: a local Ray instance with --workers CPUs, started and stopped by this command",
+    )
     parser.add_argument("--max-runs", type=int, default=None, help="run at most N runs now")
     parser.add_argument(
         "--report-only", action="store_true", help="only (re)write the results of finished runs"
@@ -173,7 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         errors: list[str] = []
         started = time.time()
         if not args.report_only:
-            errors = run_grid(preset, out, args.workers or preset.workers, args.max_runs)
+            workers = args.workers or preset.workers
+            if workers < 1:
+                raise ExperimentError(f"--workers must be >= 1, got {workers}")
+            errors = run_grid(preset, out, workers, args.max_runs, args.address)
         specs = plan_runs(preset)
         records = finished_records(out / "runs", specs)
         results = args.results or out / "results"
