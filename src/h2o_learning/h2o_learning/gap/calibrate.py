@@ -1,8 +1,8 @@
 """``h2o-gap calibrate``: fit dynamics knobs to real data by minimising the replay gap.
 
-The objective of a candidate profile is :meth:`.metrics.Gap.loss`, the mean squared replay
-error of the calibration rows, each element divided by its RMS real one-tick change (the scale
-is fixed from the data once, so every candidate is measured with the same ruler). CMA-ES
+The objective of a candidate profile is :meth:`.metrics.Gap.loss`, a robust mean of the
+replay errors of the calibration rows, each element divided by its RMS real one-tick change
+(the scale is fixed from the data once, so every candidate is measured with the same ruler). CMA-ES
 (``cma``) searches the chosen knobs, each mapped linearly from its ``[low, high]`` range
 (``config/gap/calibrate.yaml``) to [0, 1]; a candidate outside [0, 1] is evaluated at the
 nearest bound plus a quadratic penalty (pycma's own box bounds do not handle one knob).
@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from h2o_learning.gap import metrics
 from h2o_learning.gap.replay import RANDOM_KNOBS, Replayer
-from h2o_learning.gap.report import dataset_timing, sample_rows
+from h2o_learning.gap.report import check_max_transitions, dataset_timing, sample_rows
 from h2o_robot_bridge import config_files
 from h2o_robot_bridge.dataset import Dataset
 from h2o_robot_bridge.errors import ConfigError
@@ -88,9 +88,7 @@ class CalibrationConfig:
                 )
         if not (math.isfinite(self.sigma0) and 0 < self.sigma0 <= 1):
             raise ConfigError(f"calibrate: sigma0 must be in (0, 1], got {self.sigma0}")
-        n = self.max_transitions
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-            raise ConfigError(f"calibrate: max_transitions must be >= 1 or null, got {n!r}")
+        check_max_transitions(self.max_transitions, "calibrate")
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> CalibrationConfig:

@@ -30,9 +30,9 @@ from h2o_learning.gap.report import (
     make_report,
     write_report,
 )
-from h2o_learning.training.cli import parse_overrides
+from h2o_learning.training.cli import add_dynamics_arguments, parse_overrides, run_cli
 from h2o_robot_bridge.dataset import Dataset, load_dataset
-from h2o_robot_bridge.errors import ConfigError, H2OError
+from h2o_robot_bridge.errors import ConfigError
 from h2o_sim.dynamics import DynamicsProfile, load_profile
 
 DESCRIPTION = """\
@@ -69,17 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and plots.",
     )
     _common(r)
-    r.add_argument(
-        "--dynamics", default="real", help="profile name or YAML file to replay with (real)"
-    )
-    r.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KNOB=VALUE",
-        help="override a dynamics knob (repeatable), e.g. --set mass_scale=1.2",
-    )
+    add_dynamics_arguments(r)  # the profile to replay with
     r.add_argument(
         "--checkpoint",
         type=Path,
@@ -211,7 +201,7 @@ def _calibration_summary(
         f"# Calibration of `{cal.start.name}` on `{dataset.name}`",
         "",
         f"CMA-ES on {len(cal.rows)} transitions, {len(cal.history)} evaluations, "
-        f"{cal.seconds:.0f} s. Objective (mean squared normalised replay error): "
+        f"{cal.seconds:.0f} s. Objective (mean log(1 + normalised replay error^2)): "
         f"{cal.start_loss:.4g} -> {cal.best_loss:.4g}.",
         "",
         "| knob | start | calibrated |",
@@ -230,17 +220,13 @@ def _calibration_summary(
     return "\n".join(lines)
 
 
+def _command(args: argparse.Namespace) -> int:
+    return _report(args) if args.command == "report" else _calibrate(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``h2o-gap``; errors print one clear line and exit 2."""
-    args = build_parser().parse_args(argv)
-    try:
-        return _report(args) if args.command == "report" else _calibrate(args)
-    except H2OError as err:
-        print(f"h2o-gap: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_cli(_command, build_parser(), argv, "h2o-gap: error")
 
 
 if __name__ == "__main__":

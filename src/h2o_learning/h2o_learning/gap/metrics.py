@@ -11,7 +11,8 @@ loop sets rather than the dynamics):
 - ``rmse[d] = sqrt(mean_i e[i, d]^2)`` and ``nrmse[d] = rmse[d] / scale[d]``;
 - ``score[i] = max_d |e[i, d]| / scale[d]``, the transition's worst normalised error;
 - transition i is *predicted within tolerance* tau when ``score[i] <= tau``, i.e. every
-  element's error is at most tau times that element's typical one-tick change.
+  element's error is at most tau times that element's typical one-tick change;
+- the calibration loss ``mean_{i,d} log(1 + (e[i, d] / scale[d])^2)`` (:meth:`Gap.loss`).
 """
 
 from __future__ import annotations
@@ -72,9 +73,16 @@ class Gap(NamedTuple):
         return self.score <= tolerance
 
     def loss(self) -> float:
-        """Mean squared normalised error over transitions and elements (calibration's
-        objective; 0 for a perfect simulator)."""
-        return float(np.mean((self.errors / self.scale) ** 2))
+        """Calibration's objective: the mean over transitions and elements of
+        ``log(1 + (e / scale)^2)`` (0 for a perfect simulator).
+
+        Robust (Cauchy) rather than squared: transitions replay cannot start right (a wheel
+        slipping at s, docs/gap.md) keep large errors at the true dynamics, and squared they
+        outweigh the rest. Measured on 2000 gentle rows: the mean squared error was lower at
+        gravity 0.95 / motor strength 0.94 (0.1030) than at the truth (0.1045); this loss is
+        lowest at the truth (0.0203 vs 0.0209).
+        """
+        return float(np.mean(np.log1p((self.errors / self.scale) ** 2)))
 
 
 def compute_gap(

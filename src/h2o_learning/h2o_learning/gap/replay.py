@@ -95,6 +95,8 @@ class Replayer:
             value = getattr(target, name)
             if getattr(now, name) != value:
                 self.env.sim.set_param(name, value)
+        # Same knobs now; take the target's name and description too (reports show them).
+        self.env.sim.profile = target
 
     def predict_one(self, obs: NDArray, action: NDArray, command: NDArray) -> NDArray[np.float32]:
         """The sim's next observation (OBS_DIM,) float32 from ``obs`` (OBS_DIM,) under the

@@ -72,9 +72,7 @@ class ReportConfig:
             edges = getattr(self, key)
             if not all(np.isfinite(edges)) or list(edges) != sorted(set(edges)):
                 raise ConfigError(f"gap report: {key} must be increasing numbers, got {edges}")
-        n = self.max_transitions
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-            raise ConfigError(f"gap report: max_transitions must be >= 1 or null, got {n!r}")
+        check_max_transitions(self.max_transitions, "gap report")
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> ReportConfig:
@@ -100,6 +98,12 @@ class ReportConfig:
     def edges(self) -> dict[str, list[float]]:
         """Inner bin edges by region variable."""
         return {var: list(getattr(self, key)) for var, key in EDGE_KEYS.items()}
+
+
+def check_max_transitions(n: object, where: str) -> None:
+    """Raise ConfigError unless ``n`` is a whole number >= 1 or None (a row limit)."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ConfigError(f"{where}: max_transitions must be >= 1 or null, got {n!r}")
 
 
 def sample_rows(n: int, limit: int | None) -> NDArray[np.intp]:

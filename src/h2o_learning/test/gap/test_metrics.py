@@ -34,7 +34,7 @@ def test_gap_numbers_by_hand() -> None:
     assert g.nrmse[0] == pytest.approx(math.sqrt(1.25 / 2) / math.sqrt(5.0))
     np.testing.assert_allclose(g.score, [0.5 / math.sqrt(5.0), 1.0 / math.sqrt(5.0)])
     np.testing.assert_array_equal(g.within(0.3), [True, False])
-    assert g.loss() == pytest.approx((0.25 + 1.0) / 5.0 / (2 * D))
+    assert g.loss() == pytest.approx((math.log1p(0.25 / 5.0) + math.log1p(1.0 / 5.0)) / (2 * D))
 
 
 def test_regions_bin_by_tilt_speed_and_command() -> None:

@@ -19,23 +19,12 @@ from h2o_learning.gap.cli import main
 from h2o_learning.gap.discriminator import h2o_from_checkpoint
 from h2o_learning.gap.metrics import PREDICTED_DIMS, PREDICTED_NAMES
 from h2o_learning.gap.replay import Replayer
+from h2o_learning.testing.budgets import TINY_TRAIN
 from h2o_learning.training.cli import train_main
 from h2o_robot_bridge.dataset import Dataset, load_dataset, save_dataset
 from h2o_robot_bridge.dataset.io import META_ATTR
 
 TINY_ROWS = [10, 50, 120, 200, 333]
-TINY_TRAIN = [
-    "loop.epochs=1",
-    "loop.sim_steps_per_epoch=40",
-    "loop.grad_steps_per_epoch=5",
-    "loop.warmup_steps=20",
-    "loop.eval_max_steps=20",
-    "algo.batch_size=16",
-    "algo.disc_batch_size=16",
-    "algo.hidden=[16, 16]",
-    "algo.disc_hidden=[16, 16]",
-    "run.tensorboard=false",
-]
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
