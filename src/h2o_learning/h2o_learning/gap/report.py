@@ -284,7 +284,11 @@ def summary(report: GapReport) -> str:
     source = data.meta.get("source", {})
     recorded = source.get("dynamics", source.get("robot", source.get("kind", "unknown")))
     knobs = {k: v for k, v in report.profile.knobs().items() if k not in RANDOM_KNOBS}
-    changed = {k: v for k, v in knobs.items() if v != getattr(DynamicsProfile(), k)} or "nominal"
+    nominal = DynamicsProfile()
+    changed = (
+        ", ".join(f"{k} {v:.4g}" for k, v in knobs.items() if v != getattr(nominal, k))
+        or "nominal"
+    )
     mismatch = float(action_mismatch(data)[report.rows].max())
     lines = [
         f"# Replay gap: `{Path(report.dataset).name}` in `{report.profile.name}`",
