@@ -66,6 +66,7 @@ NO_ROSDEP_KEY = frozenset(
         "minari",
         "d3rlpy",
         "ray",
+        "cma",
     }
 )
 """Imports with no rosdep key: the package.xml must say so in a comment naming them."""

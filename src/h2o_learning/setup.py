@@ -8,7 +8,7 @@ from setuptools import find_packages, setup
 PACKAGE = "h2o_learning"
 ROOT = os.path.join("..", "..")  # the colcon workspace root holds the shared launch/ and config/
 LAUNCH_FILES: list[str] = ["train.launch.py"]  # file names in ROOT/launch that this package owns
-CONFIG_DIRS = ["train", "demo", "experiment"]  # ROOT/config folders needed at run time
+CONFIG_DIRS = ["train", "demo", "experiment", "gap"]  # ROOT/config folders needed at run time
 
 
 def data_files() -> list[tuple[str, list[str]]]:
@@ -42,6 +42,7 @@ setup(
         "tensorboard",
         "tqdm",
         "matplotlib",
+        "cma",
     ],
     zip_safe=True,
     maintainer="h2o maintainers",
@@ -57,6 +58,7 @@ setup(
             "h2o_trainer = h2o_learning.nodes.trainer_node:main",
             "h2o-demo = h2o_learning.demo.pipeline:main",
             "h2o-experiment = h2o_learning.experiment.runner:main",
+            "h2o-gap = h2o_learning.gap.cli:main",
         ]
     },
 )

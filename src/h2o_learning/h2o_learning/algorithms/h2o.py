@@ -8,6 +8,8 @@ plus the ``w``-weighted sim Bellman error plus the ``omega``-weighted logsumexp 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 from torch import nn
@@ -26,6 +28,20 @@ from h2o_robot_bridge.errors import ConfigError
 
 # Added to the data std for the default next-state noise (the reference adds it too).
 STATE_STD_EPS = 1e-3
+
+
+class GapTerms(NamedTuple):
+    """H2O's dynamics-gap quantities of B sim transitions, each (B,).
+
+    Attributes:
+        log_ratio: log P_M / P_Mhat (real over sim) at the observed s', from D_sas.
+        weight: importance weight ``clip(exp(log_ratio))`` on the sim Bellman error.
+        u: dynamics gap u(s, a) (mean log P_Mhat / P_M over perturbed s', clipped).
+    """
+
+    log_ratio: torch.Tensor
+    weight: torch.Tensor
+    u: torch.Tensor
 
 
 def next_state_noise_std(
@@ -92,10 +108,9 @@ class H2O(WithDiscriminators):
         return data, stats
 
     @torch.no_grad()
-    def dynamics_weights(
-        self, sim: Batch
-    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """Importance weights w (B,), log omega (B,) and their statistics for a sim batch."""
+    def gap_terms(self, sim: Batch) -> GapTerms:
+        """Per sim transition, H2O's view of the dynamics gap (the inputs of the weighted
+        Bellman error and of omega; ``h2o-gap report`` shows them next to the replay gap)."""
         c = self.config
         log_ratio, log_ratio_sim_real = self.discriminators.ratio_and_gap(
             sim.obs,
@@ -106,12 +121,17 @@ class H2O(WithDiscriminators):
             self.generator,
         )
         weight = losses.importance_weight(log_ratio, c.ratio_clip_min, c.ratio_clip_max)
-        if c.legacy_u:
-            u = losses.dynamics_gap_u(log_ratio_sim_real, losses.LEGACY_U_FLOOR, c.u_clip)
-            log_om = losses.legacy_log_omega(u)
-        else:
-            u = losses.dynamics_gap_u(log_ratio_sim_real, c.u_floor, c.u_clip)
-            log_om = losses.log_omega(u)
+        floor = losses.LEGACY_U_FLOOR if c.legacy_u else c.u_floor
+        u = losses.dynamics_gap_u(log_ratio_sim_real, floor, c.u_clip)
+        return GapTerms(log_ratio, weight, u)
+
+    @torch.no_grad()
+    def dynamics_weights(
+        self, sim: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Importance weights w (B,), log omega (B,) and their statistics for a sim batch."""
+        log_ratio, weight, u = self.gap_terms(sim)
+        log_om = losses.legacy_log_omega(u) if self.config.legacy_u else losses.log_omega(u)
         omega = log_om.exp()
         stats = {
             "weight_mean": weight.mean(),

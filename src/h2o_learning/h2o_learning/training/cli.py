@@ -49,16 +49,18 @@ cut-off for 2 s).
 """
 
 
-def _run(
+def run_cli(
     main: Callable[[argparse.Namespace], int],
     parser: argparse.ArgumentParser,
     argv: Sequence[str] | None,
+    prefix: str = "error",
 ) -> int:
+    """Parse ``argv`` and run ``main``: an h2o error is one ``<prefix>: ...`` line, exit 2."""
     args = parser.parse_args(argv)
     try:
         return main(args)
     except H2OError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"{prefix}: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -132,7 +134,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def train_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``h2o-train``."""
-    return _run(_train, train_parser(), argv)
+    return run_cli(_train, train_parser(), argv)
 
 
 # -------------------------------------------------------------------------------- h2o-eval
@@ -151,17 +153,7 @@ def eval_parser() -> argparse.ArgumentParser:
     src.add_argument(
         "--classical", action="store_true", help="the classical controller (the baseline)"
     )
-    p.add_argument(
-        "--dynamics", default="real", help="dynamics profile name or YAML path (default: real)"
-    )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KNOB=VALUE",
-        help="dynamics knob on top of --dynamics (repeatable), e.g. latency_steps=10",
-    )
+    add_dynamics_arguments(p)
     p.add_argument(
         "--loop",
         choices=("runner", "env"),
@@ -206,6 +198,22 @@ def _load_policy(args: argparse.Namespace) -> tuple[Policy, tuple[float, float] 
 
     policy = TorchPolicy(act, config.env.task, DEFAULT_TIMING.control_hz, str(args.checkpoint))
     return policy, command_of(config)
+
+
+def add_dynamics_arguments(p: argparse.ArgumentParser) -> None:
+    """``--dynamics PROFILE`` and repeatable ``--set KNOB=VALUE`` (read by
+    :func:`parse_overrides`)."""
+    p.add_argument(
+        "--dynamics", default="real", help="dynamics profile name or YAML path (default: real)"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="dynamics knob on top of --dynamics (repeatable), e.g. latency_steps=10",
+    )
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, float]:
@@ -281,7 +289,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 def eval_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``h2o-eval``."""
-    return _run(_eval, eval_parser(), argv)
+    return run_cli(_eval, eval_parser(), argv)
 
 
 # ------------------------------------------------------------------------------ h2o-export
@@ -328,4 +336,4 @@ def _export(args: argparse.Namespace) -> int:
 
 def export_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``h2o-export``."""
-    return _run(_export, export_parser(), argv)
+    return run_cli(_export, export_parser(), argv)

@@ -14,23 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from h2o_learning.testing.budgets import TINY_TRAIN
 from h2o_learning.training.cli import eval_main, export_main, train_main
 from h2o_learning.training.metrics_log import read_metrics
 from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy
 
 BIN = Path(sys.executable).parent
-TINY = [
-    "loop.epochs=1",
-    "loop.sim_steps_per_epoch=40",
-    "loop.grad_steps_per_epoch=5",
-    "loop.warmup_steps=20",
-    "loop.eval_max_steps=20",
-    "algo.batch_size=16",
-    "algo.disc_batch_size=16",
-    "algo.hidden=[16, 16]",
-    "algo.disc_hidden=[16, 16]",
-    "run.tensorboard=false",
-]
+TINY = TINY_TRAIN
 
 
 def sets(*items: str) -> list[str]:

@@ -1,0 +1,1 @@
+"""Test support shared by the package's tests (no test code of its own)."""
