@@ -449,7 +449,12 @@ class WithDiscriminators(ActorCritic):
         self, init: torch.Generator, state_std: np.ndarray | None, obs_std: np.ndarray | None
     ) -> None:
         self.discriminators = DynamicsDiscriminators(
-            self.obs_dim, self.action_dim, self.config.disc_hidden, self.normalizer, init
+            self.obs_dim,
+            self.action_dim,
+            self.config.disc_hidden,
+            self.normalizer,
+            init,
+            self.config.disc_precision,
         )
         self.modules["discriminators"] = self.discriminators
 

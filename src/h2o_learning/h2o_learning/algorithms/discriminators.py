@@ -19,16 +19,32 @@ from h2o_learning.algorithms.protocol import Batch
 
 
 class Classifier(nn.Module):
-    """ReLU MLP with a ``2 * tanh`` head: (B, in_dim) -> (B, 2) logits in [-2, 2]."""
+    """ReLU MLP with a ``2 * tanh`` head: (B, in_dim) -> (B, 2) logits in [-2, 2].
 
-    def __init__(self, in_dim: int, hidden: Sequence[int], generator: torch.Generator) -> None:
+    Args:
+        in_dim: input features.
+        hidden: hidden layer sizes.
+        generator: initialisation randomness.
+        bf16: run the MLP's matmuls under bfloat16 autocast (weights stay float32, the
+            logits are returned as float32); False: plain float32.
+    """
+
+    def __init__(
+        self, in_dim: int, hidden: Sequence[int], generator: torch.Generator, bf16: bool = False
+    ) -> None:
         super().__init__()
         # The reference uses nn.Linear's default init for the head too.
         self.mlp = MLP(in_dim, 2, hidden, generator, last_layer_gain=None)
+        self.bf16 = bf16
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, in_dim) -> (B, 2)."""
-        return 2.0 * torch.tanh(self.mlp(x))
+        """(B, in_dim) -> (B, 2) float32."""
+        if not self.bf16:
+            return 2.0 * torch.tanh(self.mlp(x))
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            z = self.mlp(x)
+        # The head and everything after it (softmax, ratios, u) in float32.
+        return 2.0 * torch.tanh(z.float())
 
 
 class DynamicsDiscriminators(nn.Module):
@@ -40,6 +56,7 @@ class DynamicsDiscriminators(nn.Module):
         hidden: hidden sizes of both classifiers.
         normalizer: the algorithm's observation normaliser (shared, not trained here).
         generator: initialisation randomness.
+        precision: ``float32`` or ``bfloat16`` (autocast matmuls, ``disc_precision``).
     """
 
     def __init__(
@@ -49,11 +66,13 @@ class DynamicsDiscriminators(nn.Module):
         hidden: Sequence[int],
         normalizer: ObsNormalizer,
         generator: torch.Generator,
+        precision: str = "float32",
     ) -> None:
         super().__init__()
         self.normalizer = normalizer
-        self.d_sa = Classifier(obs_dim + action_dim, hidden, generator)
-        self.d_sas = Classifier(2 * obs_dim + action_dim, hidden, generator)
+        bf16 = precision == "bfloat16"
+        self.d_sa = Classifier(obs_dim + action_dim, hidden, generator, bf16)
+        self.d_sas = Classifier(2 * obs_dim + action_dim, hidden, generator, bf16)
 
     def inputs(
         self, obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor
