@@ -3,7 +3,8 @@
 ``D_sa(s, a)`` and ``D_sas(s, a, s')`` each output 2 logits (index 0 = real, 1 = sim) through a
 ``2 * tanh`` head, so every logit lies in [-2, 2] and the dynamics log-ratio
 ``z_sas[0] - z_sas[1]`` in [-4, 4]. Inputs are raw observations; the shared observation
-normaliser runs inside.
+normaliser runs inside. Every method also takes a leading seed dimension K (inputs (K, B, .),
+one classifier pair per seed: :meth:`DynamicsDiscriminators.stacked`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 
 from h2o_learning.algorithms import losses
-from h2o_learning.algorithms.networks import MLP, ObsNormalizer
+from h2o_learning.algorithms.networks import MLP, EnsembleMLP, Generators, ObsNormalizer, randn
 from h2o_learning.algorithms.protocol import Batch
 
 
@@ -34,8 +35,17 @@ class Classifier(nn.Module):
     ) -> None:
         super().__init__()
         # The reference uses nn.Linear's default init for the head too.
-        self.mlp = MLP(in_dim, 2, hidden, generator, last_layer_gain=None)
+        self.mlp: MLP | EnsembleMLP = MLP(in_dim, 2, hidden, generator, last_layer_gain=None)
         self.bf16 = bf16
+
+    @classmethod
+    def stacked(cls, classifiers: Sequence[Classifier]) -> Classifier:
+        """K classifiers as one over (K, B, in_dim) inputs (their parameters become views)."""
+        out = cls.__new__(cls)
+        nn.Module.__init__(out)
+        out.mlp = EnsembleMLP.stacked([c.mlp for c in classifiers])
+        out.bf16 = classifiers[0].bf16
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_dim) -> (B, 2) float32."""
@@ -74,6 +84,17 @@ class DynamicsDiscriminators(nn.Module):
         self.d_sa = Classifier(obs_dim + action_dim, hidden, generator, bf16)
         self.d_sas = Classifier(2 * obs_dim + action_dim, hidden, generator, bf16)
 
+    @classmethod
+    def stacked(cls, members: Sequence[DynamicsDiscriminators]) -> DynamicsDiscriminators:
+        """The classifier pairs of K seeds as one pair over (K, B, .) inputs, with the first
+        member's normaliser (a seed stack shares one)."""
+        out = cls.__new__(cls)
+        nn.Module.__init__(out)
+        out.normalizer = members[0].normalizer
+        out.d_sa = Classifier.stacked([m.d_sa for m in members])
+        out.d_sas = Classifier.stacked([m.d_sas for m in members])
+        return out
+
     def inputs(
         self, obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,7 +110,7 @@ class DynamicsDiscriminators(nn.Module):
         return self.d_sa(sa), self.d_sas(sas)
 
     def loss(
-        self, real: Batch, sim: Batch, noise_std: float, generator: torch.Generator
+        self, real: Batch, sim: Batch, noise_std: float, generator: Generators
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Cross-entropy losses on one real and one sim batch, both through one forward.
 
@@ -98,27 +119,35 @@ class DynamicsDiscriminators(nn.Module):
 
         Returns:
             (sa_loss, sas_loss, stats) with stats ``disc_sa_acc`` and ``disc_sas_acc``
-            (balanced accuracies of p_sa and of p_sas = softmax(z_sas + z_sa)).
+            (balanced accuracies of p_sa and of p_sas = softmax(z_sas + z_sa)); each () or
+            (K,).
         """
-        n_real = real.obs.shape[0]
+        n_real = real.reward.shape[-1]
         sa, sas = self.inputs(
-            torch.cat((real.obs, sim.obs)),
-            torch.cat((real.action, sim.action)),
-            torch.cat((real.next_obs, sim.next_obs)),
+            torch.cat((real.obs, sim.obs), dim=-2),
+            torch.cat((real.action, sim.action), dim=-2),
+            torch.cat((real.next_obs, sim.next_obs), dim=-2),
         )
         if noise_std > 0:
-            noise = torch.randn(sas.shape, generator=generator, device=sas.device) * noise_std
-            sas = sas + noise
-            sa = sas[:, : sa.shape[1]]
+            sas = sas + randn(sas.shape, generator, sas.device) * noise_std
+            sa = sas[..., : sa.shape[-1]]
         z_sa, z_sas = self.d_sa(sa), self.d_sas(sas)
+        real_rows, sim_rows = slice(None, n_real), slice(n_real, None)
         sa_loss, sas_loss = losses.discriminator_losses(
-            z_sa[:n_real], z_sas[:n_real], z_sa[n_real:], z_sas[n_real:]
+            z_sa[..., real_rows, :],
+            z_sas[..., real_rows, :],
+            z_sa[..., sim_rows, :],
+            z_sas[..., sim_rows, :],
         )
         with torch.no_grad():
             z_joint = z_sas + z_sa
             stats = {
-                "disc_sa_acc": losses.classifier_accuracy(z_sa[:n_real], z_sa[n_real:]),
-                "disc_sas_acc": losses.classifier_accuracy(z_joint[:n_real], z_joint[n_real:]),
+                "disc_sa_acc": losses.classifier_accuracy(
+                    z_sa[..., real_rows, :], z_sa[..., sim_rows, :]
+                ),
+                "disc_sas_acc": losses.classifier_accuracy(
+                    z_joint[..., real_rows, :], z_joint[..., sim_rows, :]
+                ),
             }
         return sa_loss, sas_loss, stats
 
@@ -138,7 +167,7 @@ class DynamicsDiscriminators(nn.Module):
         next_obs: torch.Tensor,
         next_obs_std: torch.Tensor,
         n_samples: int,
-        generator: torch.Generator,
+        generator: Generators,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Both H2O quantities of a sim batch in one D_sas forward.
 
@@ -151,17 +180,18 @@ class DynamicsDiscriminators(nn.Module):
         Returns:
             log_ratio (B,) = log(P_M / P_Mhat) at the observed s', and
             log_ratio_sim_real (B, N) = log(P_Mhat / P_M) at the perturbed s'_k (input of u).
+            With a seed dimension: (K, B) and (K, B, N).
         """
-        b = obs.shape[0]
-        eps = torch.randn((b, n_samples, obs.shape[1]), generator=generator, device=obs.device)
-        perturbed = (next_obs.unsqueeze(1) + eps * next_obs_std).reshape(b * n_samples, -1)
+        *lead, b, d = obs.shape
+        eps = randn((*lead, b, n_samples, d), generator, obs.device)
+        perturbed = (next_obs.unsqueeze(-2) + eps * next_obs_std).reshape(*lead, b * n_samples, d)
         sa = torch.cat((self.normalizer(obs), action), dim=-1)
         sas = torch.cat(
             (
-                torch.cat((sa, sa.repeat_interleave(n_samples, dim=0))),
-                self.normalizer(torch.cat((next_obs, perturbed))),
+                torch.cat((sa, sa.repeat_interleave(n_samples, dim=-2)), dim=-2),
+                self.normalizer(torch.cat((next_obs, perturbed), dim=-2)),
             ),
             dim=-1,
         )
         log_ratio = losses.log_dynamics_ratio(self.d_sas(sas))
-        return log_ratio[:b], -log_ratio[b:].reshape(b, n_samples)
+        return log_ratio[..., :b], -log_ratio[..., b:].reshape(*lead, b, n_samples)

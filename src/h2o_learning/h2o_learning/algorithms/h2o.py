@@ -88,7 +88,8 @@ class H2O(WithDiscriminators):
         stats = self._train_discriminators(batches)
         weight, log_om, gap_stats = self.dynamics_weights(sim)
         stats.update(gap_stats)
-        data = CriticBatch(concat_batches(real, sim), real.obs.shape[0], weight, log_om)
+        both = concat_batches(real, sim, dim=len(self._lead))
+        data = CriticBatch(both, real.reward.shape[-1], weight, log_om)
         return data, stats
 
     @torch.no_grad()
@@ -103,7 +104,7 @@ class H2O(WithDiscriminators):
             sim.next_obs,
             self.next_state_std,
             c.n_next_samples,
-            self.generator,
+            self.noise,
         )
         weight = losses.importance_weight(log_ratio, c.ratio_clip_min, c.ratio_clip_max)
         if c.legacy_u:
@@ -113,14 +114,14 @@ class H2O(WithDiscriminators):
             u = losses.dynamics_gap_u(log_ratio_sim_real, c.u_floor, c.u_clip)
             log_om = losses.log_omega(u)
         omega = log_om.exp()
-        stats = {
-            "weight_mean": weight.mean(),
-            "weight_std": weight.std(correction=0),
-            "u_mean": u.mean(),
-            "u_std": u.std(correction=0),
-            "omega_max": omega.max(),
-            "omega_std": omega.std(correction=0),
-            "log_ratio_mean": log_ratio.mean(),
+        stats = {  # over the batch axis: one value per seed in a stack
+            "weight_mean": weight.mean(dim=-1),
+            "weight_std": weight.std(dim=-1, correction=0),
+            "u_mean": u.mean(dim=-1),
+            "u_std": u.std(dim=-1, correction=0),
+            "omega_max": omega.amax(dim=-1),
+            "omega_std": omega.std(dim=-1, correction=0),
+            "log_ratio_mean": log_ratio.mean(dim=-1),
         }
         return weight, log_om, stats
 
@@ -129,17 +130,17 @@ class H2O(WithDiscriminators):
         if data.weight is None or data.log_omega is None:
             raise AlgorithmError("h2o: the critic batch lacks the sim rows' w and log omega")
         n_real = data.n_real
-        q_real, q_sim = q[:, :n_real], q[:, n_real:]
-        real_err = losses.bellman_error(q_real, y[:n_real])
-        sim_err = losses.bellman_error(q_sim, y[n_real:], data.weight)
+        q_real, q_sim = q[..., :n_real], q[..., n_real:]
+        real_err = losses.bellman_error(q_real, y[..., :n_real])
+        sim_err = losses.bellman_error(q_sim, y[..., n_real:], data.weight)
         penalty = losses.h2o_penalty(
             q_sim, data.log_omega, q_real, c.beta, c.penalty_temperature, c.penalty_clip
         )
-        stats = {
-            "critic_real_loss": real_err.detach().mean(),
-            "critic_sim_loss": sim_err.detach().mean(),
-            "penalty": penalty.detach().mean(),
-            "q_real_mean": q_real.detach().mean(),
-            "q_sim_mean": q_sim.detach().mean(),
+        stats = {  # critics' means (and batch means): one value per seed in a stack
+            "critic_real_loss": real_err.detach().mean(dim=-1),
+            "critic_sim_loss": sim_err.detach().mean(dim=-1),
+            "penalty": penalty.detach().mean(dim=-1),
+            "q_real_mean": q_real.detach().mean(dim=(-2, -1)),
+            "q_sim_mean": q_sim.detach().mean(dim=(-2, -1)),
         }
         return real_err + sim_err + penalty, stats
