@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -40,6 +41,7 @@ from h2o_learning.algorithms.networks import (
     DeterministicPolicy,
     Generators,
     ObsNormalizer,
+    RunNoise,
     StackedCritic,
     TanhGaussianActor,
     TwinCritic,
@@ -79,12 +81,15 @@ class CriticBatch:
             None (unweighted).
         log_omega: (B - n_real,) log of the dynamics-gap weights omega of the sim rows in the
             penalty's logsumexp (H2O), or None.
+        pending: H2O's ``disc_overlap``: the discriminator branch still running on another
+            thread, whose result is (weight, log_omega, its diagnostics); None otherwise.
     """
 
     batch: Batch
     n_real: int = 0
     weight: torch.Tensor | None = None
     log_omega: torch.Tensor | None = None
+    pending: Future[tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -159,7 +164,7 @@ class ActorCritic:
             int(seed) + _NOISE_SEED_OFFSET
         )
         # The step's noise: this generator, or one per seed in a stack.
-        self.noise: Generators = self.generator
+        self.noise: RunNoise = self.generator
         self._lead: tuple[int, ...] = ()  # (K,) in a seed stack
         c = config
         self.normalizer = ObsNormalizer(obs_dim, obs_mean, obs_std, clip=c.obs_clip)
@@ -493,14 +498,14 @@ def _require(value: Any, what: str, algorithm: str) -> Any:
     return value
 
 
-def _generator_state(noise: Generators) -> torch.Tensor | list[torch.Tensor]:
+def _generator_state(noise: RunNoise) -> torch.Tensor | list[torch.Tensor]:
     """The RNG state (one tensor; a list of them in a seed stack)."""
     if isinstance(noise, torch.Generator):
         return noise.get_state()
     return [g.get_state() for g in noise]
 
 
-def _set_generator_state(noise: Generators, state: torch.Tensor | list[torch.Tensor]) -> None:
+def _set_generator_state(noise: RunNoise, state: torch.Tensor | list[torch.Tensor]) -> None:
     """Inverse of :func:`_generator_state`; ValueError if the kinds differ."""
     if isinstance(noise, torch.Generator) and isinstance(state, torch.Tensor):
         noise.set_state(state)
@@ -551,8 +556,8 @@ class WithDiscriminators(ActorCritic):
         ]
         self.optimizers["disc"] = make_adam(params, self.config.disc_lr)
 
-    def _train_discriminators(self, batches: UpdateBatches) -> dict[str, torch.Tensor]:
-        """One discriminator step on the fresh batches (or the update's batches); stats."""
+    def _disc_batches(self, batches: UpdateBatches) -> tuple[Batch, Batch]:
+        """(real, sim) batches of the discriminator step: the fresh ones, else the update's."""
         b = batches
         disc_real = _require(
             b.disc_real if b.disc_real is not None else b.real,
@@ -564,8 +569,16 @@ class WithDiscriminators(ActorCritic):
             "a sim batch for its discriminators",
             self.name,
         )
+        return disc_real, disc_sim
+
+    def _train_discriminators(
+        self, batches: UpdateBatches, noise: Generators | None = None
+    ) -> dict[str, torch.Tensor]:
+        """One discriminator step on the fresh batches (or the update's batches); stats.
+        ``noise``: where its input noise comes from (None: the step's generator(s))."""
+        disc_real, disc_sim = self._disc_batches(batches)
         sa_loss, sas_loss, stats = self.discriminators.loss(
-            disc_real, disc_sim, self.config.disc_noise_std, self.noise
+            disc_real, disc_sim, self.config.disc_noise_std, self.noise if noise is None else noise
         )
         opt = self.optimizers["disc"]
         opt.zero_grad(set_to_none=True)

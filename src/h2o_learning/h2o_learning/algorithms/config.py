@@ -59,6 +59,11 @@ class AlgorithmConfig:
             2x faster matmuls where the CPU has bf16 instructions; an approximation, logits
             differ by ~1e-2, see ``docs/algorithm.md``, "Speed"). Master weights, Adam and the
             losses stay float32.
+        disc_overlap: H2O only. Run the discriminator step and the u / weight pass on a second
+            thread while the actor, the TD target and the critic forward run (they do not
+            depend on it); the critic loss waits for it. Exact: the same operations on the
+            same inputs, the branch's noise drawn first in the serial order (bitwise equal
+            to the serial step at the same thread count). Worth it with two or more cores.
     CQL:
         cql_alpha: weight of the CQL(H) term. cql_n_actions: sampled actions per kind.
         cql_temperature, cql_importance_sample, cql_clip_min, cql_clip_max.
@@ -110,6 +115,7 @@ class AlgorithmConfig:
     ratio_clip_max: float = 1.0
     legacy_u: bool = False
     disc_precision: str = "float32"
+    disc_overlap: bool = False
 
     cql_alpha: float = 5.0
     cql_n_actions: int = 10

@@ -129,7 +129,7 @@ class DynamicsDiscriminators(nn.Module):
             torch.cat((real.next_obs, sim.next_obs), dim=-2),
         )
         if noise_std > 0:
-            sas = sas + randn(sas.shape, generator, sas.device) * noise_std
+            sas = sas + randn(self.loss_noise_shape(real, sim), generator, sas.device) * noise_std
             sa = sas[..., : sa.shape[-1]]
         z_sa, z_sas = self.d_sa(sa), self.d_sas(sas)
         real_rows, sim_rows = slice(None, n_real), slice(n_real, None)
@@ -150,6 +150,17 @@ class DynamicsDiscriminators(nn.Module):
                 ),
             }
         return sa_loss, sas_loss, stats
+
+    @staticmethod
+    def loss_noise_shape(real: Batch, sim: Batch) -> tuple[int, ...]:
+        """Shape of the input noise :meth:`loss` draws: ([K,] Br + Bs, 2 obs + act)."""
+        *lead, n_real, obs_dim = real.obs.shape
+        return (*lead, n_real + sim.obs.shape[-2], 2 * obs_dim + real.action.shape[-1])
+
+    @staticmethod
+    def gap_noise_shape(obs: torch.Tensor, n_samples: int) -> tuple[int, ...]:
+        """Shape of the eps :meth:`ratio_and_gap` draws: ([K,] B, N, obs)."""
+        return (*obs.shape[:-1], n_samples, obs.shape[-1])
 
     @torch.no_grad()
     def log_ratio(
@@ -183,7 +194,7 @@ class DynamicsDiscriminators(nn.Module):
             With a seed dimension: (K, B) and (K, B, N).
         """
         *lead, b, d = obs.shape
-        eps = randn((*lead, b, n_samples, d), generator, obs.device)
+        eps = randn(self.gap_noise_shape(obs, n_samples), generator, obs.device)
         perturbed = (next_obs.unsqueeze(-2) + eps * next_obs_std).reshape(*lead, b * n_samples, d)
         sa = torch.cat((self.normalizer(obs), action), dim=-1)
         sas = torch.cat(

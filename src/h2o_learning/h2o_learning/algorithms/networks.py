@@ -20,9 +20,40 @@ from h2o_robot_bridge.errors import ConfigError
 LOG_2 = math.log(2.0)
 LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
-# The training noise of one run (a torch.Generator), or of a K-seed stack (one generator per
-# member, in member order; see ``algorithms/stack.py``).
-Generators = torch.Generator | tuple[torch.Generator, ...]
+
+class NoiseTape:
+    """Standard-normal draws made ahead of time and served in order.
+
+    H2O's ``disc_overlap`` runs the discriminator branch on another thread; drawing its noise
+    first, from the step's generator(s), keeps every draw of the step in the order (and so
+    the values) of the serial step.
+
+    Args:
+        source: the generator(s) to draw from now.
+        shapes: the shapes of the draws, in the order they will be asked for.
+        device: torch device.
+    """
+
+    def __init__(
+        self,
+        source: RunNoise,
+        shapes: Sequence[Sequence[int]],
+        device: torch.device,
+    ) -> None:
+        self._draws = [randn(shape, source, device) for shape in shapes]
+
+    def next(self, shape: Sequence[int]) -> torch.Tensor:
+        """The next draw; ValueError if it was recorded with another shape."""
+        if not self._draws or tuple(self._draws[0].shape) != tuple(shape):
+            got = tuple(self._draws[0].shape) if self._draws else "nothing"
+            raise ValueError(f"noise tape: asked for {tuple(shape)}, next draw is {got}")
+        return self._draws.pop(0)
+
+
+# The training noise of one run (a torch.Generator), of a K-seed stack (one generator per
+# member, in member order; see ``algorithms/stack.py``), or draws made ahead (NoiseTape).
+RunNoise = torch.Generator | tuple[torch.Generator, ...]
+Generators = RunNoise | NoiseTape
 
 
 def randn(
@@ -39,6 +70,8 @@ def randn(
     """
     if isinstance(generator, torch.Generator):
         return torch.randn(tuple(shape), generator=generator, device=device, dtype=dtype)
+    if isinstance(generator, NoiseTape):
+        return generator.next(shape).to(dtype)
     if shape[0] != len(generator):
         raise ValueError(f"noise of shape {tuple(shape)} for {len(generator)} generators")
     return torch.stack(
