@@ -1,0 +1,1 @@
+"""Support for tests and benchmarks of the learners: tiny tasks with a known optimum."""
