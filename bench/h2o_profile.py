@@ -5,7 +5,9 @@ discriminators on fresh 256 + 256). The step is replayed phase by phase with the
 own methods in the order of ``ActorCritic.update`` (joint order), a timer around each phase
 (CPU ops are synchronous, so a phase's wall clock is its cost). Per phase: median ms per step
 over ``--steps`` steps, share of the step, and the GFLOP of its matmuls (counted from the
-layer sizes) with the GFLOP/s reached. ``--ops`` adds torch.profiler's top operators.
+layer sizes) with the GFLOP/s reached. ``--ops`` adds torch.profiler's top operators;
+``--bf16`` profiles the ``disc_precision: bfloat16`` switch (``disc_overlap`` is not
+profiled: this replay is serial).
 
 Run: ``.venv/bin/python bench/h2o_profile.py [--threads 1 --steps 60 --ops]``.
 """
@@ -142,12 +144,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--ops", action="store_true", help="also torch.profiler's top ops")
+    parser.add_argument(
+        "--bf16", action="store_true", help="with disc_precision: bfloat16 (the opt-in switch)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     real, sim = random_buffer(rng), random_buffer(rng)
     gen = torch.Generator().manual_seed(0)
-    algo = make_algorithm("h2o", OBS, ACT, AlgorithmConfig())
+    config = AlgorithmConfig(disc_precision="bfloat16" if args.bf16 else "float32")
+    algo = make_algorithm("h2o", OBS, ACT, config)
     assert isinstance(algo, H2O)
     t = Timer()
     for _ in range(5):
@@ -162,7 +168,10 @@ def main() -> None:
     med = {name: statistics.median(v) for name, v in per_phase.items()}
     total = sum(med.values())
     gflop = phase_gflop()
-    print(f"H2O step phases, {args.threads} thread(s), median of {args.steps} steps")
+    print(
+        f"H2O step phases, {args.threads} thread(s), median of {args.steps} steps, "
+        f"disc_precision {config.disc_precision}"
+    )
     print(f"{'phase':<36} {'ms':>7} {'share':>6} {'GFLOP':>6} {'GFLOP/s':>8}")
     for name, ms in med.items():
         g = gflop.get(name, 0.0)
