@@ -23,6 +23,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
+from train_speed import ACTION_DIM, OBS_DIM, random_buffer  # bench/, the same sizes and data
 
 from h2o_learning.algorithms import AlgorithmConfig, losses, make_algorithm
 from h2o_learning.algorithms.base import CriticBatch, CriticInputs, concat_batches
@@ -30,18 +31,7 @@ from h2o_learning.algorithms.h2o import H2O
 from h2o_learning.training.buffers import ReplayBuffer
 from h2o_learning.training.sampling import sample_batches
 
-OBS, ACT, DATA, H = 25, 6, 20_000, 256
-
-
-def random_buffer(rng: np.random.Generator) -> ReplayBuffer:
-    """DATA random transitions of the robot's sizes."""
-    return ReplayBuffer.from_arrays(
-        rng.normal(size=(DATA, OBS)).astype(np.float32),
-        rng.uniform(-1, 1, (DATA, ACT)).astype(np.float32),
-        rng.normal(size=DATA).astype(np.float32),
-        rng.normal(size=(DATA, OBS)).astype(np.float32),
-        (rng.random(DATA) < 0.01).astype(np.float32),
-    )
+OBS, ACT, H = OBS_DIM, ACTION_DIM, 256
 
 
 def mlp_macs(rows: int, in_dim: int, out_dim: int) -> float:

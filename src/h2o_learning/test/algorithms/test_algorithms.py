@@ -32,15 +32,6 @@ TINY = AlgorithmConfig(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():  # noqa: ANN201
-    """Tiny networks: one thread is fastest, and robust on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # -- factory and config ------------------------------------------------------------------------
 
 

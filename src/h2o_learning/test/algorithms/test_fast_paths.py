@@ -32,14 +32,6 @@ BF16_LOGIT_ATOL = 1e-2
 BF16_LOSS_ATOL = 1e-2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():  # noqa: ANN201
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def with_(config: AlgorithmConfig, **switches: object) -> AlgorithmConfig:
     return dataclasses.replace(config, **switches)
 

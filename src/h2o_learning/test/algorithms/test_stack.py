@@ -26,14 +26,6 @@ SEEDS = (3, 4, 5)
 STATS = {"obs_mean": np.full(5, 0.1), "obs_std": np.full(5, 1.5)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():  # noqa: ANN201
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def draw(stack: SeedStack, buffers: tuple, seeds: tuple[int, ...], steps: int) -> list:
     """Per step, one set of batches per member, each from the member's own generator."""
     real, sim = buffers
