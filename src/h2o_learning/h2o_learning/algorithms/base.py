@@ -314,21 +314,9 @@ class ActorCritic:
             critic_loss, critic_stats, next_q = self._critic_step(data, obs_n, next_n, alpha)
             actor_loss, log_pi = self._actor_step(obs_n, alpha, stats)
         else:
-            action_pi, log_pi = self.actor.sample(obs_n, self.noise)
-            q_pi = self.critic(obs_n, action_pi, detach_params=True).min(dim=-2).values
-            actor_loss = losses.actor_loss(log_pi, q_pi, alpha)
-            y, next_q = self._td_target(batch, next_n, alpha)
-            q = self.critic(obs_n, batch.action)
-            critic_terms, critic_stats = self._critic_loss(CriticInputs(q, y, obs_n, next_n, data))
-            critic_loss = critic_terms.sum(dim=-1)
-            total = actor_loss + critic_loss
-            if self.config.auto_alpha:
-                temperature_loss = losses.alpha_loss(self.log_alpha, log_pi, self.target_entropy)
-                total = total + temperature_loss
-                stats["alpha_loss"] = temperature_loss.detach()
-            if self._aux_loss is not None:
-                total = total + self._aux_loss
-            self._apply_gradients(total, self._step_names(("alpha", "actor", "critic")))
+            critic_loss, critic_stats, actor_loss, log_pi, next_q = self._joint_step(
+                data, obs_n, next_n, alpha, stats
+            )
         self._after_step()
         stats.update(critic_stats)
         stats.update(
@@ -339,6 +327,52 @@ class ActorCritic:
             target_q_mean=next_q.mean(dim=-1),
         )
         return stats
+
+    def _joint_step(
+        self,
+        data: CriticBatch,
+        obs_n: torch.Tensor,
+        next_n: torch.Tensor,
+        alpha: torch.Tensor,
+        stats: dict[str, torch.Tensor],
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``update_order: joint``: every loss from the pre-step networks, one backward.
+
+        With :meth:`_actor_first` (H2O's ``disc_overlap``) the actor's and temperature's
+        backward and Adam steps run before the critic loss (which waits for the other
+        thread): the same gradients, bitwise, since no loss term shares parameters with
+        another and nothing after the TD target reads the actor.
+
+        Returns (critic loss, its diagnostics, actor loss, (B,) log pi, (B,) next_q)."""
+        batch, actor_first = data.batch, self._actor_first()
+        action_pi, log_pi = self.actor.sample(obs_n, self.noise)
+        q_pi = self.critic(obs_n, action_pi, detach_params=True).min(dim=-2).values
+        actor_loss = losses.actor_loss(log_pi, q_pi, alpha)
+        y, next_q = self._td_target(batch, next_n, alpha)
+        temperature_loss = None
+        if self.config.auto_alpha:
+            temperature_loss = losses.alpha_loss(self.log_alpha, log_pi, self.target_entropy)
+            stats["alpha_loss"] = temperature_loss.detach()
+        if actor_first:
+            actor_total = actor_loss if temperature_loss is None else actor_loss + temperature_loss
+            self._apply_gradients(actor_total, self._step_names(("alpha", "actor")))
+        q = self.critic(obs_n, batch.action)
+        critic_terms, critic_stats = self._critic_loss(CriticInputs(q, y, obs_n, next_n, data))
+        critic_loss = critic_terms.sum(dim=-1)
+        names: tuple[str, ...] = ("critic",)
+        total = critic_loss
+        if not actor_first:  # the default: the reference's one backward over all losses
+            total, names = actor_loss + critic_loss, ("alpha", "actor", "critic")
+            if temperature_loss is not None:
+                total = total + temperature_loss
+        if self._aux_loss is not None:
+            total = total + self._aux_loss
+        self._apply_gradients(total, self._step_names(names))
+        return critic_loss, critic_stats, actor_loss, log_pi, next_q
+
+    def _actor_first(self) -> bool:
+        """Step the actor and temperature before the critic loss (see :meth:`_joint_step`)."""
+        return False
 
     def _critic_step(
         self, data: CriticBatch, obs_n: torch.Tensor, next_n: torch.Tensor, alpha: torch.Tensor

@@ -122,6 +122,10 @@ class H2O(WithDiscriminators):
             shapes.insert(0, DynamicsDiscriminators.loss_noise_shape(disc_real, disc_sim))
         return NoiseTape(self.noise, shapes, self.device)
 
+    def _actor_first(self) -> bool:
+        # While the discriminator branch runs, the actor's backward keeps this thread busy.
+        return self.config.disc_overlap
+
     def _pool(self) -> ThreadPoolExecutor:
         """The one worker thread of ``disc_overlap`` (created on first use)."""
         if self._disc_pool is None:
