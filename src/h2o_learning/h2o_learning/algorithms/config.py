@@ -60,8 +60,8 @@ class AlgorithmConfig:
             differ by ~1e-2, see ``docs/algorithm.md``, "Speed"). Master weights, Adam and the
             losses stay float32.
         disc_overlap: H2O only. Run the discriminator step and the u / weight pass on a second
-            thread while the actor, the TD target and the critic forward run (they do not
-            depend on it); the critic loss waits for it. Exact: the same operations on the
+            thread while the actor (forward, backward and Adam step), the TD target and the
+            critic forward run (they do not depend on it); the critic loss waits for it. Exact: the same operations on the
             same inputs, the branch's noise drawn first in the serial order (bitwise equal
             to the serial step at the same thread count). Worth it with two or more cores.
     CQL:
