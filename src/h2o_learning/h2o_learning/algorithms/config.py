@@ -61,9 +61,10 @@ class AlgorithmConfig:
             losses stay float32.
         disc_overlap: H2O only. Run the discriminator step and the u / weight pass on a second
             thread while the actor (forward, backward and Adam step), the TD target and the
-            critic forward run (they do not depend on it); the critic loss waits for it. Exact: the same operations on the
-            same inputs, the branch's noise drawn first in the serial order (bitwise equal
-            to the serial step at the same thread count). Worth it with two or more cores.
+            critic forward run (they do not depend on it); the critic loss waits for it.
+            Exact: the same operations on the same inputs, the branch's noise drawn first in
+            the serial order (bitwise equal to the serial step at the same thread count).
+            Worth it only with a second core to spare.
     CQL:
         cql_alpha: weight of the CQL(H) term. cql_n_actions: sampled actions per kind.
         cql_temperature, cql_importance_sample, cql_clip_min, cql_clip_max.

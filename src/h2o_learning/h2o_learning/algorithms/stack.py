@@ -18,7 +18,8 @@ So member k computes what the single run computes, up to float rounding of the b
 matmuls (``test_stack.py`` checks both that and that members do not influence each other).
 ``members[k]`` stays a usable algorithm: its parameters are views of the stacked weights, so
 ``act``, ``policy_module`` and ONNX export see the live networks. Checkpoints of the stack are
-:meth:`SeedStack.state_dict` (stacked networks, Adam state and the K generator states).
+:meth:`SeedStack.state_dict` (stacked networks, Adam state and the K generator states); a
+member's own ``state_dict`` has its live networks but not the stack's Adam moments.
 
 Stackable: SAC and H2O (``ActorCritic.stackable``). Not wired into the trainer yet.
 """
