@@ -64,7 +64,8 @@ class AlgorithmConfig:
             critic forward run (they do not depend on it); the critic loss waits for it.
             Exact: the same operations on the same inputs, the branch's noise drawn first in
             the serial order (bitwise equal to the serial step at the same thread count).
-            Worth it only with a second core to spare.
+            Meant for two cores with one torch thread (``run.threads: 1``): each branch then
+            has a core; with two torch threads per branch the cores are oversubscribed.
     CQL:
         cql_alpha: weight of the CQL(H) term. cql_n_actions: sampled actions per kind.
         cql_temperature, cql_importance_sample, cql_clip_min, cql_clip_max.
