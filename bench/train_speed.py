@@ -17,7 +17,8 @@ shared machine hit all of them), at 1 and 2 torch threads. Printed:
   on this machine type when quiet (42.5 / 54.7 steps/s at 1 / 2 threads; the reference code
   is not in this repo, so it is not re-run here: on a loaded machine this ratio is low).
 - Seed stacks (``algorithms/stack.py``): runs x steps per second with K = 1, 3, 5 seeds in
-  one process.
+  one process, at 256-256 and at 64-64 (where per-op overhead dominates and stacking pays
+  most).
 
 Run: ``.venv/bin/python bench/train_speed.py [--steps 30 --repeats 5 --k-seeds 1 3 5]``.
 """
@@ -25,6 +26,7 @@ Run: ``.venv/bin/python bench/train_speed.py [--steps 30 --repeats 5 --k-seeds 1
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -217,17 +219,33 @@ H2O_VARIANTS = {
 }
 
 
-def stack_rate(name: str, k: int, real: ReplayBuffer, sim: ReplayBuffer, args: Any) -> float:
-    """Runs x steps per second of a K-seed stack (each member its own batches)."""
-    stack = SeedStack(name, OBS_DIM, ACTION_DIM, AlgorithmConfig(), list(range(k)))
-    gens = [torch.Generator().manual_seed(100 + i) for i in range(k)]
+def stack_rates(
+    name: str, hidden: int, real: ReplayBuffer, sim: ReplayBuffer, args: Any
+) -> dict[int, float]:
+    """Runs x steps per second of K-seed stacks (each member its own batches) of
+    hidden-hidden networks, the K values interleaved block by block so that load changes hit
+    all of them."""
+    ks: list[int] = args.k_seeds
+    config = AlgorithmConfig(hidden=(hidden, hidden), disc_hidden=(hidden, hidden))
+    steps: dict[int, Callable[[], object]] = {}
+    for k in ks:
+        stack = SeedStack(name, OBS_DIM, ACTION_DIM, config, list(range(k)))
+        gens = [torch.Generator().manual_seed(100 + i) for i in range(k)]
+        steps[k] = functools.partial(_stack_step, stack, gens, real, sim)
+    rates: dict[int, list[float]] = {k: [] for k in ks}
+    for _ in range(args.repeats):
+        for k in ks:
+            rates[k].append(k * steps_per_second(steps[k], max(5, args.steps // k), 1))
+    return {k: statistics.median(v) for k, v in rates.items()}
 
-    def step() -> object:
-        return stack.update(
-            [sample_batches(m, real, sim, g) for m, g in zip(stack.members, gens, strict=True)]
-        )
 
-    return k * steps_per_second(step, max(5, args.steps // k), args.repeats)
+def _stack_step(
+    stack: SeedStack, gens: list[torch.Generator], real: ReplayBuffer, sim: ReplayBuffer
+) -> object:
+    """One step of every member of ``stack`` on its own batches."""
+    return stack.update(
+        [sample_batches(m, real, sim, g) for m, g in zip(stack.members, gens, strict=True)]
+    )
 
 
 def core_budget(threads: int) -> set[str]:
@@ -261,6 +279,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed blocks (median taken)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--k-seeds", type=int, nargs="*", default=[1, 3, 5])
+    parser.add_argument(
+        "--stack-hidden", type=int, nargs="+", default=[256, 64], help="seed-stack widths"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     real, sim = random_buffer(rng), random_buffer(rng)
@@ -292,9 +313,12 @@ def main() -> None:
                 rates[name].append(steps_per_second(run(name), args.steps, 1))
         torch.set_num_threads(threads)
         print_rates(threads, {k: statistics.median(v) for k, v in rates.items()})
-        for name in ("h2o", "sac") if args.k_seeds else ():
-            cells = [f"K={k}: {stack_rate(name, k, real, sim, args):.1f}" for k in args.k_seeds]
-            print(f"  seed stack {name.upper()} (runs x steps/s)  " + "  ".join(cells))
+        for hidden in args.stack_hidden if args.k_seeds else ():
+            for name in ("h2o", "sac"):
+                rates_k = stack_rates(name, hidden, real, sim, args)
+                cells = [f"K={k}: {rate:.1f}" for k, rate in rates_k.items()]
+                label = f"seed stack {name.upper()} {hidden}-{hidden}"
+                print(f"  {label:<24} runs x steps/s  " + "  ".join(cells))
     print(
         "(gradient steps/s, medians; H2O/SAC = cost of one H2O step in SAC steps; x ref = over "
         "the reference's rate recorded in issue 15, not re-measured here)"
