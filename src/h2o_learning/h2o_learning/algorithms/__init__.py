@@ -22,6 +22,7 @@ from h2o_learning.algorithms.registry import (
     make_algorithm,
 )
 from h2o_learning.algorithms.sac import SAC
+from h2o_learning.algorithms.stack import SeedStack
 
 __all__ = [
     "ALGORITHMS",
@@ -29,6 +30,7 @@ __all__ = [
     "DARC",
     "H2O",
     "SAC",
+    "SeedStack",
     "ActorCritic",
     "AlgorithmConfig",
     "AlgorithmError",

@@ -12,6 +12,10 @@ One gradient step (:meth:`ActorCritic.update`):
    while every forward used the pre-step networks, as in the reference. Then Adam steps and the
    soft target update.
 
+A seed stack (:class:`~h2o_learning.algorithms.stack.SeedStack`) runs this same step with a
+leading seed dimension K on every network and batch (:meth:`ActorCritic._install_stack`);
+every reduction of the step runs over the batch axis only.
+
 ``update_order: sequential`` (d3rlpy's order) replaces step 4 by two: the critic's backward and
 step first, then the actor and temperature against the updated critic. ``backup_action: mean``
 bootstraps from the actor's mean action instead of a sample (d3rlpy's CQL). See
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -34,7 +39,10 @@ from h2o_learning.algorithms.config import AlgorithmConfig
 from h2o_learning.algorithms.discriminators import DynamicsDiscriminators
 from h2o_learning.algorithms.networks import (
     DeterministicPolicy,
+    Generators,
     ObsNormalizer,
+    RunNoise,
+    StackedCritic,
     TanhGaussianActor,
     TwinCritic,
 )
@@ -55,9 +63,10 @@ def make_adam(params: list[nn.Parameter] | list[torch.Tensor], lr: float) -> tor
     return torch.optim.Adam(params, lr=lr, fused=True)
 
 
-def concat_batches(first: Batch, second: Batch) -> Batch:
-    """Row-wise concatenation of two batches (first rows first)."""
-    return Batch(*(torch.cat(pair) for pair in zip(first, second, strict=True)))
+def concat_batches(first: Batch, second: Batch, dim: int = 0) -> Batch:
+    """Row-wise concatenation of two batches (first rows first); ``dim`` is the row axis of
+    every field (1 in a seed stack, whose fields are (K, B, ...))."""
+    return Batch(*(torch.cat(pair, dim=dim) for pair in zip(first, second, strict=True)))
 
 
 @dataclass(frozen=True)
@@ -72,12 +81,15 @@ class CriticBatch:
             None (unweighted).
         log_omega: (B - n_real,) log of the dynamics-gap weights omega of the sim rows in the
             penalty's logsumexp (H2O), or None.
+        pending: H2O's ``disc_overlap``: the discriminator branch still running on another
+            thread, whose result is (weight, log_omega, its diagnostics); None otherwise.
     """
 
     batch: Batch
     n_real: int = 0
     weight: torch.Tensor | None = None
     log_omega: torch.Tensor | None = None
+    pending: Future[tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,8 @@ class ActorCritic:
     _critic_extras: ClassVar[tuple[str, ...]] = ()
     # The TD target's next action when the config leaves ``backup_action`` null.
     default_backup_action: ClassVar[str] = "sample"
+    # Whether a SeedStack may stack it (every loss term reduces over the batch axis only).
+    stackable: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -149,6 +163,9 @@ class ActorCritic:
         self.generator = torch.Generator(device=self.device).manual_seed(
             int(seed) + _NOISE_SEED_OFFSET
         )
+        # The step's noise: this generator, or one per seed in a stack.
+        self.noise: RunNoise = self.generator
+        self._lead: tuple[int, ...] = ()  # (K,) in a seed stack
         c = config
         self.normalizer = ObsNormalizer(obs_dim, obs_mean, obs_std, clip=c.obs_clip)
         self.actor = TanhGaussianActor(
@@ -179,6 +196,13 @@ class ActorCritic:
         self._build_extra(init, state_std, obs_std)
         self.modules.to(self.device)
         self.log_alpha.data = self.log_alpha.data.to(self.device)
+        self._aux_loss: torch.Tensor | None = None  # set by _critic_loss, joins the backward
+        self._build_optimizers()
+        self.steps = 0
+
+    def _build_optimizers(self) -> None:
+        """Adam for actor, critic (and temperature, extras) over the current modules."""
+        c = self.config
         self.optimizers: dict[str, torch.optim.Optimizer] = {
             "actor": make_adam(list(self.actor.parameters()), c.actor_lr),
             "critic": make_adam(list(self.critic.parameters()), c.critic_lr),
@@ -186,10 +210,35 @@ class ActorCritic:
         if c.auto_alpha:
             self.optimizers["alpha"] = make_adam([self.log_alpha], c.alpha_lr)
         self._add_optimizers()
-        self._aux_loss: torch.Tensor | None = None  # set by _critic_loss, joins the backward
         self._online_params: list[torch.Tensor] = list(self.critic.parameters())
         self._target_params: list[torch.Tensor] = list(self.target_critic.parameters())
-        self.steps = 0
+
+    def _install_stack(self, members: list[ActorCritic]) -> None:
+        """Become the K-seed stack of ``members`` (fresh instances of this class, same config
+        and sizes; :class:`~h2o_learning.algorithms.stack.SeedStack` checks that).
+
+        Every network gets a leading seed dimension (weights of seed k = member k's, which
+        become views of the stacked ones), log alpha becomes (K, 1), the noise comes from the
+        members' own generators, and the optimisers are rebuilt over the stacked parameters
+        (Adam is elementwise, so each seed keeps its own moments)."""
+        k = len(members)
+        self._lead = (k,)
+        self.noise = tuple(m.generator for m in members)
+        self.actor = TanhGaussianActor.stacked([m.actor for m in members])
+        self.critic = StackedCritic([m.critic for m in members])
+        self.target_critic = StackedCritic([m.target_critic for m in members])
+        self.target_critic.requires_grad_(False)
+        self.log_alpha = nn.Parameter(torch.stack([m.log_alpha.detach() for m in members]))
+        self.log_alpha.data = self.log_alpha.data.reshape(k, 1)
+        for i, member in enumerate(members):
+            member.log_alpha.data = self.log_alpha.data[i, 0]
+        for name in ("actor", "critic", "target_critic"):
+            self.modules[name] = getattr(self, name)
+        self._stack_extra(members)
+        self._build_optimizers()
+
+    def _stack_extra(self, members: list[ActorCritic]) -> None:
+        """Stack algorithm-specific modules (``_install_stack``)."""
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -206,9 +255,10 @@ class ActorCritic:
         return CriticBatch(_require(batches.sim, "a sim batch", self.name)), {}
 
     def _critic_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """((E,) loss per critic, scalar diagnostics by name). SAC: the plain Bellman error."""
+        """(([K,] E) loss per critic, scalar (or (K,)) diagnostics by name). SAC: the plain
+        Bellman error."""
         q = inputs.q
-        return losses.bellman_error(q, inputs.y), {"q_mean": q.detach().mean()}
+        return losses.bellman_error(q, inputs.y), {"q_mean": q.detach().mean(dim=(-2, -1))}
 
     def batch_sizes(self) -> tuple[int, int]:
         """(real, sim) transitions per critic batch (0: none of that kind)."""
@@ -235,6 +285,17 @@ class ActorCritic:
             disc_real, disc_sim: fresh batches for the discriminator step (DARC, H2O; the
                 reference draws 256 + 256 separate transitions). None: reuse ``real``/``sim``.
         """
+        return _to_floats(self._step(real, sim, disc_real, disc_sim))
+
+    def _step(
+        self,
+        real: Batch | None,
+        sim: Batch | None,
+        disc_real: Batch | None = None,
+        disc_sim: Batch | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """:meth:`update` without the conversion: diagnostics as () tensors ((K,) or (K, 1)
+        in a seed stack)."""
         for what, given in (
             ("real", real),
             ("sim", sim),
@@ -253,31 +314,65 @@ class ActorCritic:
             critic_loss, critic_stats, next_q = self._critic_step(data, obs_n, next_n, alpha)
             actor_loss, log_pi = self._actor_step(obs_n, alpha, stats)
         else:
-            action_pi, log_pi = self.actor.sample(obs_n, self.generator)
-            q_pi = self.critic(obs_n, action_pi, detach_params=True).min(dim=0).values
-            actor_loss = losses.actor_loss(log_pi, q_pi, alpha)
-            y, next_q = self._td_target(batch, next_n, alpha)
-            q = self.critic(obs_n, batch.action)
-            critic_terms, critic_stats = self._critic_loss(CriticInputs(q, y, obs_n, next_n, data))
-            critic_loss = critic_terms.sum()
-            total = actor_loss + critic_loss
-            if self.config.auto_alpha:
-                temperature_loss = losses.alpha_loss(self.log_alpha, log_pi, self.target_entropy)
-                total = total + temperature_loss
-                stats["alpha_loss"] = temperature_loss.detach()
-            if self._aux_loss is not None:
-                total = total + self._aux_loss
-            self._apply_gradients(total, self._step_names(("alpha", "actor", "critic")))
+            critic_loss, critic_stats, actor_loss, log_pi, next_q = self._joint_step(
+                data, obs_n, next_n, alpha, stats
+            )
         self._after_step()
         stats.update(critic_stats)
         stats.update(
             critic_loss=critic_loss.detach(),
             actor_loss=actor_loss.detach(),
             alpha=alpha,
-            log_pi=log_pi.detach().mean(),
-            target_q_mean=next_q.mean(),
+            log_pi=log_pi.detach().mean(dim=-1),
+            target_q_mean=next_q.mean(dim=-1),
         )
-        return _to_floats(stats)
+        return stats
+
+    def _joint_step(
+        self,
+        data: CriticBatch,
+        obs_n: torch.Tensor,
+        next_n: torch.Tensor,
+        alpha: torch.Tensor,
+        stats: dict[str, torch.Tensor],
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``update_order: joint``: every loss from the pre-step networks, one backward.
+
+        With :meth:`_actor_first` (H2O's ``disc_overlap``) the actor's and temperature's
+        backward and Adam steps run before the critic loss (which waits for the other
+        thread): the same gradients, bitwise, since no loss term shares parameters with
+        another and nothing after the TD target reads the actor.
+
+        Returns (critic loss, its diagnostics, actor loss, (B,) log pi, (B,) next_q)."""
+        batch, actor_first = data.batch, self._actor_first()
+        action_pi, log_pi = self.actor.sample(obs_n, self.noise)
+        q_pi = self.critic(obs_n, action_pi, detach_params=True).min(dim=-2).values
+        actor_loss = losses.actor_loss(log_pi, q_pi, alpha)
+        y, next_q = self._td_target(batch, next_n, alpha)
+        temperature_loss = None
+        if self.config.auto_alpha:
+            temperature_loss = losses.alpha_loss(self.log_alpha, log_pi, self.target_entropy)
+            stats["alpha_loss"] = temperature_loss.detach()
+        if actor_first:
+            actor_total = actor_loss if temperature_loss is None else actor_loss + temperature_loss
+            self._apply_gradients(actor_total, self._step_names(("alpha", "actor")))
+        q = self.critic(obs_n, batch.action)
+        critic_terms, critic_stats = self._critic_loss(CriticInputs(q, y, obs_n, next_n, data))
+        critic_loss = critic_terms.sum(dim=-1)
+        names: tuple[str, ...] = ("critic",)
+        total = critic_loss
+        if not actor_first:  # the default: the reference's one backward over all losses
+            total, names = actor_loss + critic_loss, ("alpha", "actor", "critic")
+            if temperature_loss is not None:
+                total = total + temperature_loss
+        if self._aux_loss is not None:
+            total = total + self._aux_loss
+        self._apply_gradients(total, self._step_names(names))
+        return critic_loss, critic_stats, actor_loss, log_pi, next_q
+
+    def _actor_first(self) -> bool:
+        """Step the actor and temperature before the critic loss (see :meth:`_joint_step`)."""
+        return False
 
     def _critic_step(
         self, data: CriticBatch, obs_n: torch.Tensor, next_n: torch.Tensor, alpha: torch.Tensor
@@ -288,7 +383,7 @@ class ActorCritic:
         y, next_q = self._td_target(data.batch, next_n, alpha)
         q = self.critic(obs_n, data.batch.action)
         critic_terms, critic_stats = self._critic_loss(CriticInputs(q, y, obs_n, next_n, data))
-        critic_loss = critic_terms.sum()
+        critic_loss = critic_terms.sum(dim=-1)
         total = critic_loss if self._aux_loss is None else critic_loss + self._aux_loss
         self._apply_gradients(total, self._step_names(("critic",)))
         return critic_loss, critic_stats, next_q
@@ -298,8 +393,8 @@ class ActorCritic:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``update_order: sequential``, part 2: actor and temperature against the critic
         just updated. Returns (actor loss, (B,) log pi)."""
-        action_pi, log_pi = self.actor.sample(obs_n, self.generator)
-        q_pi = self.critic(obs_n, action_pi, detach_params=True).min(dim=0).values
+        action_pi, log_pi = self.actor.sample(obs_n, self.noise)
+        q_pi = self.critic(obs_n, action_pi, detach_params=True).min(dim=-2).values
         actor_loss = losses.actor_loss(log_pi, q_pi, alpha)
         total = actor_loss
         if self.config.auto_alpha:
@@ -325,17 +420,18 @@ class ActorCritic:
         if self.backup_action == "mean":
             next_action, next_log_pi = self.actor.deterministic(next_n), None
         else:
-            next_action, next_log_pi = self.actor.sample(next_n, self.generator)
-        next_q = self.target_critic(next_n, next_action).min(dim=0).values
+            next_action, next_log_pi = self.actor.sample(next_n, self.noise)
+        next_q = self.target_critic(next_n, next_action).min(dim=-2).values
         if self.config.backup_entropy and next_log_pi is not None:
             next_q = next_q - alpha * next_log_pi
         return losses.td_target(batch.reward, batch.terminal, next_q, self.config.gamma), next_q
 
     def _apply_gradients(self, total: torch.Tensor, names: list[str]) -> None:
-        """One backward and the named Adam steps."""
+        """One backward and the named Adam steps. ``total`` is () or, in a seed stack, (K,):
+        summing seeds' losses leaves each seed's gradient its own (disjoint parameters)."""
         for name in names:
             self.optimizers[name].zero_grad(set_to_none=True)
-        total.backward()
+        total.sum().backward()
         for name in names:
             self.optimizers[name].step()
 
@@ -347,10 +443,14 @@ class ActorCritic:
                 torch._foreach_lerp_(self._target_params, self._online_params, self.config.tau)
 
     def _check_batch(self, batch: Batch, what: str) -> None:
-        """AlgorithmError unless ``batch`` holds (B, obs_dim) / (B, action_dim) / (B,) rows."""
-        b = batch.obs.shape[0]
+        """AlgorithmError unless ``batch`` holds (B, obs_dim) / (B, action_dim) / (B,) rows
+        (with a leading (K,) in a seed stack)."""
+        b, k = batch.reward.shape[-1] if batch.reward.dim() else 0, self._lead
         shapes = tuple(tuple(x.shape) for x in batch)
-        expected = ((b, self.obs_dim), (b, self.action_dim), (b,), (b, self.obs_dim), (b,))
+        expected = tuple(
+            (*k, *s)
+            for s in ((b, self.obs_dim), (b, self.action_dim), (b,), (b, self.obs_dim), (b,))
+        )
         if shapes != expected or b == 0:
             raise AlgorithmError(
                 f"{self.name}: {what} batch has shapes {shapes} (obs, action, reward, next_obs, "
@@ -373,7 +473,7 @@ class ActorCritic:
         if deterministic:
             action = self.actor.deterministic(obs_n)
         else:
-            action = self.actor.sample(obs_n, self.generator)[0]
+            action = self.actor.sample(obs_n, self.noise)[0]
         return action.reshape(*obs_t.shape[:-1], self.action_dim)
 
     def policy_module(self) -> nn.Module:
@@ -395,7 +495,7 @@ class ActorCritic:
             "modules": self.modules.state_dict(),
             "log_alpha": self.log_alpha.detach().clone(),
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
-            "generator": self.generator.get_state(),
+            "generator": _generator_state(self.noise),
             "steps": self.steps,
         }
 
@@ -420,7 +520,7 @@ class ActorCritic:
                 self.log_alpha.copy_(state["log_alpha"])
             for key, opt in self.optimizers.items():
                 opt.load_state_dict(state["optimizers"][key])
-            self.generator.set_state(state["generator"])
+            _set_generator_state(self.noise, state["generator"])
             self.steps = int(state["steps"])
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise AlgorithmError(f"algorithm state dict does not fit {self.name}: {err}") from err
@@ -430,6 +530,26 @@ def _require(value: Any, what: str, algorithm: str) -> Any:
     if value is None:
         raise AlgorithmError(f"{algorithm} needs {what}")
     return value
+
+
+def _generator_state(noise: RunNoise) -> torch.Tensor | list[torch.Tensor]:
+    """The RNG state (one tensor; a list of them in a seed stack)."""
+    if isinstance(noise, torch.Generator):
+        return noise.get_state()
+    return [g.get_state() for g in noise]
+
+
+def _set_generator_state(noise: RunNoise, state: torch.Tensor | list[torch.Tensor]) -> None:
+    """Inverse of :func:`_generator_state`; ValueError if the kinds differ."""
+    if isinstance(noise, torch.Generator) and isinstance(state, torch.Tensor):
+        noise.set_state(state)
+    elif not isinstance(noise, torch.Generator) and isinstance(state, list | tuple):
+        if len(state) != len(noise):
+            raise ValueError(f"{len(state)} generator states for {len(noise)} seeds")
+        for g, s in zip(noise, state, strict=True):
+            g.set_state(s)
+    else:
+        raise ValueError("generator state of a seed stack for a single run, or vice versa")
 
 
 def _to_floats(stats: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -449,7 +569,18 @@ class WithDiscriminators(ActorCritic):
         self, init: torch.Generator, state_std: np.ndarray | None, obs_std: np.ndarray | None
     ) -> None:
         self.discriminators = DynamicsDiscriminators(
-            self.obs_dim, self.action_dim, self.config.disc_hidden, self.normalizer, init
+            self.obs_dim,
+            self.action_dim,
+            self.config.disc_hidden,
+            self.normalizer,
+            init,
+            self.config.disc_precision,
+        )
+        self.modules["discriminators"] = self.discriminators
+
+    def _stack_extra(self, members: list[ActorCritic]) -> None:
+        self.discriminators = DynamicsDiscriminators.stacked(
+            [m.discriminators for m in members if isinstance(m, WithDiscriminators)]
         )
         self.modules["discriminators"] = self.discriminators
 
@@ -459,8 +590,8 @@ class WithDiscriminators(ActorCritic):
         ]
         self.optimizers["disc"] = make_adam(params, self.config.disc_lr)
 
-    def _train_discriminators(self, batches: UpdateBatches) -> dict[str, torch.Tensor]:
-        """One discriminator step on the fresh batches (or the update's batches); stats."""
+    def _disc_batches(self, batches: UpdateBatches) -> tuple[Batch, Batch]:
+        """(real, sim) batches of the discriminator step: the fresh ones, else the update's."""
         b = batches
         disc_real = _require(
             b.disc_real if b.disc_real is not None else b.real,
@@ -472,12 +603,20 @@ class WithDiscriminators(ActorCritic):
             "a sim batch for its discriminators",
             self.name,
         )
+        return disc_real, disc_sim
+
+    def _train_discriminators(
+        self, batches: UpdateBatches, noise: Generators | None = None
+    ) -> dict[str, torch.Tensor]:
+        """One discriminator step on the fresh batches (or the update's batches); stats.
+        ``noise``: where its input noise comes from (None: the step's generator(s))."""
+        disc_real, disc_sim = self._disc_batches(batches)
         sa_loss, sas_loss, stats = self.discriminators.loss(
-            disc_real, disc_sim, self.config.disc_noise_std, self.generator
+            disc_real, disc_sim, self.config.disc_noise_std, self.noise if noise is None else noise
         )
         opt = self.optimizers["disc"]
         opt.zero_grad(set_to_none=True)
-        (sa_loss + sas_loss).backward()
+        (sa_loss + sas_loss).sum().backward()
         opt.step()
         stats.update(disc_sa_loss=sa_loss.detach(), disc_sas_loss=sas_loss.detach())
         return stats

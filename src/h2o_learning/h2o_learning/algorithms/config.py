@@ -15,6 +15,9 @@ from typing import Any
 
 from h2o_robot_bridge.errors import ConfigError
 
+# Matmul precisions of the discriminator forwards (``disc_precision``).
+DISC_PRECISIONS = ("float32", "bfloat16")
+
 
 @dataclass(frozen=True)
 class AlgorithmConfig:
@@ -51,6 +54,18 @@ class AlgorithmConfig:
         u_floor, u_clip: clip of u (floor applied before the log-space normalisation).
         ratio_clip_min, ratio_clip_max: clip of the importance weight on sim TD errors.
         legacy_u: reproduce the reference's u/omega (floor 1e-45, linear-space omega).
+        disc_precision: matmul precision of the discriminator step and of the u / weight pass
+            (DARC, H2O): ``float32`` (default, exact) or ``bfloat16`` (CPU/GPU autocast: about
+            2x faster matmuls where the CPU has bf16 instructions; an approximation, logits
+            differ by ~1e-2, see ``docs/algorithm.md``, "Speed"). Master weights, Adam and the
+            losses stay float32.
+        disc_overlap: H2O only. Run the discriminator step and the u / weight pass on a second
+            thread while the actor (forward, backward and Adam step), the TD target and the
+            critic forward run (they do not depend on it); the critic loss waits for it.
+            Exact: the same operations on the same inputs, the branch's noise drawn first in
+            the serial order (bitwise equal to the serial step at the same thread count).
+            Meant for two cores with one torch thread (``run.threads: 1``): each branch then
+            has a core; with two torch threads per branch the cores are oversubscribed.
     CQL:
         cql_alpha: weight of the CQL(H) term. cql_n_actions: sampled actions per kind.
         cql_temperature, cql_importance_sample, cql_clip_min, cql_clip_max.
@@ -101,6 +116,8 @@ class AlgorithmConfig:
     ratio_clip_min: float = 1e-5
     ratio_clip_max: float = 1.0
     legacy_u: bool = False
+    disc_precision: str = "float32"
+    disc_overlap: bool = False
 
     cql_alpha: float = 5.0
     cql_n_actions: int = 10
@@ -200,6 +217,10 @@ class AlgorithmConfig:
             (
                 self.update_order in ("joint", "sequential"),
                 f"update_order must be 'joint' or 'sequential', got {self.update_order!r}",
+            ),
+            (
+                self.disc_precision in DISC_PRECISIONS,
+                f"disc_precision must be one of {DISC_PRECISIONS}, got {self.disc_precision!r}",
             ),
             (
                 self.cql_lagrange_threshold is None or math.isfinite(self.cql_lagrange_threshold),

@@ -46,6 +46,8 @@ class CQL(ActorCritic):
     # Measured (docs/algorithm.md, "Learner parity"): bootstrapping from the actor's mean
     # instead of a sample turns falls into standing on wide-coverage data (medium-replay).
     default_backup_action = "mean"
+    # Its extra terms (CQL's sampled actions, DARC's reward) are not checked for a seed axis.
+    stackable = False
 
     def _build_extra(
         self, init: torch.Generator, state_std: np.ndarray | None, obs_std: np.ndarray | None

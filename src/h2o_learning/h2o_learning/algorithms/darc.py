@@ -28,6 +28,8 @@ class DARC(WithDiscriminators):
     name = "darc"
     uses_real = True
     uses_sim = True
+    # Its extra terms (CQL's sampled actions, DARC's reward) are not checked for a seed axis.
+    stackable = False
 
     def _prepare(self, batches: UpdateBatches) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
         stats = self._train_discriminators(batches)

@@ -4,10 +4,14 @@ Per step (spec order: discriminators, alpha, actor, critic, targets): the discri
 trained on real vs sim transitions; the sim batch's importance weights ``w`` and dynamics-gap
 weights ``omega`` come from D_sas under ``no_grad``; the critic loss is the real Bellman error
 plus the ``w``-weighted sim Bellman error plus the ``omega``-weighted logsumexp penalty.
+
+``disc_overlap`` runs that discriminator branch (step, then w and omega) on a second thread
+while the actor, the TD target and the critic forward run; only the critic loss needs it.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -23,6 +27,8 @@ from h2o_learning.algorithms.base import (
     _require,
     concat_batches,
 )
+from h2o_learning.algorithms.discriminators import DynamicsDiscriminators
+from h2o_learning.algorithms.networks import Generators, NoiseTape
 from h2o_learning.algorithms.protocol import Batch, UpdateBatches
 from h2o_robot_bridge.errors import ConfigError
 
@@ -89,6 +95,7 @@ class H2O(WithDiscriminators):
         self.gap_noise = nn.Module()
         self.gap_noise.register_buffer("std", sigma * self.config.next_state_std_ratio)
         self.modules["gap_noise"] = self.gap_noise
+        self._disc_pool: ThreadPoolExecutor | None = None  # disc_overlap's thread, on demand
 
     @property
     def next_state_std(self) -> torch.Tensor:
@@ -101,16 +108,50 @@ class H2O(WithDiscriminators):
     def _prepare(self, batches: UpdateBatches) -> tuple[CriticBatch, dict[str, torch.Tensor]]:
         real = _require(batches.real, "a real batch", self.name)
         sim = _require(batches.sim, "a sim batch", self.name)
-        stats = self._train_discriminators(batches)
-        weight, log_om, gap_stats = self.dynamics_weights(sim)
+        both = concat_batches(real, sim, dim=len(self._lead))
+        n_real = real.reward.shape[-1]
+        if self.config.disc_overlap:
+            tape = self._branch_noise(batches, sim)
+            pending = self._pool().submit(self._disc_branch, batches, sim, tape)
+            return CriticBatch(both, n_real, pending=pending), {}
+        weight, log_om, stats = self._disc_branch(batches, sim, self.noise)
+        return CriticBatch(both, n_real, weight, log_om), stats
+
+    def _disc_branch(
+        self, batches: UpdateBatches, sim: Batch, noise: Generators
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """The discriminator step, then w and log omega of the sim batch: (w, log omega,
+        diagnostics)."""
+        stats = self._train_discriminators(batches, noise)
+        weight, log_om, gap_stats = self.dynamics_weights(sim, noise)
         stats.update(gap_stats)
-        data = CriticBatch(concat_batches(real, sim), real.obs.shape[0], weight, log_om)
-        return data, stats
+        return weight, log_om, stats
+
+    def _branch_noise(self, batches: UpdateBatches, sim: Batch) -> NoiseTape:
+        """The discriminator branch's noise, drawn now in the serial step's order (disc
+        input noise, then the eps of u), so the actor's draws that follow are unchanged."""
+        c = self.config
+        shapes = [DynamicsDiscriminators.gap_noise_shape(sim.obs, c.n_next_samples)]
+        if c.disc_noise_std > 0:
+            disc_real, disc_sim = self._disc_batches(batches)
+            shapes.insert(0, DynamicsDiscriminators.loss_noise_shape(disc_real, disc_sim))
+        return NoiseTape(self.noise, shapes, self.device)
+
+    def _actor_first(self) -> bool:
+        # While the discriminator branch runs, the actor's backward keeps this thread busy.
+        return self.config.disc_overlap
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """The one worker thread of ``disc_overlap`` (created on first use)."""
+        if self._disc_pool is None:
+            self._disc_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="h2o-disc")
+        return self._disc_pool
 
     @torch.no_grad()
-    def gap_terms(self, sim: Batch) -> GapTerms:
+    def gap_terms(self, sim: Batch, noise: Generators | None = None) -> GapTerms:
         """Per sim transition, H2O's view of the dynamics gap (the inputs of the weighted
-        Bellman error and of omega; ``h2o-gap report`` shows them next to the replay gap)."""
+        Bellman error and of omega; ``h2o-gap report`` shows them next to the replay gap).
+        ``noise``: source of the next-state eps; None: the step's generator(s)."""
         c = self.config
         log_ratio, log_ratio_sim_real = self.discriminators.ratio_and_gap(
             sim.obs,
@@ -118,7 +159,7 @@ class H2O(WithDiscriminators):
             sim.next_obs,
             self.next_state_std,
             c.n_next_samples,
-            self.generator,
+            self.noise if noise is None else noise,
         )
         weight = losses.importance_weight(log_ratio, c.ratio_clip_min, c.ratio_clip_max)
         floor = losses.LEGACY_U_FLOOR if c.legacy_u else c.u_floor
@@ -127,39 +168,52 @@ class H2O(WithDiscriminators):
 
     @torch.no_grad()
     def dynamics_weights(
-        self, sim: Batch
+        self, sim: Batch, noise: Generators | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """Importance weights w (B,), log omega (B,) and their statistics for a sim batch."""
-        log_ratio, weight, u = self.gap_terms(sim)
+        """Importance weights w (B,), log omega (B,) and their statistics for a sim batch
+        (``noise`` as in :meth:`gap_terms`)."""
+        log_ratio, weight, u = self.gap_terms(sim, noise)
         log_om = losses.legacy_log_omega(u) if self.config.legacy_u else losses.log_omega(u)
         omega = log_om.exp()
-        stats = {
-            "weight_mean": weight.mean(),
-            "weight_std": weight.std(correction=0),
-            "u_mean": u.mean(),
-            "u_std": u.std(correction=0),
-            "omega_max": omega.max(),
-            "omega_std": omega.std(correction=0),
-            "log_ratio_mean": log_ratio.mean(),
+        stats = {  # over the batch axis: one value per seed in a stack
+            "weight_mean": weight.mean(dim=-1),
+            "weight_std": weight.std(dim=-1, correction=0),
+            "u_mean": u.mean(dim=-1),
+            "u_std": u.std(dim=-1, correction=0),
+            "omega_max": omega.amax(dim=-1),
+            "omega_std": omega.std(dim=-1, correction=0),
+            "log_ratio_mean": log_ratio.mean(dim=-1),
         }
         return weight, log_om, stats
 
     def _critic_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c, q, y, data = self.config, inputs.q, inputs.y, inputs.data
-        if data.weight is None or data.log_omega is None:
-            raise AlgorithmError("h2o: the critic batch lacks the sim rows' w and log omega")
+        weight, log_omega, branch_stats = _branch_result(data)
         n_real = data.n_real
-        q_real, q_sim = q[:, :n_real], q[:, n_real:]
-        real_err = losses.bellman_error(q_real, y[:n_real])
-        sim_err = losses.bellman_error(q_sim, y[n_real:], data.weight)
+        q_real, q_sim = q[..., :n_real], q[..., n_real:]
+        real_err = losses.bellman_error(q_real, y[..., :n_real])
+        sim_err = losses.bellman_error(q_sim, y[..., n_real:], weight)
         penalty = losses.h2o_penalty(
-            q_sim, data.log_omega, q_real, c.beta, c.penalty_temperature, c.penalty_clip
+            q_sim, log_omega, q_real, c.beta, c.penalty_temperature, c.penalty_clip
         )
-        stats = {
-            "critic_real_loss": real_err.detach().mean(),
-            "critic_sim_loss": sim_err.detach().mean(),
-            "penalty": penalty.detach().mean(),
-            "q_real_mean": q_real.detach().mean(),
-            "q_sim_mean": q_sim.detach().mean(),
+        stats = {  # critics' means (and batch means): one value per seed in a stack
+            **branch_stats,
+            "critic_real_loss": real_err.detach().mean(dim=-1),
+            "critic_sim_loss": sim_err.detach().mean(dim=-1),
+            "penalty": penalty.detach().mean(dim=-1),
+            "q_real_mean": q_real.detach().mean(dim=(-2, -1)),
+            "q_sim_mean": q_sim.detach().mean(dim=(-2, -1)),
         }
         return real_err + sim_err + penalty, stats
+
+
+def _branch_result(
+    data: CriticBatch,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """(w, log omega, branch diagnostics) of a critic batch: waits for ``disc_overlap``'s
+    thread (re-raising its error), else the values ``_prepare`` stored (no diagnostics)."""
+    if data.pending is not None:
+        return data.pending.result()
+    if data.weight is None or data.log_omega is None:
+        raise AlgorithmError("h2o: the critic batch lacks the sim rows' w and log omega")
+    return data.weight, data.log_omega, {}

@@ -3,6 +3,11 @@
 Shapes: ``B`` batch, ``E`` critic ensemble members (2), ``N`` sampled actions or next states,
 ``A`` action size. Q tensors are (E, B). Discriminator logits are (B, 2) with index 0 = real and
 1 = sim. See ``docs/algorithm.md`` for where each term comes from.
+
+The SAC and H2O terms also take a leading seed dimension ``K`` (a
+:class:`~h2o_learning.algorithms.stack.SeedStack`: Q (K, E, B), targets and weights (K, B),
+logits (K, B, 2)) and then return one value per seed: every reduction runs over the batch
+axis only, never across seeds.
 """
 
 from __future__ import annotations
@@ -36,16 +41,16 @@ def bellman_error(
     """Per-critic (weighted) mean squared TD error.
 
     Args:
-        q: (E, B) predictions.
-        target: (B,) targets (no gradient expected).
-        weight: optional (B,) per-sample weights (H2O's importance weights on sim data).
+        q: ([K,] E, B) predictions.
+        target: ([K,] B) targets (no gradient expected).
+        weight: optional ([K,] B) per-sample weights (H2O's importance weights on sim data).
 
     Returns:
-        (E,) ``mean_b w_b (q_kb - y_b)^2`` for each critic k.
+        ([K,] E) ``mean_b w_b (q_kb - y_b)^2`` for each critic k.
     """
-    sq = (q - target).square()
+    sq = (q - target.unsqueeze(-2)).square()
     if weight is not None:
-        sq = sq * weight
+        sq = sq * weight.unsqueeze(-2)
     return sq.mean(dim=-1)
 
 
@@ -63,18 +68,20 @@ def h2o_penalty(
     where the logsumexp runs over the sim batch's own (s, a).
 
     Args:
-        q_sim: (E, Bs) Q on the sim batch.
-        log_omega: (Bs,) log of the normalised dynamics-gap weights (sum of omega = 1).
-        q_real: (E, Br) Q on the real batch.
+        q_sim: ([K,] E, Bs) Q on the sim batch.
+        log_omega: ([K,] Bs) log of the normalised dynamics-gap weights (sum of omega = 1).
+        q_real: ([K,] E, Br) Q on the real batch.
         beta: penalty coefficient.
         temperature: logsumexp temperature T (the reference adds log omega before dividing
             by T; so does this).
         clip: symmetric clip of the gap.
 
     Returns:
-        (E,) penalty per critic.
+        ([K,] E) penalty per critic.
     """
-    pushed_down = torch.logsumexp((q_sim + log_omega) / temperature, dim=-1) * temperature
+    pushed_down = (
+        torch.logsumexp((q_sim + log_omega.unsqueeze(-2)) / temperature, dim=-1) * temperature
+    )
     gap = (pushed_down - q_real.mean(dim=-1)).clamp(-clip, clip)
     return beta * gap
 
@@ -135,18 +142,24 @@ def actor_loss(log_pi: torch.Tensor, q_pi: torch.Tensor, alpha: torch.Tensor) ->
     """SAC actor loss ``mean(alpha * log pi(a|s) - Q(s, a))``, a ~ pi reparameterised.
 
     Args:
-        log_pi: (B,) log-probabilities of the sampled actions.
-        q_pi: (B,) Q of those actions (min over critics).
-        alpha: scalar temperature (detached: the temperature has its own loss).
+        log_pi: ([K,] B) log-probabilities of the sampled actions.
+        q_pi: ([K,] B) Q of those actions (min over critics).
+        alpha: scalar temperature, or (K, 1) (detached: the temperature has its own loss).
+
+    Returns:
+        () or (K,).
     """
-    return (alpha * log_pi - q_pi).mean()
+    return (alpha * log_pi - q_pi).mean(dim=-1)
 
 
 def alpha_loss(
     log_alpha: torch.Tensor, log_pi: torch.Tensor, target_entropy: float
 ) -> torch.Tensor:
-    """Temperature loss ``-mean(log_alpha * (log pi + target_entropy))``, log pi detached."""
-    return -(log_alpha * (log_pi.detach() + target_entropy)).mean()
+    """Temperature loss ``-mean(log_alpha * (log pi + target_entropy))``, log pi detached.
+
+    ``log_alpha`` () with ``log_pi`` (B,) -> (); or (K, 1) with (K, B) -> (K,).
+    """
+    return -(log_alpha * (log_pi.detach() + target_entropy)).mean(dim=-1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,27 +179,26 @@ def discriminator_losses(
     class means).
 
     Args:
-        sa_logits_real, sas_logits_real: (Br, 2) logits on real transitions.
-        sa_logits_sim, sas_logits_sim: (Bs, 2) logits on sim transitions.
+        sa_logits_real, sas_logits_real: ([K,] Br, 2) logits on real transitions.
+        sa_logits_sim, sas_logits_sim: ([K,] Bs, 2) logits on sim transitions.
 
     Returns:
-        (sa_loss, sas_loss) scalars.
+        (sa_loss, sas_loss), each () or (K,).
     """
-    sa_loss = (
-        -F.log_softmax(sa_logits_real, dim=-1)[:, 0].mean()
-        - F.log_softmax(sa_logits_sim, dim=-1)[:, 1].mean()
-    )
-    sas_loss = (
-        -F.log_softmax(sas_logits_real + sa_logits_real, dim=-1)[:, 0].mean()
-        - F.log_softmax(sas_logits_sim + sa_logits_sim, dim=-1)[:, 1].mean()
-    )
+    sa_loss = -F.log_softmax(sa_logits_real, dim=-1)[..., 0].mean(dim=-1) - F.log_softmax(
+        sa_logits_sim, dim=-1
+    )[..., 1].mean(dim=-1)
+    sas_loss = -F.log_softmax(sas_logits_real + sa_logits_real, dim=-1)[..., 0].mean(
+        dim=-1
+    ) - F.log_softmax(sas_logits_sim + sa_logits_sim, dim=-1)[..., 1].mean(dim=-1)
     return sa_loss, sas_loss
 
 
 def classifier_accuracy(logits_real: torch.Tensor, logits_sim: torch.Tensor) -> torch.Tensor:
-    """Fraction of real rows classified real and sim rows classified sim (balanced mean)."""
-    real_ok = (logits_real[:, 0] > logits_real[:, 1]).float().mean()
-    sim_ok = (logits_sim[:, 1] >= logits_sim[:, 0]).float().mean()
+    """Fraction of real rows classified real and sim rows classified sim (balanced mean);
+    ([K,] B, 2) logits -> () or (K,)."""
+    real_ok = (logits_real[..., 0] > logits_real[..., 1]).float().mean(dim=-1)
+    sim_ok = (logits_sim[..., 1] >= logits_sim[..., 0]).float().mean(dim=-1)
     return 0.5 * (real_ok + sim_ok)
 
 
@@ -230,13 +242,13 @@ def dynamics_gap_u(log_ratio_sim_real: torch.Tensor, floor: float, cap: float) -
 
 
 def log_omega(u: torch.Tensor) -> torch.Tensor:
-    """``log omega = log u - logsumexp(log u)`` over the sim batch: (B,) -> (B,).
+    """``log omega = log u - logsumexp(log u)`` over the sim batch: ([K,] B) -> ([K,] B).
 
     Computed in log space, so it is finite for every u > 0 however small (the default here;
     callers floor u at 1e-8 with :func:`dynamics_gap_u`).
     """
     log_u = u.log()
-    return log_u - torch.logsumexp(log_u, dim=-1)
+    return log_u - torch.logsumexp(log_u, dim=-1, keepdim=True)
 
 
 def legacy_log_omega(u: torch.Tensor) -> torch.Tensor:
@@ -245,4 +257,4 @@ def legacy_log_omega(u: torch.Tensor) -> torch.Tensor:
     With u at the floor, ``omega`` is a denormal and log omega ~ -103; kept for parity tests
     and the ``legacy_u`` switch.
     """
-    return torch.log(u / u.sum(dim=-1))
+    return torch.log(u / u.sum(dim=-1, keepdim=True))

@@ -21,6 +21,70 @@ LOG_2 = math.log(2.0)
 LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
+class NoiseTape:
+    """Standard-normal draws made ahead of time and served in order.
+
+    H2O's ``disc_overlap`` runs the discriminator branch on another thread; drawing its noise
+    first, from the step's generator(s), keeps every draw of the step in the order (and so
+    the values) of the serial step.
+
+    Args:
+        source: the generator(s) to draw from now.
+        shapes: the shapes of the draws, in the order they will be asked for.
+        device: torch device.
+    """
+
+    def __init__(
+        self,
+        source: RunNoise,
+        shapes: Sequence[Sequence[int]],
+        device: torch.device,
+    ) -> None:
+        self._draws = [randn(shape, source, device) for shape in shapes]
+
+    def next(self, shape: Sequence[int]) -> torch.Tensor:
+        """The next draw; ValueError if it was recorded with another shape."""
+        if not self._draws or tuple(self._draws[0].shape) != tuple(shape):
+            got = tuple(self._draws[0].shape) if self._draws else "nothing"
+            raise ValueError(f"noise tape: asked for {tuple(shape)}, next draw is {got}")
+        return self._draws.pop(0)
+
+
+# The training noise of one run (a torch.Generator), of a K-seed stack (one generator per
+# member, in member order; see ``algorithms/stack.py``), or draws made ahead (NoiseTape).
+RunNoise = torch.Generator | tuple[torch.Generator, ...]
+Generators = RunNoise | NoiseTape
+
+
+def randn(
+    shape: Sequence[int],
+    generator: Generators,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Standard-normal noise of ``shape``.
+
+    With one generator, exactly ``torch.randn(shape, generator=...)``. With K generators (a
+    seed stack, ``shape[0] == K``), slice k is drawn from generator k alone with shape
+    ``shape[1:]``: the noise member k would draw in a run of its own.
+    """
+    if isinstance(generator, torch.Generator):
+        return torch.randn(tuple(shape), generator=generator, device=device, dtype=dtype)
+    if isinstance(generator, NoiseTape):
+        return generator.next(shape).to(dtype)
+    if shape[0] != len(generator):
+        raise ValueError(f"noise of shape {tuple(shape)} for {len(generator)} generators")
+    return torch.stack(
+        [torch.randn(tuple(shape[1:]), generator=g, device=device, dtype=dtype) for g in generator]
+    )
+
+
+def _share_storage(param: torch.Tensor, view: torch.Tensor) -> None:
+    """Point ``param`` at ``view`` (a slice of a stacked weight): a member of a seed stack
+    then reads, and checkpoints, the live stacked weights without a copy."""
+    param.data = view
+
+
 def init_linear_(
     weight: torch.Tensor,
     bias: torch.Tensor,
@@ -203,6 +267,38 @@ class EnsembleMLP(nn.Module):
                 x = torch.relu(x)
         return x
 
+    @classmethod
+    def stacked(cls, members: Sequence[MLP | EnsembleMLP]) -> EnsembleMLP:
+        """One ensemble holding the weights of ``members`` in order (an MLP is one member, an
+        ensemble all of its members); the members' parameters are then views of it, so they
+        see every update of the stack (a seed stack's per-seed networks).
+
+        All members must have the same layer sizes.
+        """
+        layers = [_layer_weights(m) for m in members]
+        out = cls.__new__(cls)
+        nn.Module.__init__(out)
+        out.weights, out.biases = nn.ParameterList(), nn.ParameterList()
+        for i in range(len(layers[0])):
+            out.weights.append(nn.Parameter(torch.cat([m[i][0] for m in layers]).clone()))
+            out.biases.append(nn.Parameter(torch.cat([m[i][1] for m in layers]).clone()))
+        out.n_members = out.weights[0].shape[0]
+        first = 0
+        for member in members:
+            n = member.n_members if isinstance(member, EnsembleMLP) else 1
+            for i in range(len(out.weights)):
+                weight, bias = out.weights[i].data, out.biases[i].data
+                if isinstance(member, EnsembleMLP):
+                    _share_storage(member.weights[i], weight[first : first + n])
+                    _share_storage(member.biases[i], bias[first : first + n])
+                else:
+                    linear = member.net[2 * i]
+                    assert isinstance(linear, nn.Linear)
+                    _share_storage(linear.weight, weight[first].T)
+                    _share_storage(linear.bias, bias[first, 0])
+            first += n
+        return out
+
     def member_state(self, k: int) -> dict[str, torch.Tensor]:
         """Member ``k`` as an :class:`MLP` state dict (``net.0.weight``, ``net.0.bias``, ...)."""
         state = {}
@@ -210,6 +306,14 @@ class EnsembleMLP(nn.Module):
             state[f"net.{2 * i}.weight"] = weight[k].T.detach().clone()
             state[f"net.{2 * i}.bias"] = bias[k, 0].detach().clone()
         return state
+
+
+def _layer_weights(net: MLP | EnsembleMLP) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per layer, (E, in, out) weight and (E, 1, out) bias copies in EnsembleMLP layout."""
+    if isinstance(net, EnsembleMLP):
+        return [(w.detach(), b.detach()) for w, b in zip(net.weights, net.biases, strict=True)]
+    linears = [m for m in net.net if isinstance(m, nn.Linear)]
+    return [(lin.weight.detach().T[None], lin.bias.detach()[None, None]) for lin in linears]
 
 
 class TwinCritic(nn.Module):
@@ -240,6 +344,31 @@ class TwinCritic(nn.Module):
         return self.ensemble(x, detach_params).squeeze(-1)
 
 
+class StackedCritic(TwinCritic):
+    """The twin critics of K seeds as one ensemble of K * E members (member-major order):
+    (K, B, obs_dim) and (K, B, action_dim) -> (K, E, B) Q values; seed k's critics see only
+    seed k's rows.
+
+    Args:
+        critics: one TwinCritic per seed (same sizes); their parameters become views of this
+            module's.
+    """
+
+    def __init__(self, critics: Sequence[TwinCritic]) -> None:
+        nn.Module.__init__(self)
+        self.per_seed = critics[0].ensemble.n_members
+        self.ensemble = EnsembleMLP.stacked([c.ensemble for c in critics])
+
+    def forward(
+        self, obs: torch.Tensor, action: torch.Tensor, detach_params: bool = False
+    ) -> torch.Tensor:
+        """(K, B, obs_dim), (K, B, action_dim) -> (K, E, B)."""
+        x = torch.cat((obs, action), dim=-1)
+        k, b, d = x.shape
+        x = x.unsqueeze(1).expand(k, self.per_seed, b, d).reshape(k * self.per_seed, b, d)
+        return self.ensemble(x, detach_params).reshape(k, self.per_seed, b)
+
+
 class TanhGaussianActor(nn.Module):
     """Tanh-squashed Gaussian policy (reference parameterisation).
 
@@ -268,10 +397,32 @@ class TanhGaussianActor(nn.Module):
     ) -> None:
         super().__init__()
         self.action_dim = action_dim
-        self.trunk = MLP(obs_dim, 2 * action_dim, hidden, generator, last_layer_gain)
+        # An EnsembleMLP over (K, B, obs_dim) in a seed stack (:meth:`stacked`).
+        self.trunk: MLP | EnsembleMLP = MLP(
+            obs_dim, 2 * action_dim, hidden, generator, last_layer_gain
+        )
         self.log_std_scale = nn.Parameter(torch.tensor(float(log_std_init[0])))
         self.log_std_offset = nn.Parameter(torch.tensor(float(log_std_init[1])))
         self.log_std_min, self.log_std_max = (float(b) for b in log_std_bounds)
+
+    @classmethod
+    def stacked(cls, actors: Sequence[TanhGaussianActor]) -> TanhGaussianActor:
+        """The actors of K seeds as one: observations (K, B, obs_dim) -> (K, B, A), trunk an
+        EnsembleMLP, log-std scale and offset (K, 1, 1). The actors' parameters become views
+        of the stack's (they act and export with the live weights)."""
+        first = actors[0]
+        out = cls.__new__(cls)
+        nn.Module.__init__(out)
+        out.action_dim = first.action_dim
+        out.log_std_min, out.log_std_max = first.log_std_min, first.log_std_max
+        out.trunk = EnsembleMLP.stacked([a.trunk for a in actors])
+        for name in ("log_std_scale", "log_std_offset"):
+            values = torch.stack([getattr(a, name).detach() for a in actors]).reshape(-1, 1, 1)
+            param = nn.Parameter(values.clone())
+            setattr(out, name, param)
+            for k, actor in enumerate(actors):
+                _share_storage(getattr(actor, name), param.data[k, 0, 0])
+        return out
 
     def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, obs_dim) normalised obs -> pre-tanh mean and clamped log std, each (B, A)."""
@@ -282,19 +433,19 @@ class TanhGaussianActor(nn.Module):
         return mean, log_std
 
     def sample(
-        self, obs: torch.Tensor, generator: torch.Generator
+        self, obs: torch.Tensor, generator: Generators
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Reparameterised sample.
 
         Args:
-            obs: (..., obs_dim) normalised observations.
-            generator: source of the Gaussian noise.
+            obs: (..., obs_dim) normalised observations ((K, B, obs_dim) in a seed stack).
+            generator: source of the Gaussian noise (one per seed in a stack).
 
         Returns:
             actions (..., A) in (-1, 1) and their log-probabilities (...,) in nats.
         """
         mean, log_std = self.distribution(obs)
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        eps = randn(mean.shape, generator, mean.device, mean.dtype)
         pre_tanh = mean + log_std.exp() * eps
         return torch.tanh(pre_tanh), tanh_gaussian_log_prob(eps, log_std, pre_tanh)
 

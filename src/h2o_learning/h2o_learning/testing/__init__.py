@@ -1,1 +1,2 @@
-"""Test support shared by the package's tests (no test code of its own)."""
+"""Support for the package's tests and benchmarks (no test code of its own): tiny tasks
+with a known optimum, small training budgets."""

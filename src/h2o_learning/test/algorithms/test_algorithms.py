@@ -18,7 +18,7 @@ from h2o_learning.algorithms import (
     make_algorithm,
     next_state_noise_std,
 )
-from h2o_learning.training.buffers import ReplayBuffer
+from h2o_learning.testing.toy_tasks import BANDIT, bandit, policy_slope
 from h2o_learning.training.sampling import sample_batches
 from h2o_robot_bridge.errors import ConfigError, H2OError
 
@@ -30,15 +30,6 @@ TINY = AlgorithmConfig(
     n_next_samples=4,
     cql_n_actions=3,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():  # noqa: ANN201
-    """Tiny networks: one thread is fastest, and robust on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # -- factory and config ------------------------------------------------------------------------
@@ -296,40 +287,6 @@ def test_next_state_noise_std_default_and_legacy() -> None:
 
 
 # -- a tiny task with a known optimum ------------------------------------------------------------
-
-
-def bandit(n: int, gain: float, seed: int) -> ReplayBuffer:
-    """One-step task: s ~ U(-0.8, 0.8), a ~ U(-1, 1), s' = s + gain * a, r = -s'^2, terminal.
-
-    The best action is a* = -s / gain. Real: gain 2 (a* = -s/2); sim: gain -1 (a* = +s).
-    Mixing both without weighting would give a* = -s/5.
-    """
-    rng = np.random.default_rng(seed)
-    s = rng.uniform(-0.8, 0.8, (n, 1))
-    a = rng.uniform(-1, 1, (n, 1))
-    nxt = s + gain * a
-    return ReplayBuffer.from_arrays(s, a, -(nxt[:, 0] ** 2), nxt, np.ones(n))
-
-
-BANDIT = AlgorithmConfig(
-    hidden=(64, 64),
-    disc_hidden=(64, 64),
-    batch_size=128,
-    disc_batch_size=128,
-    actor_lr=1e-3,
-    critic_lr=1e-3,
-    alpha_lr=1e-3,
-    disc_lr=1e-3,
-    init_alpha=0.05,
-    n_next_samples=4,
-)
-
-
-def policy_slope(algo) -> float:  # noqa: ANN001
-    """Least-squares slope of the deterministic action over s in [-0.6, 0.6]."""
-    s = torch.linspace(-0.6, 0.6, 25).unsqueeze(1)
-    a = algo.act(s, deterministic=True)[:, 0]
-    return float((s[:, 0] * a).sum() / s[:, 0].square().sum())
 
 
 def train(name: str, steps: int, config: AlgorithmConfig = BANDIT) -> float:

@@ -24,15 +24,6 @@ def make(seed: int = 0) -> DynamicsDiscriminators:
     return DynamicsDiscriminators(2, 2, (64, 64), ObsNormalizer(2), g)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():  # noqa: ANN201
-    """Tiny networks: one thread is fastest, and robust on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def train_on(real_gain: float, gen: torch.Generator, seed: int = 0) -> DynamicsDiscriminators:
     """400 Adam steps on real (``real_gain``) vs sim (gain 1) transitions."""
     disc = make(seed)
