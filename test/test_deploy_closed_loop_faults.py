@@ -10,7 +10,6 @@ and the runner must stay alive and send the controlled stop.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -46,14 +45,16 @@ def test_learned_policy_stands_through_bad_inputs_and_stops_when_the_sim_dies(
     runner = policy_runner_process(FIXTURE, tmp_path, domain_id, diagnostics_period=0.2)
     sim = sim_node_process(tmp_path, domain_id, dynamics="real", seed=3)
     kill_at = DURATION + 1.0
+    mark = {"t": kill_at, "do": "mark", "value": "kill the sim"}
     monitor = fake_robot_process(
-        out, tmp_path, domain_id, listen_only=True, duration=kill_at + 1.5, events=TIMELINE
-    )
-    # The monitor's clock starts at the runner's first command (it publishes from the start,
-    # waiting for sensors), so the monitor is at least this far into its timeline at the kill.
+        out, tmp_path, domain_id, listen_only=True, duration=kill_at + 2.5,
+        events=[*TIMELINE, mark],
+    )  # fmt: skip
+    # The monitor's clock starts at the runner's first command, which a loaded machine delays
+    # by seconds: the sim dies at that point of the monitor's timeline, not after a sleep.
     with runner, monitor:
         with sim:
-            time.sleep(kill_at)
+            monitor.wait_for_output("mark: kill the sim", timeout=kill_at + 90)
             sim.kill()
         monitor.wait(timeout=60)
         alive = runner.alive()

@@ -23,7 +23,8 @@ transition label, e.g. ``activate``, via ``/policy_runner/change_state``), ``hea
 (``value``: [v, w], NaN allowed), ``fault`` / ``fault_stop`` (bad messages: ``topic``
 ``joint_states`` | ``imu`` | ``cmd_vel``, ``kind`` from :data:`FAULTS`, ``mode``
 ``interleave`` (``per_tick`` bad messages after each good one; a flood at ``per_tick`` x rate)
-or ``replace`` (bad messages instead of the good ones)).
+or ``replace`` (bad messages instead of the good ones)), ``mark`` (logs ``mark: <value>``: a
+test waits for that line to act at a point of this timeline, not after a sleep).
 
 With ``--estop-latched`` it publishes ``true`` on the e-stop topic with transient-local QoS at
 start (an e-stop asserted before the runner starts); ``--from-start`` starts the timeline at
@@ -81,6 +82,7 @@ EVENTS = (
     "fault",
     "fault_stop",
     "blackout",
+    "mark",
 )
 FAULTS = {
     "joint_states": ("missing_joint", "unknown_names", "wrong_length", "nan", "huge", "empty"),
@@ -281,6 +283,8 @@ class FakeRobot(Node):
                 self.faults[event["topic"]] = event
             elif do == "fault_stop":
                 self.faults.clear()
+            elif do == "mark":
+                self.get_logger().info(f"mark: {event.get('value', '')}")
             self.played.append(record)
 
     def _record_response(self, record: dict[str, Any]) -> Callable[[Future[Any]], None]:
