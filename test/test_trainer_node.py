@@ -14,6 +14,8 @@ from h2o_robot_bridge.dataset import save_dataset
 from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy
 from h2o_robot_bridge.testing.processes import node_process, ros_env
 
+# Like h2o_learning.testing.budgets.TINY_TRAIN, less its network sizes: a list value such as
+# "algo.hidden=[16, 16]" inside a ROS string-array parameter does not survive rcl's parser.
 OVERRIDES = [
     "loop.epochs=2",
     "loop.sim_steps_per_epoch=40",
