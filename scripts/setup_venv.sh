@@ -52,7 +52,7 @@ log=$(mktemp)
 quiet() { "$@" >"$log" 2>&1 || { cat "$log"; echo "[setup] FAILED: $*"; exit 1; }; }
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "${venv_flags[@]}" "$VENV"
 quiet "$VENV/bin/python" -m pip install -q --upgrade pip
-echo "[setup] installing pinned requirements (first time: ~1 min, 1.8 GB)"
+echo "[setup] installing pinned requirements (first time: 1-3 min, ~2.3 GB with torch and ray)"
 quiet "$VENV/bin/python" -m pip install -q "${reqs[@]}"
 echo "[setup] installing the interop extras (requirements/interop.txt, --no-deps)"
 quiet "$VENV/bin/python" -m pip install -q --no-deps -r requirements/interop.txt
