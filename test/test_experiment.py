@@ -1,12 +1,14 @@
-"""``h2o-experiment`` at the micro preset: the whole grid runs in parallel processes; every table
+"""``h2o-experiment`` at the micro preset: the whole grid runs as local Ray tasks; every table
 cell is the mean ± population std of the raw runs.csv it was built from, each run's result is
-its own last logged evaluation, and the plots exist; a second call resumes (finds everything
-finished) and bad presets are clear errors. The micro budget learns nothing: these tests check
-the bookkeeping from run to table, not what the policies score."""
+its own last logged evaluation, each score is its last evaluations normalised by the measured
+references (random policy 0, classical controller 100), and the plots exist; a second call
+resumes (finds everything finished) and bad presets are clear errors. The micro budget learns
+nothing: these tests check the bookkeeping from run to table, not what the policies score."""
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import secrets
@@ -20,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from h2o_learning.experiment.plan import load_preset, plan_runs
+from h2o_learning.experiment.plan import NO_GAP, load_preset, plan_runs
+from h2o_learning.experiment.report import SCORE_REAL, SCORE_SIM
+from h2o_learning.experiment.scores import SCORE_WINDOW
 from h2o_learning.training.metrics_log import REAL_RETURN, SIM_RETURN, read_metrics
 from h2o_robot_bridge.testing.processes import find_executable
 
@@ -80,9 +84,10 @@ def test_micro_table_matches_the_raw_runs(micro) -> None:
     assert f"{len(plan_runs(preset))}/{len(plan_runs(preset))} runs finished" in text
     assert "population std" in text  # the table says which std it prints
     header = "| dataset | gap | SAC | CQL | DARC | DARC+ | H2O |"
-    assert text.count(header) == 2
+    assert text.count(header) == 3  # scores in real, scores in sim, raw returns in real
     runs = _runs(out)
-    for rows, metric in zip(_table_rows(text), (REAL_RETURN, SIM_RETURN), strict=True):
+    tables = _table_rows(text)[:3]
+    for rows, metric in zip(tables, (SCORE_REAL, SCORE_SIM, REAL_RETURN), strict=True):
         assert {(r[0], r[1]) for r in rows} == {
             (d, g) for d in preset.datasets for g in preset.gaps
         }
@@ -91,14 +96,37 @@ def test_micro_table_matches_the_raw_runs(micro) -> None:
             for method, cell in zip(preset.methods, row[2:], strict=True):
                 want = _expected_cell(runs, method, row[0], row[1], metric)
                 if want is None:  # CQL has no simulator to be evaluated in
-                    assert metric == SIM_RETURN and method == "cql" and cell == "–", cell
+                    assert metric == SCORE_SIM and method == "cql" and cell == "–", cell
                     continue
                 assert CELL.match(cell), cell
                 assert cell.strip("*") == f"{want[0]:.0f} ± {want[1]:.0f}", (method, cell, want)
                 means[method] = (want[0], cell.startswith("**"))
-            if metric == REAL_RETURN:  # the best mean, and only it, is bold
+            if metric == SCORE_REAL:  # the best mean, and only it, is bold
                 best = max(means, key=lambda m: means[m][0])
                 assert [m for m, (_, bold) in means.items() if bold] == [best], means
+
+
+def test_micro_scores_are_the_last_evaluations_normalised_by_the_references(micro) -> None:
+    out, _ = micro
+    refs = json.loads((out / "references.json").read_text())["profiles"]
+    assert set(refs) == {NO_GAP, "gravity_x2"}
+    for ref in refs.values():  # the controller stands; random actions do worse
+        assert ref["classical"] > ref["random"], ref
+    runs = _runs(out)
+    for r in runs:
+        rows = read_metrics(out / "runs" / r["key"] / "metrics.csv")
+        for metric, column, profile in ((REAL_RETURN, SCORE_REAL, NO_GAP),
+                                        (SIM_RETURN, SCORE_SIM, r["gap"])):  # fmt: skip
+            logged = [m[metric] for m in rows if metric in m][-SCORE_WINDOW:]
+            if not logged:  # CQL: no sim evaluation, no sim score
+                assert r["method"] == "cql" and r[column] == "", r
+                continue
+            ref = refs[profile]
+            want = 100 * (np.mean(logged) - ref["random"]) / (ref["classical"] - ref["random"])
+            assert float(r[column]) == pytest.approx(want, rel=1e-9), (r["key"], column)
+    h2o = [r for r in runs if r["method"] == "h2o"]
+    assert h2o and all(float(r["control/weight_mean"]) > 0 for r in h2o)
+    assert all(r["control/weight_mean"] == "" for r in runs if r["method"] in ("sac", "cql"))
 
 
 def test_micro_raw_csvs_and_plots(micro) -> None:

@@ -21,7 +21,10 @@ from h2o_robot_bridge.config_files import config_file, load_yaml_mapping
 from h2o_robot_bridge.errors import ConfigError
 
 METHODS = tuple(ALGORITHMS)
-GAPS = ("gravity_x2", "friction_x0.3", "joint_noise")
+NO_GAP = "real"
+"""The control gap: the simulator runs the robot's own profile (sim = real), where H2O's
+importance weights should be ~1 and H2O should match SAC trained in ``real``."""
+GAPS = (NO_GAP, "gravity_x2", "friction_x0.3", "joint_noise")
 DATASETS = ("medium", "medium-replay", "medium-expert")
 STATS_DATASET = "medium"
 """SAC trains in the simulator only; its observation normaliser takes this dataset's statistics
@@ -148,3 +151,9 @@ def run_config(
     if not algorithm_info(spec.method).uses_sim:
         merged["loop"]["eval_sim"] = False
     return config_from_dict(merged)
+
+
+def eval_settings(preset: Preset) -> tuple[int, int | None]:
+    """(episodes per evaluation, episode cap in ticks or None) of the preset's runs."""
+    loop = config_from_dict(deep_merge(load_raw(preset.base), preset.train)).loop
+    return loop.eval_episodes, loop.eval_max_steps

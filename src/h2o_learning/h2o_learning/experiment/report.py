@@ -1,5 +1,5 @@
-"""The experiment's outputs: markdown tables (mean ± population std over seeds), raw CSVs and
-plots."""
+"""The experiment's outputs: markdown tables (normalised scores, mean ± population std over
+seeds; the controls; the sim-vs-real rank correlation), raw CSVs and plots."""
 
 from __future__ import annotations
 
@@ -11,10 +11,38 @@ from typing import Any
 import numpy as np
 
 from h2o_learning.algorithms import ALGORITHMS, algorithm_info
-from h2o_learning.experiment.plan import Preset, RunSpec
+from h2o_learning.experiment.plan import NO_GAP, Preset, RunSpec
+from h2o_learning.experiment.scores import SCORE_WINDOW, References, window_mean
+from h2o_learning.gap.metrics import rank_correlation
 from h2o_learning.training.metrics_log import EPOCH, REAL_RETURN, SIM_RETURN, read_metrics
 
 RUN_FIELDS = ("key", "method", "gap", "dataset", "seed", "epochs", "minutes")
+SCORE_REAL, SCORE_SIM = "score/real", "score/sim"
+"""A run's normalised score (mean of its last SCORE_WINDOW evaluations) in real / its sim."""
+CONTROLS = {
+    "control/weight_mean": "train/weight_mean",
+    "control/disc_sas_acc": "train/disc_sas_acc",
+}
+"""runs.csv column -> the training metric it averages over a run's last SCORE_WINDOW epochs
+(H2O's mean importance weight of sim samples and its s-a-s' discriminator accuracy)."""
+
+
+def scored_records(
+    records: list[dict[str, Any]], runs: Path, refs: dict[str, References]
+) -> list[dict[str, Any]]:
+    """``records`` with each run's scores and control metrics added, from its ``metrics.csv``
+    (real scored against ``refs[NO_GAP]``, sim against the run's gap profile)."""
+    out = []
+    for rec in records:
+        path = runs / rec["key"] / "metrics.csv"
+        rows = read_metrics(path) if path.is_file() else []
+        extra = {SCORE_REAL: refs[NO_GAP].score(window_mean(rows, REAL_RETURN))}
+        if rec.get("gap") in refs:
+            extra[SCORE_SIM] = refs[rec["gap"]].score(window_mean(rows, SIM_RETURN))
+        for column, metric in CONTROLS.items():
+            extra[column] = window_mean(rows, metric)
+        out.append({**rec, **{k: v for k, v in extra.items() if math.isfinite(v)}})
+    return out
 
 
 def cell_values(
@@ -34,27 +62,33 @@ def cell_values(
 
 
 def markdown_table(
-    preset: Preset, values: dict[tuple[str, str, str], list[float]], bold_best: bool
+    preset: Preset,
+    values: dict[tuple[str, str, str], list[float]],
+    bold_best: bool,
+    methods: tuple[str, ...] | None = None,
+    digits: int = 0,
 ) -> str:
-    """Rows (dataset, gap), columns methods; ``mean ± std`` with the population std over seeds
-    (numpy's default, ddof 0); ``(n=k)`` when seeds are missing."""
-    labels = [algorithm_info(m).label for m in preset.methods]
+    """Rows (dataset, gap), columns ``methods`` (default: the preset's); ``mean ± std`` with the
+    population std over seeds (numpy's default, ddof 0) at ``digits`` decimals; ``(n=k)`` when
+    seeds are missing."""
+    methods = methods or preset.methods
+    labels = [algorithm_info(m).label for m in methods]
     header = "| dataset | gap | " + " | ".join(labels) + " |"
-    lines = [header, "|---|---|" + "---|" * len(preset.methods)]
+    lines = [header, "|---|---|" + "---|" * len(methods)]
     for dataset in preset.datasets:
         for gap in preset.gaps:
-            cells = [values.get((dataset, gap, m), []) for m in preset.methods]
+            cells = [values.get((dataset, gap, m), []) for m in methods]
             means = [float(np.mean(v)) if v else -math.inf for v in cells]
             best = int(np.argmax(means)) if bold_best and any(v for v in cells) else -1
-            texts = [_cell(v, len(preset.seeds), i == best) for i, v in enumerate(cells)]
+            texts = [_cell(v, len(preset.seeds), i == best, digits) for i, v in enumerate(cells)]
             lines.append(f"| {dataset} | {gap} | " + " | ".join(texts) + " |")
     return "\n".join(lines)
 
 
-def _cell(values: list[float], seeds: int, bold: bool) -> str:
+def _cell(values: list[float], seeds: int, bold: bool, digits: int = 0) -> str:
     if not values:
         return "–"
-    text = f"{np.mean(values):.0f} ± {np.std(values):.0f}"
+    text = f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
     text = f"**{text}**" if bold else text
     return text if len(values) >= seeds else f"{text} (n={len(values)})"
 
@@ -70,28 +104,45 @@ def budget_text(preset: Preset) -> str:
 
 
 def write_results(
-    preset: Preset, records: list[dict[str, Any]], specs: list[RunSpec], runs: Path, out: Path
+    preset: Preset,
+    records: list[dict[str, Any]],
+    specs: list[RunSpec],
+    runs: Path,
+    out: Path,
+    refs: dict[str, References],
 ) -> str:
     """``table.md``, ``runs.csv``, ``curves.csv``, ``curves.png``, ``real_vs_sim.png`` in
-    ``out``; returns the markdown of ``table.md``."""
+    ``out``; returns the markdown of ``table.md``. ``refs``: the score references of ``real``
+    and of each gap profile (:func:`~h2o_learning.experiment.runner.ensure_references`)."""
     out.mkdir(parents=True, exist_ok=True)
-    real = cell_values(records, specs, preset, REAL_RETURN)
-    sim = cell_values(records, specs, preset, SIM_RETURN)
+    records = scored_records(records, runs, refs)
+    std = "mean ± population std (ddof 0) over seeds"
+    window = f"each run's mean over its last {SCORE_WINDOW} evaluations"
     text = "\n".join(
         [
             f"# Experiment `{preset.name}`: {len(records)}/{len(specs)} runs finished",
             "",
             budget_text(preset) + ".",
             "",
-            "## Return evaluated in `real` (the robot), mean ± population std (ddof 0) over seeds "
-            "(best mean in bold)",
+            f"## Score in `real` (the robot): 0 = random policy, 100 = classical controller; "
+            f"{window}, {std} (best mean in bold)",
             "",
-            markdown_table(preset, real, bold_best=True),
+            markdown_table(preset, cell_values(records, specs, preset, SCORE_REAL), True),
             "",
-            "## The same policies evaluated in their simulator profile (the gap's dynamics), "
-            "mean ± population std",
+            f"## The same policies scored in their simulator profile (the gap's dynamics, "
+            f"against the references in that profile), {std}",
             "",
-            markdown_table(preset, sim, bold_best=False),
+            markdown_table(preset, cell_values(records, specs, preset, SCORE_SIM), False),
+            "",
+            f"## Raw return in `real` at the last evaluation, {std}",
+            "",
+            markdown_table(preset, cell_values(records, specs, preset, REAL_RETURN), False),
+            "",
+            *_controls_section(preset, records, specs),
+            *_rank_section(preset, records),
+            "## Score references (mean return over the runs' evaluation seeds)",
+            "",
+            references_table(refs),
             "",
             "SAC never sees real data (one run per gap and seed, repeated down its column); "
             "CQL never sees the simulator (one run per dataset and seed; no sim evaluation).",
@@ -99,11 +150,72 @@ def write_results(
     )
     (out / "table.md").write_text(text + "\n")
     _write_runs_csv(out / "runs.csv", records)
-    curves = _curve_rows(runs, records)
+    curves = _curve_rows(runs, records, refs[NO_GAP])
     _write_curves_csv(out / "curves.csv", curves)
     _plot_curves(out / "curves.png", preset, specs, curves)
     _plot_real_vs_sim(out / "real_vs_sim.png", records)
     return text
+
+
+def _controls_section(
+    preset: Preset, records: list[dict[str, Any]], specs: list[RunSpec]
+) -> list[str]:
+    """H2O's importance weight and discriminator accuracy per cell (the controls: ~1 and ~0.5
+    where sim = real, low and high where the dynamics differ)."""
+    if "h2o" not in preset.methods:
+        return []
+    lines = [
+        f"## Controls: H2O's mean importance weight w of sim samples and its s-a-s' "
+        f"discriminator accuracy (last {SCORE_WINDOW} epochs), mean ± population std",
+        "",
+        f"With gap `{NO_GAP}` (sim = real) a weight that measures the dynamics gap is ~1 and the "
+        "accuracy ~0.5; where the dynamics differ, the weight is below 1. "
+        + ("This grid has the no-gap row." if NO_GAP in preset.gaps else
+           "This grid has no no-gap row: the control is not run."),
+        "",
+    ]  # fmt: skip
+    for column, digits in (("control/weight_mean", 3), ("control/disc_sas_acc", 2)):
+        values = cell_values(records, specs, preset, column)
+        table = markdown_table(preset, values, False, ("h2o",), digits)
+        lines += [f"`{column}`:", "", table, ""]
+    return lines
+
+
+def rank_correlations(
+    preset: Preset, records: list[dict[str, Any]]
+) -> dict[str, tuple[float, int]]:
+    """Gap -> (Spearman correlation of the runs' sim and real scores, runs): does ranking
+    policies in the simulator rank them as the robot would? ``all``: every gap together."""
+    out: dict[str, tuple[float, int]] = {}
+    for gap in (*preset.gaps, "all"):
+        pts = [(r[SCORE_SIM], r[SCORE_REAL]) for r in records
+               if SCORE_SIM in r and SCORE_REAL in r and gap in ("all", r.get("gap"))]  # fmt: skip
+        sim, real = (np.array(v) for v in zip(*pts, strict=True)) if pts else ([], [])
+        out[gap] = (rank_correlation(np.asarray(sim), np.asarray(real)), len(pts))
+    return out
+
+
+def _rank_section(preset: Preset, records: list[dict[str, Any]]) -> list[str]:
+    rows = [f"| {gap} | {rho:.2f} | {n} |" for gap, (rho, n) in rank_correlations(
+        preset, records).items()]  # fmt: skip
+    return [
+        "## Is evaluating in the simulator misleading? Spearman rank correlation of each run's "
+        "sim score and real score (1: the simulator ranks policies as the robot does)",
+        "",
+        "| gap | Spearman | runs |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
+def references_table(refs: dict[str, References]) -> str:
+    """Profile, random policy's return, classical controller's return, episodes."""
+    lines = ["| profile | random policy (score 0) | classical controller (100) | episodes |",
+             "|---|---|---|---|"]  # fmt: skip
+    for name, ref in refs.items():
+        lines.append(f"| {name} | {ref.random:.1f} | {ref.classical:.1f} | {ref.episodes} |")
+    return "\n".join(lines)
 
 
 def _write_runs_csv(path: Path, records: list[dict[str, Any]]) -> None:
@@ -115,7 +227,9 @@ def _write_runs_csv(path: Path, records: list[dict[str, Any]]) -> None:
             writer.writerow(rec)
 
 
-def _curve_rows(runs: Path, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _curve_rows(
+    runs: Path, records: list[dict[str, Any]], real: References
+) -> list[dict[str, Any]]:
     rows = []
     for rec in records:
         path = runs / rec["key"] / "metrics.csv"
@@ -126,12 +240,14 @@ def _curve_rows(runs: Path, records: list[dict[str, Any]]) -> list[dict[str, Any
                 rows.append({"key": rec["key"], "method": rec["method"], "gap": rec["gap"],
                              "dataset": rec["dataset"], "seed": rec["seed"],
                              "epoch": int(m[EPOCH]), "real_return": m[REAL_RETURN],
+                             "real_score": real.score(m[REAL_RETURN]),
                              "sim_return": m.get(SIM_RETURN, "")})  # fmt: skip
     return rows
 
 
 def _write_curves_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    fields = ["key", "method", "gap", "dataset", "seed", "epoch", "real_return", "sim_return"]
+    fields = ["key", "method", "gap", "dataset", "seed", "epoch", "real_return", "real_score",
+              "sim_return"]  # fmt: skip
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
@@ -150,7 +266,7 @@ def _plt() -> Any:
 def _plot_curves(
     path: Path, preset: Preset, specs: list[RunSpec], rows: list[dict[str, Any]]
 ) -> None:
-    """Mean real-evaluation return over seeds vs epoch, one panel per (dataset, gap)."""
+    """Mean real-evaluation score over seeds vs epoch, one panel per (dataset, gap)."""
     plt = _plt()
     by_key = {s.key: s for s in specs}
     nd, ng = len(preset.datasets), len(preset.gaps)
@@ -163,7 +279,7 @@ def _plot_curves(
                 for r in rows:
                     spec = by_key.get(r["key"])
                     if spec and spec.method == method and (dataset, gap) in spec.cells(preset):
-                        curve.setdefault(r["epoch"], []).append(r["real_return"])
+                        curve.setdefault(r["epoch"], []).append(r["real_score"])
                 if curve:
                     xs = sorted(curve)
                     ax.plot(xs, [np.mean(curve[x]) for x in xs], marker="o", color=f"C{k}",
@@ -171,7 +287,7 @@ def _plot_curves(
             ax.set_title(f"{dataset} / {gap}", fontsize="small")
             ax.set_xlabel("epoch")
             if j == 0:
-                ax.set_ylabel("return (real)")
+                ax.set_ylabel("score in real (100 = classical)")
     axes[0][0].legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
@@ -179,18 +295,19 @@ def _plot_curves(
 
 
 def _plot_real_vs_sim(path: Path, records: list[dict[str, Any]]) -> None:
-    """Each run's final return in its sim profile (x) vs in ``real`` (y)."""
+    """Each run's score in its sim profile (x) vs in ``real`` (y), one colour per method."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for k, (method, info) in enumerate(ALGORITHMS.items()):
-        pts = [(r[SIM_RETURN], r[REAL_RETURN]) for r in records
-               if r["method"] == method and SIM_RETURN in r and REAL_RETURN in r]  # fmt: skip
+        pts = [(r[SCORE_SIM], r[SCORE_REAL]) for r in records
+               if r["method"] == method and SCORE_SIM in r and SCORE_REAL in r]  # fmt: skip
         if pts:
             xs, ys = zip(*pts, strict=True)
             ax.scatter(xs, ys, color=f"C{k}", label=info.label, alpha=0.7)
     lims = ax.get_xlim()
     ax.plot(lims, lims, "k--", lw=0.8, label="real = sim")
-    ax.set(xlabel="return evaluated in the sim profile", ylabel="return evaluated in real",
+    ax.set(xlabel="score in the sim profile (100 = classical there)",
+           ylabel="score in real (100 = classical)",
            title="is evaluating in the simulator misleading?")  # fmt: skip
     ax.legend(fontsize="small")
     fig.tight_layout()

@@ -1,13 +1,16 @@
 """``h2o-experiment``: the paper's table (docs/algorithm.md) on our robot, on Ray.
 
 Methods SAC (sim only), CQL (real only), DARC, DARC+ and H2O; sim gaps ``gravity_x2``,
-``friction_x0.3``, ``joint_noise``; real datasets ``medium``, ``medium-replay``,
-``medium-expert`` (``h2o-collect`` on the ``real`` profile); several seeds. Every policy is
-evaluated in the ``real`` profile (the robot) and, separately, in its sim profile, to show (or
-refute) the paper's "simulation-based evaluation can be very misleading".
+``friction_x0.3``, ``joint_noise`` and the no-gap control ``real`` (sim = real); real datasets
+``medium``, ``medium-replay``, ``medium-expert`` (``h2o-collect`` on the ``real`` profile);
+several seeds. Every policy is evaluated in the ``real`` profile (the robot) and, separately, in
+its sim profile, to show (or refute) the paper's "simulation-based evaluation can be very
+misleading".
 
     h2o-experiment --preset micro            # < 1 min: the test's well-formed table
     h2o-experiment --preset quick            # < 1 hour on 2 cores
+    h2o-experiment --preset controls         # the no-gap control vs gravity x2 (~8 min)
+    h2o-experiment --preset focused          # >= 100 epochs, the focused grid (~13.5 h)
     h2o-experiment --preset full             # the reference budget (see config/experiment)
     h2o-experiment --preset quick --report-only --results docs/results
 
@@ -16,7 +19,9 @@ at once), or an existing cluster with ``--address`` (``--out`` on storage all no
 Runs go to ``--out`` (default ``runs/experiment_<preset>``), one folder per run; a finished run
 holds ``result.json`` and is skipped when the command is run again (resumable: an interrupted
 run continues from its newest checkpoint). Results (``--results``, default ``<out>/results``):
-``table.md`` (mean ± std over seeds, real and sim evaluation), ``runs.csv`` (one row per run),
+``table.md`` (normalised scores, 0 = random policy, 100 = classical controller, mean ± std over
+seeds, real and sim evaluation; the no-gap control and H2O's importance weights; the rank
+correlation of sim and real scores), ``runs.csv`` (one row per run),
 ``curves.csv`` (every evaluation of every run), ``curves.png`` and ``real_vs_sim.png``.
 """
 
@@ -33,11 +38,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from h2o_learning.experiment.plan import Preset, RunSpec, load_preset, plan_runs, run_config
+from h2o_learning.experiment.plan import (
+    NO_GAP,
+    Preset,
+    RunSpec,
+    eval_settings,
+    load_preset,
+    plan_runs,
+    run_config,
+)
 from h2o_learning.experiment.report import write_results
+from h2o_learning.experiment.scores import References, measure_references, references_from_dict
 from h2o_robot_bridge.errors import H2OError
 
 RESULT = "result.json"
+REFERENCES = "references.json"
 
 
 class ExperimentError(H2OError, RuntimeError):
@@ -61,6 +76,35 @@ def ensure_datasets(preset: Preset, out: Path) -> dict[str, Path]:
         data = collect_dataset(kind, preset.dataset_steps, preset.task, preset.dataset_seed)
         paths[kind] = save_dataset(path, data, overwrite=True)
     return paths
+
+
+def ensure_references(preset: Preset, out: Path) -> dict[str, References]:
+    """The score references (random policy, classical controller) of ``real`` and of every gap
+    profile, measured once with the runs' evaluation settings and kept in ``references.json``
+    (measured again when the settings or the profiles change)."""
+    from h2o_learning.training.evaluation import episode_limit, eval_seeds  # noqa: PLC0415
+    from h2o_robot_bridge.contract import DEFAULT_TIMING  # noqa: PLC0415
+
+    episodes, cap = eval_settings(preset)
+    seeds = sorted({s for seed in preset.seeds for s in eval_seeds(seed, episodes)})
+    limit = episode_limit(preset.task, DEFAULT_TIMING.control_hz, cap)
+    settings = {"task": preset.task, "seeds": seeds, "max_steps": limit}
+    path = out / REFERENCES
+    stored = json.loads(path.read_text()) if path.is_file() else {}
+    refs = (
+        references_from_dict(stored.get("profiles", {}))
+        if stored.get("settings") == settings
+        else {}
+    )
+    missing = [p for p in (NO_GAP, *preset.gaps) if p not in refs]
+    for profile in dict.fromkeys(missing):
+        print(f"measuring score references in {profile} ({len(seeds)} episodes each)")
+        refs[profile] = measure_references(preset.task, profile, seeds, limit)
+    if missing:
+        out.mkdir(parents=True, exist_ok=True)
+        profiles = {k: v.to_dict() for k, v in refs.items()}
+        path.write_text(json.dumps({"settings": settings, "profiles": profiles}, indent=1))
+    return refs
 
 
 def run_one(job: tuple[Preset, RunSpec, dict[str, Path], Path]) -> dict[str, Any]:
@@ -274,7 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         specs = plan_runs(preset)
         records = finished_records(out / "runs", specs)
         results = args.results or out / "results"
-        table = write_results(preset, records, specs, out / "runs", results)
+        refs = ensure_references(preset, out)
+        table = write_results(preset, records, specs, out / "runs", results, refs)
     except H2OError as err:
         print(f"h2o-experiment: error: {err}", file=sys.stderr)
         return 2

@@ -1,0 +1,118 @@
+"""Normalised scores and the experiment's control/rank tables, against hand-computed values and
+real PyBullet references."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from h2o_learning.experiment.plan import NO_GAP, Preset, plan_runs
+from h2o_learning.experiment.report import (
+    SCORE_REAL,
+    SCORE_SIM,
+    rank_correlations,
+    scored_records,
+)
+from h2o_learning.experiment.scores import (
+    RandomPolicy,
+    References,
+    measure_references,
+    window_mean,
+)
+from h2o_learning.training.evaluation import RunnerEvaluator, eval_seeds
+from h2o_learning.training.metrics_log import REAL_RETURN, SIM_RETURN, write_metrics
+from h2o_robot_bridge.controllers import ClassicalController
+
+
+def test_score_is_0_at_random_100_at_classical_and_linear_between() -> None:
+    ref = References(random=10.0, classical=110.0, episodes=3)
+    assert ref.score(10.0) == 0.0
+    assert ref.score(110.0) == 100.0
+    assert ref.score(60.0) == 50.0
+    assert ref.score(-90.0) == -100.0  # worse than random is negative, not clipped
+    assert math.isnan(ref.score(float("nan")))
+    assert math.isnan(References(5.0, 5.0, 3).score(7.0))  # no spread: cannot normalise
+
+
+def test_window_mean_takes_the_last_three_finite_values() -> None:
+    rows = [{"a": 1.0}, {"b": 2.0}, {"a": 2.0}, {"a": float("nan")}, {"a": 4.0}, {"a": 6.0}]
+    assert window_mean(rows, "a") == pytest.approx(4.0)  # (2 + 4 + 6) / 3
+    assert window_mean(rows, "a", window=1) == 6.0
+    assert window_mean(rows[:1], "a") == 1.0  # fewer than three: what there is
+    assert math.isnan(window_mean(rows, "c"))
+
+
+def test_random_policy_is_uniform_in_the_action_box_and_seeded() -> None:
+    obs = np.zeros(25, np.float32)
+    p, q, other = (RandomPolicy("stand", 100.0, seed=s) for s in (3, 3, 4))
+    xs = np.stack([p.act(obs) for _ in range(2000)])
+    assert np.array_equal(xs[:5], np.stack([q.act(obs) for _ in range(5)]))  # same seed
+    assert not np.array_equal(xs[0], other.act(obs))
+    assert xs.shape == (2000, 6) and xs.dtype == np.float32
+    assert xs.min() >= -1.0 and xs.max() <= 1.0
+    assert np.allclose(xs.mean(axis=0), 0.0, atol=0.05)  # uniform on [-1, 1]: mean 0
+    assert np.allclose(xs.std(axis=0), 1 / np.sqrt(3), atol=0.03)  # and std 1/sqrt(3)
+
+
+def test_references_in_pybullet_separate_the_controller_from_random_actions() -> None:
+    seeds = eval_seeds(0, 2)
+    ref = measure_references("stand", NO_GAP, seeds, max_steps=300)
+    assert ref.episodes == 2
+    # The controller stands the 3 s (reward ~1 per tick); random actions topple the robot.
+    assert ref.classical > 250.0 and ref.random < 0.5 * ref.classical, ref
+    # Re-measured through a fresh evaluator on the same seeds, the controller scores exactly
+    # 100: the references are measured the way runs are evaluated (deterministic sim).
+    evaluator = RunnerEvaluator("stand", NO_GAP)
+    try:
+        again = evaluator.run(ClassicalController.from_yaml(None, "stand", 100.0), seeds, 300)
+    finally:
+        evaluator.close()
+    assert ref.score(float(np.mean(again.returns))) == pytest.approx(100.0, abs=1e-9)
+    # Another profile, other references (scores are relative to the profile evaluated in).
+    heavy = measure_references("stand", "gravity_x2", seeds, max_steps=300)
+    assert heavy.classical != ref.classical
+
+
+def _run_folder(root: Path, key: str, real: list[float], sim: list[float], w: list[float]) -> None:
+    rows = [{"epoch": float(i + 1), "train/weight_mean": x} for i, x in enumerate(w)]
+    for row, r, s in zip(rows[-len(real) :], real, sim, strict=True):
+        row[REAL_RETURN], row[SIM_RETURN] = r, s
+    (root / key).mkdir(parents=True)
+    write_metrics(root / key / "metrics.csv", rows)
+
+
+def test_scored_records_by_hand(tmp_path: Path) -> None:
+    refs = {NO_GAP: References(0.0, 200.0, 2), "gravity_x2": References(10.0, 110.0, 2)}
+    # Four evaluations in real and sim; weights over five epochs.
+    _run_folder(tmp_path, "h2o_run", [20, 40, 60, 80], [10, 30, 50, 70], [1, 1, 0.5, 0.2, 0.3])
+    rec = {"key": "h2o_run", "method": "h2o", "gap": "gravity_x2", "dataset": "medium"}
+    (out,) = scored_records([rec], tmp_path, refs)
+    assert out[SCORE_REAL] == pytest.approx(100 * 60 / 200)  # (40 + 60 + 80) / 3 = 60
+    assert out[SCORE_SIM] == pytest.approx(100 * (50 - 10) / 100)  # (30 + 50 + 70) / 3 = 50
+    assert out["control/weight_mean"] == pytest.approx((0.5 + 0.2 + 0.3) / 3)
+    assert "control/disc_sas_acc" not in out  # not logged: left out, not NaN
+    cql = {"key": "cql_run", "method": "cql", "gap": None, "dataset": "medium"}
+    _run_folder(tmp_path, "cql_run", [100], [0], [0])
+    (out,) = scored_records([cql], tmp_path, refs)
+    assert out[SCORE_REAL] == 50.0 and SCORE_SIM not in out  # no simulator, no sim score
+
+
+def test_rank_correlation_table_by_hand() -> None:
+    preset = Preset("t", methods=("sac", "h2o"), gaps=(NO_GAP, "gravity_x2"), datasets=("medium",))
+    assert len(plan_runs(preset)) == 12
+    recs = [  # sim ranks these policies in the opposite order to real under gravity_x2
+        {"gap": "gravity_x2", SCORE_SIM: 10.0, SCORE_REAL: 30.0},
+        {"gap": "gravity_x2", SCORE_SIM: 20.0, SCORE_REAL: 20.0},
+        {"gap": "gravity_x2", SCORE_SIM: 30.0, SCORE_REAL: 10.0},
+        {"gap": NO_GAP, SCORE_SIM: 1.0, SCORE_REAL: 1.0},
+        {"gap": NO_GAP, SCORE_SIM: 2.0, SCORE_REAL: 2.0},
+        {"gap": NO_GAP, SCORE_REAL: 5.0},  # no sim score: not counted
+    ]
+    rho = rank_correlations(preset, recs)
+    assert rho["gravity_x2"] == (pytest.approx(-1.0), 3)
+    assert rho[NO_GAP] == (pytest.approx(1.0), 2)
+    # all: sim (10, 20, 30, 1, 2) vs real (30, 20, 10, 1, 2): ranks (2,3,4,0,1) vs (4,3,2,0,1)
+    assert rho["all"] == (pytest.approx(0.6), 5)
