@@ -50,8 +50,10 @@ def runner_process(
     trigger: str,
     noise_std: float = 0.0,
     fallback: str = "none",
+    remaps: dict[str, str] | None = None,
 ) -> NodeProcess:
-    """``policy_runner`` running ``policy`` (``classical`` or an ONNX path).
+    """``policy_runner`` running ``policy`` (``classical`` or an ONNX path); ``remaps``: ROS
+    name remappings (e.g. a topic it must not hear, in tests).
 
     The fallback controller is off by default here: the demo measures each policy alone (a
     fall is a result, deployed as in-process) and records the behaviour policy's own data.
@@ -73,6 +75,7 @@ def runner_process(
         domain_id,
         params_files=[config_file("h2o_robot_bridge", "bridge/deploy.yaml")],
         params=params,
+        remaps=remaps,
     )
 
 

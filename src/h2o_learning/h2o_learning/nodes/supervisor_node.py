@@ -8,6 +8,11 @@ Publishes ``/h2o/reset`` (``std_msgs/Empty``, for ``dataset_recorder``) and call
 are :class:`~h2o_learning.demo.episodes.EpisodeSupervisor`'s; the scores
 :class:`~h2o_learning.demo.episodes.EpisodeMonitor`'s. At the end it writes a JSON report.
 
+The first episode starts only once the runner's ``/diagnostics`` say it commands the policy
+(``--ready-level``): on a loaded machine DDS discovery can leave the runner without its sensors
+for seconds after the robot started, and an episode scored while it holds the safe action would
+measure start-up (the robot falls with wheels off), not the policy.
+
     python -m h2o_learning.nodes.supervisor_node --mode evaluate --episodes 3 --out eval.json
     python -m h2o_learning.nodes.supervisor_node --mode collect --transitions 5000 --out c.json
 
@@ -40,6 +45,7 @@ from h2o_learning.demo.episodes import (
     FINISH,
     RELEASE,
     RESET,
+    WAITING,
     EpisodeMonitor,
     EpisodeSupervisor,
 )
@@ -86,6 +92,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--sim-reset-service", default="/wheel_legged_sim/reset")
     p.add_argument("--release-service", default="/policy_runner/release")
     p.add_argument("--reset-topic", default=TOPICS.reset)
+    p.add_argument(
+        "--ready-level",
+        default="policy",
+        help="start the first episode only once the runner's /diagnostics report this level "
+        "(the policy in command) or a latched fault (a fall, cleared by the reset and "
+        "release), and warm-up commands arrived: a runner still waiting for its sensors "
+        "publishes the safe action, and an episode scored then measures start-up, not the "
+        "policy. '' waits for commands only (a runner without diagnostics)",
+    )
     args = p.parse_args(argv)
     if args.time_limit < 0:
         hz = args.control_hz
@@ -123,6 +138,7 @@ class DemoSupervisor(Node):
             "malformed": 0,
         }
         self.diagnostics: dict[str, str] = {}
+        self.runner_level: str | None = None  # newest /diagnostics "level" of the runner
         self.pending: Any = None
         self.reset_pub = self.create_publisher(Empty, args.reset_topic, 10)
         self.sim_reset: Client = self.create_client(Trigger, args.sim_reset_service)
@@ -158,12 +174,26 @@ class DemoSupervisor(Node):
         snapshot = SensorSnapshot(imu_to_reading(msg), joint_state_to_reading(js))
         obs = observation_from_snapshot(snapshot, self.command, self.action)
         self.counts["ticks"] += 1
-        request = self.sup.on_tick(obs, self.commanded)
+        request = self.sup.on_tick(obs, self.commanded and self._runner_ready())
         self.commanded = False
         self._do(request)
         if self.counts["ticks"] % PROGRESS_EVERY == 0 or request == FINISH:
             m = self.sup.monitor  # read by the demo for its progress bar
             print(f"PROGRESS {m.total_steps} {len(m.episodes)} {self.sup.phase}", flush=True)
+
+    def _runner_ready(self) -> bool:
+        """The runner commands the policy (its newest diagnostics say ``--ready-level``), or it
+        did and latched a fault (a fall: the reset and release that follow clear it)."""
+        want = self.args.ready_level
+        if not want or self.runner_level == want or self.diagnostics.get("latched"):
+            return True
+        if self.sup.phase == WAITING:
+            self.get_logger().info(
+                f"waiting for the runner to command the policy (its level: {self.runner_level}"
+                f", {self.diagnostics.get('message', 'no /diagnostics yet')})",
+                throttle_duration_sec=2.0,
+            )
+        return False
 
     def _do(self, request: str | None) -> None:
         if request == RESET:
@@ -197,6 +227,7 @@ class DemoSupervisor(Node):
             if status.name.startswith("policy_runner"):
                 self.diagnostics = {kv.key: kv.value for kv in status.values}
                 self.diagnostics["message"] = status.message
+                self.runner_level = self.diagnostics.get("level")
 
     def report(self, status: str, wall: float) -> dict[str, Any]:
         """Everything the demo reads back (JSON-ready)."""
