@@ -26,6 +26,7 @@ from h2o_learning.experiment.plan import NO_GAP, load_preset, plan_runs
 from h2o_learning.experiment.report import SCORE_REAL, SCORE_SIM
 from h2o_learning.experiment.scores import SCORE_WINDOW
 from h2o_learning.training.metrics_log import REAL_RETURN, SIM_RETURN, read_metrics
+from h2o_robot_bridge.config_files import config_file
 from h2o_robot_bridge.testing.processes import find_executable
 
 CELL = re.compile(r"^(\*\*)?-?\d+ ± \d+(\*\*)?$")
@@ -163,6 +164,21 @@ def test_second_call_resumes_without_training(micro) -> None:
     proc = _experiment("--preset", "micro", "--out", str(out), timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "10 finished, 0 to run" in proc.stdout
+
+
+def test_finished_runs_of_another_config_are_not_reused(micro, tmp_path: Path) -> None:
+    # The same grid (same run keys) with one budget number changed, pointed at the micro runs:
+    # skipping them as "finished" would put micro-budget results under this preset's name.
+    out, _ = micro
+    text = config_file("h2o_learning", "experiment/micro.yaml").read_text()
+    edited = tmp_path / "micro.yaml"
+    edited.write_text(text.replace("grad_steps_per_epoch: 10", "grad_steps_per_epoch: 11"))
+    assert edited.read_text() != text
+    table = (out / "results" / "table.md").stat().st_mtime_ns
+    proc = _experiment("--preset", str(edited), "--out", str(out), timeout=120)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "10 finished run(s)" in proc.stderr and "another config" in proc.stderr
+    assert (out / "results" / "table.md").stat().st_mtime_ns == table  # no table written
 
 
 def test_bad_preset_is_a_clear_error(tmp_path: Path) -> None:

@@ -130,6 +130,7 @@ def _train(
 ) -> dict[str, Any]:  # fmt: skip
     import torch  # noqa: PLC0415
 
+    from h2o_learning.training.config import config_hash  # noqa: PLC0415
     from h2o_learning.training.trainer import Trainer  # noqa: PLC0415
 
     torch.set_num_threads(1)
@@ -146,6 +147,7 @@ def _train(
     m = out.last_metrics
     record = {
         **_spec_record(spec),
+        "config_hash": config_hash(config),
         "epochs": out.epochs,
         "minutes": (time.time() - started) / 60.0,
         **{k: float(v) for k, v in m.items() if k.startswith(("eval_real/", "eval_sim/"))},
@@ -157,6 +159,35 @@ def _train(
 def _spec_record(spec: RunSpec) -> dict[str, Any]:
     return {"key": spec.key, "method": spec.method, "gap": spec.gap, "dataset": spec.dataset,
             "seed": spec.seed}  # fmt: skip
+
+
+def check_finished_configs(
+    preset: Preset, specs: list[RunSpec], datasets: dict[str, Path], root: Path
+) -> None:
+    """A finished run is skipped only if it was trained with this preset's config of it.
+
+    Raises:
+        ExperimentError: a finished run in ``root`` has another config (another preset, or this
+            one edited): its result would enter the table under the wrong budget.
+    """
+    from h2o_learning.training.config import config_hash  # noqa: PLC0415
+
+    stale = []
+    for spec in specs:
+        path = root / spec.key / RESULT
+        if path.is_file():
+            have = json.loads(path.read_text()).get("config_hash")
+            want = config_hash(run_config(preset, spec, datasets, root))
+            if have != want:
+                trained = have or "before runs recorded their config"
+                stale.append(f"{spec.key} (trained {trained}, preset {want})")
+    if stale:
+        raise ExperimentError(
+            f"{len(stale)} finished run(s) in {root} were trained with another config: "
+            + ", ".join(stale[:3])
+            + ("..." if len(stale) > 3 else "")
+            + "; give another --out, or delete those run folders to train them again"
+        )
 
 
 def finished_records(root: Path, specs: list[RunSpec]) -> list[dict[str, Any]]:
@@ -193,6 +224,7 @@ def run_grid(
     datasets = ensure_datasets(preset, out)
     root = out / "runs"
     specs = plan_runs(preset)
+    check_finished_configs(preset, specs, datasets, root)
     todo = [s for s in specs if not (root / s.key / RESULT).is_file()][:max_runs]
     where = f"the Ray cluster at {address}" if address else f"{workers} local Ray worker(s)"
     print(f"{preset.name}: {len(specs)} runs, {len(specs) - len(todo)} finished, "
