@@ -151,3 +151,32 @@ def test_readme_demo_discriminator_numbers() -> None:
         assert 0.0205 <= m["train/weight_mean"] < 0.0225
         assert -3.955 < m["train/log_ratio_mean"] <= -3.935
         assert 0.99955 <= m["train/disc_sas_acc"] < 0.99975
+
+
+def _controls(folder: str) -> dict[tuple[str, str], list[dict[str, str]]]:
+    """(method, gap) -> the stored runs of a controls preset's ``runs.csv``."""
+    out: dict[tuple[str, str], list[dict[str, str]]] = {}
+    with open(RESULTS / folder / "runs.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            out.setdefault((row["method"], row["gap"]), []).append(row)
+    return out
+
+
+def _stat(rows: list[dict[str, str]], column: str, digits: int) -> str:
+    values = np.array([float(r[column]) for r in rows])
+    assert len(values) == 3, column  # three seeds
+    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"  # population std
+
+
+def test_readme_controls_table_is_the_stored_runs() -> None:
+    plain, noisy = _controls("controls"), _controls("controls_noise")
+    expected = []
+    for label, runs in (("default (input noise 0.1)", plain), ("input noise 1.0 (DARC's)", noisy)):
+        for gap, shown in (("real", "none (`real`)"), ("gravity_x2", "`gravity_x2`")):
+            h2o, sac = runs[("h2o", gap)], plain[("sac", gap)]
+            acc = np.mean([float(r["control/disc_sas_acc"]) for r in h2o])
+            expected.append(
+                f"| {label} | {shown} | {_stat(h2o, 'control/weight_mean', 3)} | {acc:.2f} | "
+                f"{_stat(h2o, 'score/real', 0)} | {_stat(sac, 'score/real', 0)} |"
+            )
+    assert table_rows(README.read_text(), "| H2O discriminators |") == expected
