@@ -4,6 +4,7 @@ non-zero exit before anything is written."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -98,16 +99,20 @@ def test_records_scripted_robot(tmp_path: Path, domain_id: int) -> None:
         pub = publisher(domain_id, ns, n, 7, "--resets", "120")
         assert pub.communicate(timeout=60)[0].strip() == "DONE"
         # Until the rows the test asks for are durable (the recorder may still be taking the
-        # last messages from its queue when the publisher is done).
-        rows = wait_for_rows(out, int(0.9 * (n - 2)), timeout=15.0)
-        assert rows >= 0.9 * (n - 2), (rows, rec.log())
+        # last messages from its queue when the publisher is done). The same whole number for
+        # the wait and the asserts: waiting for int(223.2) = 223 rows and then asking for
+        # >= 223.2 failed when a flush had just made exactly 223 durable (make stress).
+        need = math.ceil(0.9 * (n - 2))
+        rows = wait_for_rows(out, need, timeout=15.0)
+        assert rows >= need, (rows, rec.log())
         assert rec.alive(), rec.log()
         assert rec.stop(timeout=15) == 0, rec.log()
     data = load_dataset(out, task="stand")
     validate_dataset(data)
     ticks = check_rows_against_script(data, script(n, 7))
-    # A loaded VM may lose a few best-effort messages; nearly every tick must be there.
-    assert data.size >= 0.9 * (n - 2), rec.log()
+    # A loaded VM may lose a few best-effort messages; nearly every tick must be there (the
+    # script's 3 out-of-range joint states leave at most 242 of the 248 transitions).
+    assert data.size >= need, rec.log()
     assert 119 not in ticks  # the transition across the reset is never formed
     (row,) = np.flatnonzero(ticks == 120) if 120 in ticks else (None,)
     if row is not None:  # first row after the reset: prev_action zeroed as after env.reset
