@@ -53,6 +53,10 @@ def test_learned_policy_stands_through_bad_inputs_and_stops_when_the_sim_dies(
     # The monitor's clock starts at the runner's first command, which a loaded machine delays
     # by seconds: the sim dies at that point of the monitor's timeline, not after a sleep.
     with runner, monitor:
+        # The robot powers up only once its controller runs: a sim started first on a loaded
+        # machine ran 0.3 s uncommanded and the runner's first tick found it at 0.52 rad, past
+        # the tilt cut-off (make stress).
+        runner.wait_for_output("configured", timeout=90)
         with sim:
             monitor.wait_for_output("mark: kill the sim", timeout=kill_at + 90)
             sim.kill()
