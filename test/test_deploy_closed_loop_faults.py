@@ -43,7 +43,9 @@ def test_learned_policy_stands_through_bad_inputs_and_stops_when_the_sim_dies(
 ) -> None:
     out = tmp_path / "monitor.json"
     runner = policy_runner_process(FIXTURE, tmp_path, domain_id, diagnostics_period=0.2)
-    sim = sim_node_process(tmp_path, domain_id, dynamics="real", seed=3)
+    # Held at its first sample until the runner answers it: DDS discovery can leave the runner
+    # deaf to the sim for seconds (seen: 3.5 s), and an ungated robot falls meanwhile.
+    sim = sim_node_process(tmp_path, domain_id, dynamics="real", seed=3, wait_for_commander=True)
     kill_at = DURATION + 1.0
     mark = {"t": kill_at, "do": "mark", "value": "kill the sim"}
     monitor = fake_robot_process(
