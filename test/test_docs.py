@@ -169,9 +169,14 @@ def _stat(rows: list[dict[str, str]], column: str, digits: int) -> str:
 
 
 def test_readme_controls_table_is_the_stored_runs() -> None:
-    plain, noisy = _controls("controls"), _controls("controls_noise")
+    plain = _controls("controls")
+    variants = (
+        ("default (input noise 0.1)", plain),
+        ("input noise 1.0 (DARC's)", _controls("controls_noise")),
+        ("input noise 2.0", _controls("controls_noise2")),
+    )
     expected = []
-    for label, runs in (("default (input noise 0.1)", plain), ("input noise 1.0 (DARC's)", noisy)):
+    for label, runs in variants:
         for gap, shown in (("real", "none (`real`)"), ("gravity_x2", "`gravity_x2`")):
             h2o, sac = runs[("h2o", gap)], plain[("sac", gap)]
             acc = np.mean([float(r["control/disc_sas_acc"]) for r in h2o])

@@ -314,7 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--preset", default="quick", help="micro, quick, full, or a YAML file")
+    parser.add_argument(
+        "--preset", default="quick", help=f"{', '.join(_preset_names())}, or a YAML file"
+    )
     parser.add_argument("--out", type=Path, default=None, help="runs folder")
     parser.add_argument("--results", type=Path, default=None, help="tables/plots folder")
     parser.add_argument(
@@ -332,6 +334,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--report-only", action="store_true", help="only (re)write the results of finished runs"
     )
     return parser
+
+
+def _preset_names() -> list[str]:
+    """The shipped presets (``config/experiment/*.yaml``), for ``--help``."""
+    from h2o_robot_bridge.config_files import config_dir  # noqa: PLC0415
+    from h2o_robot_bridge.errors import ConfigError  # noqa: PLC0415
+
+    try:
+        return sorted(p.stem for p in config_dir("h2o_learning", "experiment").glob("*.yaml"))
+    except ConfigError:  # an installation without its config folder: help still prints
+        return ["micro", "quick", "full"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

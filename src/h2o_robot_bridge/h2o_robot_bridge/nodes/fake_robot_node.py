@@ -121,10 +121,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-
 def _stamp_ns(stamp: Any) -> int:
     """A header stamp as integer nanoseconds (exact: no float round trip)."""
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
 
 class FakeRobot(Node):
     """Publishes synthetic sensors, plays the fault timeline, records commands."""
