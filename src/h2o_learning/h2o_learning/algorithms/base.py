@@ -611,8 +611,13 @@ class WithDiscriminators(ActorCritic):
         """One discriminator step on the fresh batches (or the update's batches); stats.
         ``noise``: where its input noise comes from (None: the step's generator(s))."""
         disc_real, disc_sim = self._disc_batches(batches)
+        c = self.config
         sa_loss, sas_loss, stats = self.discriminators.loss(
-            disc_real, disc_sim, self.config.disc_noise_std, self.noise if noise is None else noise
+            disc_real,
+            disc_sim,
+            c.disc_noise_std,
+            self.noise if noise is None else noise,
+            residual_l2=c.disc_residual_l2,
         )
         opt = self.optimizers["disc"]
         opt.zero_grad(set_to_none=True)

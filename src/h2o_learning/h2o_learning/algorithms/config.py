@@ -50,6 +50,12 @@ class AlgorithmConfig:
     H2O:
         beta: penalty coefficient. penalty_temperature, penalty_clip: of the logsumexp gap.
         disc_noise_std: Gaussian input noise of the discriminators (normalised units).
+        disc_residual_l2: weight of a penalty ``mean((z_sas[0] - z_sas[1])^2)`` on D_sas's
+            residual log ratio (the only part the weights use) in D_sas's loss; 0 (default)
+            is the paper's and the reference's loss. Where real and sim (s, a) separate, the
+            classification losses do not fix how D_sa and D_sas share the separation and the
+            residual drifts with it; the penalty leaves the residual only what (s, a) cannot
+            explain (``docs/experiment.md``, "Controls").
         n_next_samples: N perturbed next states for u. next_state_std_ratio: sigma multiplier.
         u_floor, u_clip: clip of u (floor applied before the log-space normalisation).
         ratio_clip_min, ratio_clip_max: clip of the importance weight on sim TD errors.
@@ -109,6 +115,7 @@ class AlgorithmConfig:
     penalty_temperature: float = 1.0
     penalty_clip: float = 1000.0
     disc_noise_std: float = 0.1
+    disc_residual_l2: float = 0.0
     n_next_samples: int = 10
     next_state_std_ratio: float = 1.0
     u_floor: float = 1e-8
@@ -183,6 +190,7 @@ class AlgorithmConfig:
         non_negative = (
             "beta",
             "disc_noise_std",
+            "disc_residual_l2",
             "next_state_std_ratio",
             "ratio_clip_min",
             "cql_alpha",

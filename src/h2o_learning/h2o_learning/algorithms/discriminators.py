@@ -110,12 +110,19 @@ class DynamicsDiscriminators(nn.Module):
         return self.d_sa(sa), self.d_sas(sas)
 
     def loss(
-        self, real: Batch, sim: Batch, noise_std: float, generator: Generators
+        self,
+        real: Batch,
+        sim: Batch,
+        noise_std: float,
+        generator: Generators,
+        residual_l2: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Cross-entropy losses on one real and one sim batch, both through one forward.
 
         Gaussian noise of std ``noise_std`` is added to the *normalised* s, a and s' inputs
-        (regularises the classifiers, as in the reference).
+        (regularises the classifiers, as in the reference). ``residual_l2 > 0`` adds
+        ``residual_l2 * mean((z_sas[0] - z_sas[1])^2)`` over both batches to the sas loss
+        (``AlgorithmConfig.disc_residual_l2``; 0 adds nothing, not even a zero term).
 
         Returns:
             (sa_loss, sas_loss, stats) with stats ``disc_sa_acc`` and ``disc_sas_acc``
@@ -139,6 +146,8 @@ class DynamicsDiscriminators(nn.Module):
             z_sa[..., sim_rows, :],
             z_sas[..., sim_rows, :],
         )
+        if residual_l2 > 0:
+            sas_loss = sas_loss + residual_l2 * losses.log_dynamics_ratio(z_sas).square().mean(-1)
         with torch.no_grad():
             z_joint = z_sas + z_sa
             stats = {

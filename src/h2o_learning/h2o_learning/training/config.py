@@ -207,11 +207,29 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     return from_dict(TrainConfig, data)
 
 
+LATER_ALGO_DEFAULTS: dict[str, Any] = {"disc_residual_l2": 0.0}
+"""Algorithm settings added after runs were first fingerprinted, with the value that computes
+what runs without the setting computed: at that value they are left out of the fingerprint, so
+earlier runs (finished experiment runs, checkpoints) still match the config they were trained
+with."""
+
+
+def learning_dict(data: dict[str, Any]) -> dict[str, Any]:
+    """What of a config's plain data (:func:`config_to_dict`) changes what is learned: without
+    ``run``, and without the :data:`LATER_ALGO_DEFAULTS` settings at their neutral value."""
+    out = {k: v for k, v in data.items() if k != "run"}
+    algo = dict(out.get("algo", {}))
+    for name, neutral in LATER_ALGO_DEFAULTS.items():
+        if name in algo and algo[name] == neutral:
+            del algo[name]
+    out["algo"] = algo
+    return out
+
+
 def config_hash(config: TrainConfig) -> str:
-    """12 hex digits fingerprinting everything that changes what is learned (not ``run``)."""
-    data = config_to_dict(config)
-    data.pop("run")
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    """12 hex digits fingerprinting everything that changes what is learned
+    (:func:`learning_dict`)."""
+    text = json.dumps(learning_dict(config_to_dict(config)), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

@@ -48,7 +48,7 @@ from h2o_learning.training.build import (
     sim_buffer_capacity,
 )
 from h2o_learning.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from h2o_learning.training.config import TrainConfig, config_hash, config_to_dict
+from h2o_learning.training.config import TrainConfig, config_hash, config_to_dict, learning_dict
 from h2o_learning.training.evaluation import (
     RunnerEvaluator,
     TorchPolicy,
@@ -551,10 +551,9 @@ def dataset_fingerprint(data: Dataset) -> str:
 
 
 def _epochs_only_differ(payload: dict[str, Any], config: TrainConfig) -> bool:
-    saved = dict(payload["config"])
-    ours = config_to_dict(config)
+    saved = learning_dict(dict(payload["config"]))
+    ours = learning_dict(config_to_dict(config))
     for d in (saved, ours):
-        d.pop("run", None)
         d["loop"] = {**d["loop"], "epochs": 0}
     return saved == ours
 

@@ -83,7 +83,7 @@ def test_overlap_in_a_seed_stack_is_bitwise_the_serial_stack(buffers: tuple) -> 
 def test_overlap_thread_errors_reach_the_caller(buffers: tuple, monkeypatch) -> None:  # noqa: ANN001
     algo = make_algorithm("h2o", 5, 2, with_(TINY, disc_overlap=True))
 
-    def broken(*args: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("classifier exploded")
 
     monkeypatch.setattr(algo.discriminators, "loss", broken)

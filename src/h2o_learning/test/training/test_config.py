@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from h2o_learning.training.config import (
     config_from_dict,
     config_hash,
     config_to_dict,
+    learning_dict,
     load_config,
     save_config,
 )
@@ -147,8 +150,25 @@ def test_hash_tracks_learning_settings_but_not_run_settings() -> None:
     assert len(config_hash(base)) == 12
     same = load_config("h2o_stand", ["run.root=/elsewhere", "run.threads=2", "run.progress=false"])
     assert config_hash(same) == config_hash(base)
-    for change in ("seed=1", "algo.beta=0.02", "loop.epochs=5", "env.sim_dynamics=real"):
+    changes = ("seed=1", "algo.beta=0.02", "loop.epochs=5", "env.sim_dynamics=real")
+    for change in (*changes, "algo.disc_residual_l2=0.5"):
         assert config_hash(load_config("h2o_stand", [change])) != config_hash(base), change
+
+
+def test_a_later_setting_at_its_neutral_value_keeps_earlier_fingerprints() -> None:
+    """Runs trained before ``disc_residual_l2`` existed have configs without it: at 0 (what
+    they computed) the fingerprint must be theirs, so finished experiment runs and checkpoints
+    still match; any other value is another config."""
+    base = config_to_dict(load_config("h2o_stand"))
+    older = {**base, "algo": {k: v for k, v in base["algo"].items() if k != "disc_residual_l2"}}
+    assert "disc_residual_l2" in base["algo"]
+    assert learning_dict(older) == learning_dict(base)
+    # The fingerprint the code before the setting computed: sha256 of the dict without run.
+    before = json.dumps({k: v for k, v in older.items() if k != "run"}, sort_keys=True,
+                        separators=(",", ":"))  # fmt: skip
+    assert config_hash(config_from_dict(base)) == hashlib.sha256(before.encode()).hexdigest()[:12]
+    other = {**base, "algo": {**base["algo"], "disc_residual_l2": 0.5}}
+    assert learning_dict(other) != learning_dict(older)
 
 
 def test_unknown_config_name_lists_where_it_looked() -> None:
