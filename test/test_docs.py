@@ -174,6 +174,8 @@ def test_readme_controls_table_is_the_stored_runs() -> None:
         ("default (input noise 0.1)", plain),
         ("input noise 1.0 (DARC's)", _controls("controls_noise")),
         ("input noise 2.0", _controls("controls_noise2")),
+        ("residual penalty 1.0", _controls("controls_resid")),
+        ("residual penalty 1.0, input noise 1.0", _controls("controls_resid_noise")),
     )
     expected = []
     for label, runs in variants:
