@@ -11,6 +11,9 @@ slope of the deterministic policy (goal -0.5) and its expected reward in the *re
 - ``overlap``: ``disc_overlap: true`` (exact: its curve must equal plain's to the bit).
 - ``bf16``: ``disc_precision: bfloat16`` (an approximation: its curve must stay within the
   seed-to-seed spread of plain's).
+- ``stale``: ``disc_overlap`` with ``disc_stale_weights`` (w and omega from the
+  discriminators before their step: one step of lag, so its curve must stay within the
+  seed-to-seed spread of plain's).
 - ``stack``: all seeds as one :class:`~h2o_learning.algorithms.stack.SeedStack` (member k is
   the run of seed k, to float rounding).
 
@@ -45,7 +48,12 @@ from h2o_learning.testing.toy_tasks import (
 from h2o_learning.training.sampling import sample_batches
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "results" / "speed"
-SWITCHES = {"plain": {}, "overlap": {"disc_overlap": True}, "bf16": {"disc_precision": "bfloat16"}}
+SWITCHES = {
+    "plain": {},
+    "overlap": {"disc_overlap": True},
+    "bf16": {"disc_precision": "bfloat16"},
+    "stale": {"disc_overlap": True, "disc_stale_weights": True},
+}
 S_GRID = torch.linspace(-0.8, 0.8, 101).unsqueeze(1)
 
 
@@ -104,11 +112,12 @@ def plot(summary: dict[str, np.ndarray], steps: list[int], path: Path) -> None:
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    styles = {"plain": "-", "overlap": ":", "bf16": "--", "stack": "-."}
+    dash_dot_dot = (0, (3, 1, 1, 1, 1, 1))
+    styles = {"plain": "-", "overlap": ":", "bf16": "--", "stack": "-.", "stale": dash_dot_dot}
     for name, data in summary.items():
         for i, ax in enumerate(axes):
             mean, std = data[:, :, i].mean(1), data[:, :, i].std(1)
-            ax.plot(steps, mean, styles[name], label=name)
+            ax.plot(steps, mean, linestyle=styles[name], label=name)
             ax.fill_between(steps, mean - std, mean + std, alpha=0.15)
     axes[0].axhline(-0.5, color="k", lw=0.6)
     axes[0].set(title="policy slope (real optimum -0.5)", xlabel="gradient step")

@@ -6,16 +6,20 @@ discriminators on fresh 256 + 256). Every figure is the median of ``--repeats`` 
 shared machine hit all of them), at 1 and 2 torch threads. Printed:
 
 - SAC and H2O steps/s, H2O/SAC (cost of an H2O step in SAC steps; issue 15's goal <= 1.5);
-  H2O also with the opt-in switches ``disc_precision: bfloat16`` (approximate) and
-  ``disc_overlap`` (exact; a second thread), and both. ``disc_overlap`` is measured in the
-  2-thread block only, as it is meant to run: one torch thread per branch, two cores.
+  H2O also with the opt-in switches ``disc_precision: bfloat16`` (approximate; not timed on a
+  CPU without bf16 instructions, where it is ~6x slower), ``disc_overlap`` (exact; a second
+  thread), both, and ``disc_overlap`` with ``disc_stale_weights`` (one discriminator step of
+  lag: the discriminator step overlaps the whole actor/critic step). The overlap variants are
+  measured in the 2-thread block only, as they are meant to run: one torch thread per
+  branch, two cores.
 - In-run baselines: an eager SAC and an eager H2O written the common way (separate
   ``nn.Linear`` networks and forwards, a separate backward per loss, default Adam; the H2O
   one computes u through both classifiers and the ratio in a second pass, as the reference
   does). ``SAC speed-up`` and ``H2O speed-up`` are ours over them.
 - ``x ref``: our H2O over the reference implementation's (t6-thu/H2O) rate recorded in issue 15
-  on this machine type when quiet (42.5 / 54.7 steps/s at 1 / 2 threads; the reference code
-  is not in this repo, so it is not re-run here: on a loaded machine this ratio is low).
+  on an AVX512-BF16 machine of this workplace when quiet (42.5 / 54.7 steps/s at 1 / 2
+  threads; the reference code is not in this repo, so it is not re-run here). On another CPU
+  (the first line prints this one's) or a loaded machine this ratio means little.
 - Seed stacks (``algorithms/stack.py``): runs x steps per second with K = 1, 3, 5 seeds in
   one process, at 256-256 and at 64-64 (where per-op overhead dominates and stacking pays
   most).
@@ -38,6 +42,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from h2o_learning.algorithms import AlgorithmConfig, make_algorithm
+from h2o_learning.algorithms.precision import native_bf16
 from h2o_learning.algorithms.protocol import Batch
 from h2o_learning.algorithms.stack import SeedStack
 from h2o_learning.training.buffers import ReplayBuffer
@@ -216,7 +221,16 @@ H2O_VARIANTS = {
     "h2o_bf16": {"disc_precision": "bfloat16"},
     "h2o_overlap": {"disc_overlap": True},
     "h2o_bf16_overlap": {"disc_precision": "bfloat16", "disc_overlap": True},
+    "h2o_stale_overlap": {"disc_overlap": True, "disc_stale_weights": True},
 }
+
+
+def measured_variants() -> dict[str, dict[str, object]]:
+    """H2O_VARIANTS without the bf16 ones on a CPU known to lack bf16 instructions (there
+    they run ~6x slower than float32: nothing to learn from timing them)."""
+    if native_bf16() is not False:
+        return H2O_VARIANTS
+    return {n: v for n, v in H2O_VARIANTS.items() if v.get("disc_precision") != "bfloat16"}
 
 
 def stack_rates(
@@ -251,7 +265,7 @@ def _stack_step(
 def core_budget(threads: int) -> set[str]:
     """The variants measured with ``threads`` cores: ``disc_overlap`` needs two (a thread
     per branch, one torch thread each), so it appears in the 2-thread block only."""
-    names = {"eager_sac", "eager_h2o", "sac", *H2O_VARIANTS}
+    names = {"eager_sac", "eager_h2o", "sac", *measured_variants()}
     return names if threads >= 2 else {n for n in names if not n.endswith("overlap")}
 
 
@@ -287,8 +301,11 @@ def main() -> None:
     real, sim = random_buffer(rng), random_buffer(rng)
     gen = torch.Generator().manual_seed(0)
     config = AlgorithmConfig()
+    print(f"CPU: {torch.backends.cpu.get_cpu_capability()}, native bf16: {native_bf16()}")
+    if native_bf16() is False:
+        print("(bf16 variants not timed: this CPU has no bf16 matmul instructions)")
     algos = {"sac": make_algorithm("sac", OBS_DIM, ACTION_DIM, config)}
-    for name, switches in H2O_VARIANTS.items():
+    for name, switches in measured_variants().items():
         variant = AlgorithmConfig.from_dict(switches)
         algos[name] = make_algorithm("h2o", OBS_DIM, ACTION_DIM, variant)
     eager_sac, eager_h2o = EagerSAC(), EagerH2O()

@@ -46,6 +46,7 @@ from h2o_learning.algorithms.networks import (
     TanhGaussianActor,
     TwinCritic,
 )
+from h2o_learning.algorithms.precision import warn_if_slow_bf16
 from h2o_learning.algorithms.protocol import Batch, UpdateBatches
 from h2o_robot_bridge.errors import ConfigError, H2OError
 
@@ -577,6 +578,7 @@ class WithDiscriminators(ActorCritic):
             self.config.disc_precision,
         )
         self.modules["discriminators"] = self.discriminators
+        warn_if_slow_bf16(self.config.disc_precision, self.device)
 
     def _stack_extra(self, members: list[ActorCritic]) -> None:
         self.discriminators = DynamicsDiscriminators.stacked(

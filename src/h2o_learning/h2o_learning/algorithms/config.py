@@ -72,6 +72,11 @@ class AlgorithmConfig:
             the serial order (bitwise equal to the serial step at the same thread count).
             Meant for two cores with one torch thread (``run.threads: 1``): each branch then
             has a core; with two torch threads per branch the cores are oversubscribed.
+        disc_stale_weights: H2O only. The sim batch's w and omega come from the discriminators
+            *before* this step's discriminator update (one discriminator step stale), the
+            update follows. Not the spec's order (a numerical change of one step of lag, see
+            ``docs/algorithm.md``, "Speed"); with ``disc_overlap`` it lets the discriminator
+            step run during the whole actor/critic step instead of before the critic loss.
     CQL:
         cql_alpha: weight of the CQL(H) term. cql_n_actions: sampled actions per kind.
         cql_temperature, cql_importance_sample, cql_clip_min, cql_clip_max.
@@ -125,6 +130,7 @@ class AlgorithmConfig:
     legacy_u: bool = False
     disc_precision: str = "float32"
     disc_overlap: bool = False
+    disc_stale_weights: bool = False
 
     cql_alpha: float = 5.0
     cql_n_actions: int = 10

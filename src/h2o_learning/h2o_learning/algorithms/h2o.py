@@ -7,11 +7,15 @@ plus the ``w``-weighted sim Bellman error plus the ``omega``-weighted logsumexp 
 
 ``disc_overlap`` runs that discriminator branch (step, then w and omega) on a second thread
 while the actor, the TD target and the critic forward run; only the critic loss needs it.
+``disc_stale_weights`` computes w and omega first, from the discriminators before their step;
+with ``disc_overlap`` the critic loss then waits only for them, and the discriminator step runs
+on the second thread during the rest of the actor/critic step (joined before ``update``
+returns).
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -96,6 +100,8 @@ class H2O(WithDiscriminators):
         self.gap_noise.register_buffer("std", sigma * self.config.next_state_std_ratio)
         self.modules["gap_noise"] = self.gap_noise
         self._disc_pool: ThreadPoolExecutor | None = None  # disc_overlap's thread, on demand
+        # disc_overlap + disc_stale_weights: the discriminator step still running.
+        self._disc_step: Future[dict[str, torch.Tensor]] | None = None
 
     @property
     def next_state_std(self) -> torch.Tensor:
@@ -110,12 +116,41 @@ class H2O(WithDiscriminators):
         sim = _require(batches.sim, "a sim batch", self.name)
         both = concat_batches(real, sim, dim=len(self._lead))
         n_real = real.reward.shape[-1]
-        if self.config.disc_overlap:
+        c = self.config
+        if c.disc_overlap:
             tape = self._branch_noise(batches, sim)
-            pending = self._pool().submit(self._disc_branch, batches, sim, tape)
+            if c.disc_stale_weights:
+                pending = self._pool().submit(self.dynamics_weights, sim, tape)
+                self._disc_step = self._pool().submit(self._train_discriminators, batches, tape)
+            else:
+                pending = self._pool().submit(self._disc_branch, batches, sim, tape)
             return CriticBatch(both, n_real, pending=pending), {}
-        weight, log_om, stats = self._disc_branch(batches, sim, self.noise)
+        if c.disc_stale_weights:
+            weight, log_om, stats = self.dynamics_weights(sim, self.noise)
+            stats.update(self._train_discriminators(batches, self.noise))
+        else:
+            weight, log_om, stats = self._disc_branch(batches, sim, self.noise)
         return CriticBatch(both, n_real, weight, log_om), stats
+
+    def _step(
+        self,
+        real: Batch | None,
+        sim: Batch | None,
+        disc_real: Batch | None = None,
+        disc_sim: Batch | None = None,
+    ) -> dict[str, torch.Tensor]:
+        try:
+            stats = super()._step(real, sim, disc_real, disc_sim)
+        finally:  # even when the step failed: nothing may still write the discriminators
+            disc_stats = self._join_disc_step()
+        stats.update(disc_stats)
+        return stats
+
+    def _join_disc_step(self) -> dict[str, torch.Tensor]:
+        """Wait for a discriminator step still running on the second thread (re-raising its
+        error); its diagnostics, or {} if none runs."""
+        pending, self._disc_step = self._disc_step, None
+        return {} if pending is None else pending.result()
 
     def _disc_branch(
         self, batches: UpdateBatches, sim: Batch, noise: Generators
@@ -129,12 +164,15 @@ class H2O(WithDiscriminators):
 
     def _branch_noise(self, batches: UpdateBatches, sim: Batch) -> NoiseTape:
         """The discriminator branch's noise, drawn now in the serial step's order (disc
-        input noise, then the eps of u), so the actor's draws that follow are unchanged."""
+        input noise, then the eps of u; the other way round with stale weights), so the
+        actor's draws that follow are unchanged."""
         c = self.config
         shapes = [DynamicsDiscriminators.gap_noise_shape(sim.obs, c.n_next_samples)]
         if c.disc_noise_std > 0:
             disc_real, disc_sim = self._disc_batches(batches)
-            shapes.insert(0, DynamicsDiscriminators.loss_noise_shape(disc_real, disc_sim))
+            loss_shape = DynamicsDiscriminators.loss_noise_shape(disc_real, disc_sim)
+            # Stale weights: the eps of u is drawn first, as in the serial stale step.
+            shapes.insert(len(shapes) if c.disc_stale_weights else 0, loss_shape)
         return NoiseTape(self.noise, shapes, self.device)
 
     def _actor_first(self) -> bool:

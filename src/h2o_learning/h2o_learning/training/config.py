@@ -207,7 +207,7 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     return from_dict(TrainConfig, data)
 
 
-LATER_ALGO_DEFAULTS: dict[str, Any] = {"disc_residual_l2": 0.0}
+LATER_ALGO_DEFAULTS: dict[str, Any] = {"disc_residual_l2": 0.0, "disc_stale_weights": False}
 """Algorithm settings added after runs were first fingerprinted, with the value that computes
 what runs without the setting computed: at that value they are left out of the fingerprint, so
 earlier runs (finished experiment runs, checkpoints) still match the config they were trained

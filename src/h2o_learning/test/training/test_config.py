@@ -12,6 +12,7 @@ import yaml
 
 from h2o_learning.algorithms import ALGORITHMS
 from h2o_learning.training.config import (
+    LATER_ALGO_DEFAULTS,
     TrainConfig,
     apply_overrides,
     config_from_dict,
@@ -151,24 +152,34 @@ def test_hash_tracks_learning_settings_but_not_run_settings() -> None:
     same = load_config("h2o_stand", ["run.root=/elsewhere", "run.threads=2", "run.progress=false"])
     assert config_hash(same) == config_hash(base)
     changes = ("seed=1", "algo.beta=0.02", "loop.epochs=5", "env.sim_dynamics=real")
-    for change in (*changes, "algo.disc_residual_l2=0.5"):
+    later = ("algo.disc_residual_l2=0.5", "algo.disc_stale_weights=true")
+    for change in (*changes, *later):
         assert config_hash(load_config("h2o_stand", [change])) != config_hash(base), change
 
 
-def test_a_later_setting_at_its_neutral_value_keeps_earlier_fingerprints() -> None:
-    """Runs trained before ``disc_residual_l2`` existed have configs without it: at 0 (what
-    they computed) the fingerprint must be theirs, so finished experiment runs and checkpoints
-    still match; any other value is another config."""
+@pytest.mark.parametrize(
+    ("name", "other"), [("disc_residual_l2", 0.5), ("disc_stale_weights", True)]
+)
+def test_a_later_setting_at_its_neutral_value_keeps_earlier_fingerprints(
+    name: str, other: object
+) -> None:
+    """Runs trained before a setting existed have configs without it: at its neutral value
+    (what they computed) the fingerprint must be theirs, so finished experiment runs and
+    checkpoints still match; any other value is another config."""
+    assert name in LATER_ALGO_DEFAULTS
     base = config_to_dict(load_config("h2o_stand"))
-    older = {**base, "algo": {k: v for k, v in base["algo"].items() if k != "disc_residual_l2"}}
-    assert "disc_residual_l2" in base["algo"]
+    older = {
+        **base,
+        "algo": {k: v for k, v in base["algo"].items() if k not in LATER_ALGO_DEFAULTS},
+    }
+    assert name in base["algo"]
     assert learning_dict(older) == learning_dict(base)
-    # The fingerprint the code before the setting computed: sha256 of the dict without run.
+    # The fingerprint the code before the settings computed: sha256 of the dict without run.
     before = json.dumps({k: v for k, v in older.items() if k != "run"}, sort_keys=True,
                         separators=(",", ":"))  # fmt: skip
     assert config_hash(config_from_dict(base)) == hashlib.sha256(before.encode()).hexdigest()[:12]
-    other = {**base, "algo": {**base["algo"], "disc_residual_l2": 0.5}}
-    assert learning_dict(other) != learning_dict(older)
+    changed = {**base, "algo": {**base["algo"], name: other}}
+    assert learning_dict(changed) != learning_dict(older)
 
 
 def test_unknown_config_name_lists_where_it_looked() -> None:
