@@ -117,7 +117,9 @@ def test_bad_messages_between_good_ones_are_dropped_and_the_policy_keeps_command
 ) -> None:
     start, end = _window(fault_run, index)
     rows = fault_run.window(start, end + MARGIN)
-    assert len(rows) > 5
+    # At least half the control rate (100 Hz): a runner that spent ~0.2 ms logging each bad
+    # message fell behind the flood and sent 5-12 commands in some windows (measured).
+    assert len(rows) >= 0.5 * WINDOW * 100, len(rows)
     assert np.all(policy_rows(rows)), rows[~policy_rows(rows)][:3]
 
 

@@ -33,6 +33,7 @@ from std_msgs.msg import Float64MultiArray
 
 from h2o_robot_bridge.contract import robot
 from h2o_robot_bridge.errors import H2OError
+from h2o_robot_bridge.log_throttle import LogThrottle
 from h2o_robot_bridge.relay.command import DECODE_ERRORS, CommandRelay, ControllerCommands, Step
 from h2o_robot_bridge.relay.config import RelayConfig, parameter_defaults
 from h2o_robot_bridge.relay.names import contract_reading
@@ -61,6 +62,7 @@ class CommandRelayNode(Node):
         }
         self.config = config = RelayConfig.from_params(values)  # raises before any wiring
         self.relay = CommandRelay(config)
+        self._log_throttle = LogThrottle(LOG_THROTTLE)
         self.leg_pub = self.create_publisher(Float64MultiArray, config.leg_topic, OUTPUT_QOS)
         self.wheel_pub = self.create_publisher(Float64MultiArray, config.wheel_topic, OUTPUT_QOS)
         t = config.topics
@@ -107,10 +109,8 @@ class CommandRelayNode(Node):
             reading = contract_reading(msg, self.config.joints)
         except DECODE_ERRORS as err:
             self.dropped_joint_states += 1
-            self.get_logger().warning(
-                f"dropping robot joint states ({self.dropped_joint_states} so far): {err}",
-                throttle_duration_sec=LOG_THROTTLE,
-            )
+            self._log("joint_states", f"dropping robot joint states "
+                      f"({self.dropped_joint_states} so far): {err}")  # fmt: skip
             return
         out = JointState()
         out.header = msg.header  # the robot's stamp and frame: the stack's timing relies on it
@@ -125,18 +125,23 @@ class CommandRelayNode(Node):
     def _apply(self, step: Step) -> None:
         if step.commands is not None:
             self.publish(step.commands)
-        log = self.get_logger()
-        counts = dict(self.relay.counts)
-        # One call site per kind: rclpy throttles per call site.
         if step.event == "stop":
-            log.warning(f"{step.message} (counts {counts})", throttle_duration_sec=LOG_THROTTLE)
+            self._log("stop", f"{step.message} (counts {dict(self.relay.counts)})")
         elif step.event == "resume":
-            log.info(step.message, throttle_duration_sec=LOG_THROTTLE)
+            self._log("resume", step.message, warning=False)
         elif step.event == "bad":
-            log.warning(
-                f"still stopped, {step.message} (counts {counts})",
-                throttle_duration_sec=LOG_THROTTLE,
-            )
+            self._log("bad", f"still stopped, {step.message} (counts {dict(self.relay.counts)})")
+
+    def _log(self, kind: str, text: str, warning: bool = True) -> None:
+        """At most one line per ``kind`` per :data:`LOG_THROTTLE` (decided before rclpy's
+        logger is called: see :mod:`h2o_robot_bridge.log_throttle`)."""
+        line = self._log_throttle.note(kind, time.monotonic(), text)
+        if line is None:
+            return
+        if warning:
+            self.get_logger().warning(line)
+        else:
+            self.get_logger().info(line)
 
     def publish(self, commands: ControllerCommands) -> None:
         """One message to each controller."""

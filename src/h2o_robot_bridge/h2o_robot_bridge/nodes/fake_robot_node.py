@@ -140,7 +140,8 @@ class FakeRobot(Node):
         self.diagnostics: dict[str, str] = {}
         self.counts = {topic: 0 for topic in args.count_topic}
         self.sent = 0
-        self.imu_times: list[float] = []  # IMU messages published, since the first command [s]
+        # IMU messages published (listen-only: valid ones received), since the first command [s]
+        self.imu_times: list[float] = []
         self.imu_stamps: list[int] = []  # their header stamps [ns]
         self.command_stamps: list[int] = []  # header stamps of the commands received [ns]
         self.tilts: list[list[float]] = []
@@ -188,7 +189,10 @@ class FakeRobot(Node):
         if self.t0 is not None:
             gravity = projected_gravity_from_quaternion(reading.quat_xyzw)
             tilt = float(tilt_from_projected_gravity(gravity))
-            self.tilts.append([time.monotonic() - self.t0, tilt])
+            now = time.monotonic() - self.t0
+            self.tilts.append([now, tilt])
+            self.imu_times.append(now)  # listen-only: the valid messages heard, not published
+            self.imu_stamps.append(_stamp_ns(msg.header.stamp))
 
     def _publish(self) -> None:
         now = time.monotonic()

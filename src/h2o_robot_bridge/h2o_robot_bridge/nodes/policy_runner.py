@@ -93,6 +93,7 @@ from h2o_robot_bridge.deploy.runner import PolicyRunner
 from h2o_robot_bridge.deploy.safety import EstopWait
 from h2o_robot_bridge.deploy.trigger import TickTrigger
 from h2o_robot_bridge.errors import H2OError
+from h2o_robot_bridge.log_throttle import LogThrottle
 from h2o_robot_bridge.nodes.cmd_vel import (
     CmdVelSubscription,
     declare_cmd_vel_type,
@@ -103,13 +104,16 @@ from h2o_robot_bridge.signals import Signals
 NODE_NAME = "policy_runner"
 SENSOR_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 """Sensor subscriptions: best effort (a late sample is worthless), and deep enough that a
-flood of bad messages (each dropped in ~0.1 ms) does not evict the good sample between two
-ticks: at 1 kHz of bad messages per topic, only a runner stalled for more than ~2 control
-periods loses a good one (it then ages out: the watchdog)."""
+flood of bad messages (each dropped in ~0.1 ms: its log line is throttled before rclpy's
+logger is called) does not evict the good sample between two ticks: at 1 kHz of bad messages
+per topic, only a runner stalled for more than ~2 control periods loses a good one (it then
+ages out: the watchdog)."""
 ESTOP_LATCHED_QOS = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
 )
 """E-stop publishers should use this QoS: a late-joining runner still gets the last value."""
+INPUT_LOG_PERIOD = 1.0
+"""Seconds between two log lines about one kind of bad input (a flood must not flood the log)."""
 DECODE_ERRORS = (MessageError, AttributeError, TypeError, ValueError)
 """What decoding a malformed message can raise (each is a dropped, counted message)."""
 
@@ -130,6 +134,7 @@ class PolicyRunnerNode(LifecycleNode):
         self._estop_clock: EstopWait | None = None
         self._entities: list[Any] = []
         self._last_guard: str | None = None
+        self._log_throttle = LogThrottle(INPUT_LOG_PERIOD)
 
     def autostart(self) -> bool:
         """The ``autostart`` parameter (read before any transition)."""
@@ -253,9 +258,7 @@ class PolicyRunnerNode(LifecycleNode):
         if self.runner is None:  # cleaned up: a message queued before
             return
         self.runner.reject(topic, cause, detail)
-        self.get_logger().warning(
-            f"dropped {topic} message ({cause}): {detail}", throttle_duration_sec=1.0
-        )
+        self._warn_input(f"{topic}.{cause}", f"dropped {topic} message ({cause}): {detail}")
 
     def _on_joint_state(self, msg: JointState) -> None:
         if self.runner is None:  # cleaned up: a message queued before
@@ -288,7 +291,7 @@ class PolicyRunnerNode(LifecycleNode):
             return
         fault = store(reading, now)
         if fault:
-            self._warn_input(f"dropped {topic} message (invalid): {fault}")
+            self._warn_input(f"{topic}.invalid", f"dropped {topic} message (invalid): {fault}")
             return
         if trigger(now, _stamp_ns(msg.header.stamp)):
             self._tick(now)
@@ -304,10 +307,14 @@ class PolicyRunnerNode(LifecycleNode):
             return
         note = self.runner.on_command(command, time.monotonic())
         if note:
-            self._warn_input(f"cmd_vel: {note}")
+            self._warn_input("cmd_vel.note", f"cmd_vel: {note}")
 
-    def _warn_input(self, text: str) -> None:
-        self.get_logger().warning(text, throttle_duration_sec=1.0)
+    def _warn_input(self, key: str, text: str) -> None:
+        """Log ``text`` at most once a second per ``key`` (decided before rclpy's logger is
+        called: see :mod:`h2o_robot_bridge.log_throttle`)."""
+        line = self._log_throttle.note(key, time.monotonic(), text)
+        if line is not None:
+            self.get_logger().warning(line)
 
     def _on_estop(self, msg: Bool) -> None:
         if self.runner is None:  # cleaned up: a message queued before

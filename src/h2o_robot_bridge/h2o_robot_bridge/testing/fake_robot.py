@@ -59,7 +59,8 @@ class FakeRobotReport:
         tilts: (M, 2) receive time [s], base tilt [rad] from ``/imu/data`` (listen-only mode).
         diag_history: every runner ``/diagnostics`` status as (receive time [s] or None
             before the timeline started, level, message).
-        imu_times: (K,) when each IMU message was published [s, same clock as ``commands``].
+        imu_times: (K,) when each IMU message was published [s, same clock as ``commands``]
+            (listen-only mode: when each valid one was received).
         imu_stamps: (K,) their header stamps [ns].
         command_stamps: (N,) the header stamp of each command row [ns] (the sensor sample a
             command answered, or the runner's clock for a safe action on stale inputs).
