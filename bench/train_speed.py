@@ -9,9 +9,9 @@ shared machine hit all of them), at 1 and 2 torch threads. Printed:
   H2O also with the opt-in switches ``disc_precision: bfloat16`` (approximate; not timed on a
   CPU without bf16 instructions, where it is ~6x slower), ``disc_overlap`` (exact; a second
   thread), both, and ``disc_overlap`` with ``disc_stale_weights`` (one discriminator step of
-  lag: the discriminator step overlaps the whole actor/critic step). The overlap variants are
-  measured in the 2-thread block only, as they are meant to run: one torch thread per
-  branch, two cores.
+  lag: the discriminator step overlaps the whole actor/critic step), in float32 and bf16. The
+  overlap variants are measured in the 2-thread block only, as they are meant to run: one
+  torch thread per branch, two cores.
 - In-run baselines: an eager SAC and an eager H2O written the common way (separate
   ``nn.Linear`` networks and forwards, a separate backward per loss, default Adam; the H2O
   one computes u through both classifiers and the ratio in a second pass, as the reference
@@ -222,6 +222,11 @@ H2O_VARIANTS = {
     "h2o_overlap": {"disc_overlap": True},
     "h2o_bf16_overlap": {"disc_precision": "bfloat16", "disc_overlap": True},
     "h2o_stale_overlap": {"disc_overlap": True, "disc_stale_weights": True},
+    "h2o_bf16_stale_overlap": {
+        "disc_precision": "bfloat16",
+        "disc_overlap": True,
+        "disc_stale_weights": True,
+    },
 }
 
 
@@ -273,16 +278,16 @@ def print_rates(threads: int, med: dict[str, float]) -> None:
     """One block of the table for one thread count."""
     sac = med["sac"]
     print(f"threads {threads}")
-    print(f"  {'':<18} {'steps/s':>8} {'H2O/SAC':>8} {'x eager':>8} {'x ref':>6}")
-    print(f"  {'eager SAC':<18} {med['eager_sac']:>8.1f}")
-    print(f"  {'SAC':<18} {sac:>8.1f} {'':>8} {sac / med['eager_sac']:>7.2f}x")
-    print(f"  {'eager H2O':<18} {med['eager_h2o']:>8.1f} {sac / med['eager_h2o']:>8.2f}")
+    print(f"  {'':<22} {'steps/s':>8} {'H2O/SAC':>8} {'x eager':>8} {'x ref':>6}")
+    print(f"  {'eager SAC':<22} {med['eager_sac']:>8.1f}")
+    print(f"  {'SAC':<22} {sac:>8.1f} {'':>8} {sac / med['eager_sac']:>7.2f}x")
+    print(f"  {'eager H2O':<22} {med['eager_h2o']:>8.1f} {sac / med['eager_h2o']:>8.2f}")
     ref = REFERENCE_RATE.get(threads)
     for name in (n for n in H2O_VARIANTS if n in med):
         rate = med[name]
         vs_ref = f"{rate / ref:>5.2f}x" if ref else f"{'-':>6}"
         print(
-            f"  {name:<18} {rate:>8.1f} {sac / rate:>8.2f} {rate / med['eager_h2o']:>7.2f}x "
+            f"  {name:<22} {rate:>8.1f} {sac / rate:>8.2f} {rate / med['eager_h2o']:>7.2f}x "
             f"{vs_ref}"
         )
 

@@ -201,12 +201,16 @@ def test_bf16_updates_stay_close_to_float32_over_several_steps(buffers: tuple) -
 
 @pytest.mark.parametrize(
     "switches",
-    [{"disc_precision": "bfloat16"}, {"disc_stale_weights": True, "disc_overlap": True}],
-    ids=["bf16", "stale"],
+    [
+        {"disc_precision": "bfloat16"},
+        {"disc_stale_weights": True, "disc_overlap": True},
+        {"disc_precision": "bfloat16", "disc_stale_weights": True, "disc_overlap": True},
+    ],
+    ids=["bf16", "stale", "bf16-stale"],
 )
 def test_fast_path_h2o_still_reaches_the_real_optimum(switches: dict) -> None:
     """The learning check in small (bench/fast_path_learning.py has the curves): with
-    bfloat16 classifiers, or with one discriminator step of lag, H2O still finds the real
+    bfloat16 classifiers, with one discriminator step of lag, or both, H2O still finds the real
     optimum a* = -s/2 despite the sim gap."""
     config = with_(BANDIT, **switches)
     algo = make_algorithm("h2o", 1, 1, config, obs_std=BANDIT_OBS_STD, seed=0)

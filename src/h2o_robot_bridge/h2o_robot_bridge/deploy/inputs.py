@@ -52,23 +52,31 @@ def joint_reading_fault(reading: JointReading) -> str | None:
         return "infinite effort"
     out = np.flatnonzero((pos < _LOWER) | (pos > _UPPER))  # wheels: no limits
     if out.size:
-        return f"position out of range for {[robot.JOINT_NAMES[i] for i in out]}: {pos[out]}"
+        return (
+            f"position out of range for {[robot.JOINT_NAMES[i] for i in out]}: {pos[out].tolist()}"
+        )
     fast = np.flatnonzero(np.abs(vel) > _MAX_SPEED)
     if fast.size:
-        return f"velocity out of range for {[robot.JOINT_NAMES[i] for i in fast]}: {vel[fast]}"
+        names = [robot.JOINT_NAMES[i] for i in fast]
+        return f"velocity out of range for {names}: {vel[fast].tolist()}"
     return None
 
 
 def imu_reading_fault(reading: ImuReading) -> str | None:
     """Why a decoded IMU sample is unusable (None: usable)."""
+    # Values as lists, not numpy reprs: numpy's array printing costs ~60 us a message, and a
+    # flood of bad messages goes through here at 1 kHz (bench/input_drop.py).
     quat, gyro = reading
     if not (np.isfinite(quat).all() and np.isfinite(gyro).all()):
-        return f"non-finite IMU sample (orientation {quat}, angular velocity {gyro})"
+        return (
+            f"non-finite IMU sample (orientation {quat.tolist()}, "
+            f"angular velocity {gyro.tolist()})"
+        )
     norm = float(np.linalg.norm(quat))
     if abs(norm - 1.0) > QUAT_NORM_TOL:
         return f"orientation quaternion of norm {norm:.3g} (must be 1)"
     if np.abs(gyro).max() > MAX_GYRO:
-        return f"angular velocity {gyro} above {MAX_GYRO} rad/s"
+        return f"angular velocity {gyro.tolist()} above {MAX_GYRO} rad/s"
     return None
 
 

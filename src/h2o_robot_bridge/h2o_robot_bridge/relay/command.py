@@ -199,7 +199,9 @@ class CommandRelay:
         used = np.where(_IS_LEG, pos, eff)  # the value each joint's controller gets
         bad = [n for n, v in zip(robot.JOINT_NAMES, used, strict=True) if not np.isfinite(v)]
         if bad:
-            return None, "non_finite", f"joints {bad} (positions {pos}, efforts {eff})"
+            # Lists, not numpy reprs (~30 us each): a bad stream comes at the command rate.
+            detail = f"joints {bad} (positions {pos.tolist()}, efforts {eff.tolist()})"
+            return None, "non_finite", detail
         # The runner's last gate, on the fields that are forwarded (the others are ignored,
         # so a source filling them with 0 instead of NaN is not refused for it).
         masked = JointCommand(np.where(_IS_LEG, pos, np.nan), np.where(_IS_LEG, np.nan, eff))
