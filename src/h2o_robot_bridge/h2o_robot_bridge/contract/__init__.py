@@ -16,6 +16,7 @@ from h2o_robot_bridge.contract.action import (
     clip_action,
     command_to_action,
 )
+from h2o_robot_bridge.contract.commands import CommandRange, episode_commands, trained_commands
 from h2o_robot_bridge.contract.metadata import check_contract_metadata, contract_metadata
 from h2o_robot_bridge.contract.observation import (
     OBS_DIM,
@@ -55,6 +56,9 @@ __all__ = [
     "ACTION_OFFSET",
     "ACTION_SCALE",
     "CONTRACT_VERSION",
+    "CommandRange",
+    "episode_commands",
+    "trained_commands",
     "JOINTS",
     "JOINT_NAMES",
     "LEG_JOINT_IDS",

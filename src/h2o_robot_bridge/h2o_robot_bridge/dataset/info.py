@@ -27,6 +27,18 @@ def _stats(x: np.ndarray) -> dict[str, float]:
     }
 
 
+def _command_span(data: Dataset) -> dict[str, list[float]] | None:
+    """Smallest and largest command of the rows, per axis (None for an empty dataset)."""
+    if data.size == 0:
+        return None
+    cmd = data.observations[:, OBS_SLICES["command"]].astype(np.float64)
+    lo, hi = cmd.min(axis=0), cmd.max(axis=0)
+    return {
+        "forward": [round(float(lo[0]), 4), round(float(hi[0]), 4)],
+        "yaw": [round(float(lo[1]), 4), round(float(hi[1]), 4)],
+    }
+
+
 def dataset_info(data: Dataset, path: str | Path | None = None) -> dict[str, Any]:
     """Summary of a dataset as a JSON-friendly dict.
 
@@ -49,6 +61,8 @@ def dataset_info(data: Dataset, path: str | Path | None = None) -> dict[str, Any
         "file_bytes": Path(path).stat().st_size if path is not None else None,
         "task": meta.get("task"),
         "command": meta.get("command"),
+        "command_range": meta.get("command_range"),
+        "commands_seen": _command_span(data),
         "control_hz": hz,
         "duration_s": data.size / hz if hz > 0 else None,
         "episodes": {
@@ -96,6 +110,8 @@ def format_info(info: dict[str, Any]) -> str:
         f"dataset: {info['path']}{size}",
         f"task: {info['task']} (command {info['command']}), control rate {info['control_hz']} Hz,"
         f" {info['rows']} transitions = {info['duration_s']:.1f} s",
+        f"commands in the rows: {info['commands_seen']}"
+        + (f" (drawn from {info['command_range']})" if info["command_range"] else ""),
         f"source: {info['source']}  created {info['created']}",
         f"episodes: {ep['count']} ({ep['falls']} falls, {ep['truncations']} truncations); "
         f"length [rows] {s(ep['length'])}",

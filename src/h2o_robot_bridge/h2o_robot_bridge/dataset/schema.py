@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from h2o_robot_bridge.contract import (
     ACTION_DIM,
     OBS_DIM,
+    CommandRange,
     check_contract_metadata,
     contract_metadata,
     get_task,
@@ -104,6 +105,7 @@ def make_meta(
     control_hz: float,
     source: dict[str, Any] | None = None,
     command: tuple[float, float] | None = None,
+    command_range: CommandRange | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """Metadata for a new dataset.
@@ -114,6 +116,9 @@ def make_meta(
         source: where the data comes from, e.g. ``{"kind": "bag", "path": ..., "topics": ...}``
             or ``{"kind": "sim", "dynamics": "real", "behaviour": "medium"}``.
         command: task command (forward speed [m/s], yaw rate [rad/s]); the task default if None.
+        command_range: the range each episode's command was drawn from, if it was
+            (``command_range``: ``[[forward low, high], [yaw low, high]]``; ``command`` is then
+            only the default); the rows' observations hold the command of each row.
         extra: further JSON-serialisable keys (e.g. ``conversion`` statistics).
     """
     spec = get_task(task)
@@ -128,6 +133,8 @@ def make_meta(
         "source": dict(source or {}),
         "created": utc_now(),
     }
+    if command_range is not None:
+        meta["command_range"] = command_range.check(spec).to_list()
     meta.update(extra)
     json.dumps(meta)  # fail here, not at save time, on non-serialisable metadata
     return meta

@@ -105,6 +105,8 @@ class InputLog:
         """``<topic>.<cause>`` -> messages dropped."""
         self.clamped: Counter[str] = Counter()
         """topic -> messages clamped to the limits and used."""
+        self.untrained: Counter[str] = Counter()
+        """topic -> commands used as sent although the policy was not trained on them."""
         self.last_fault = ""
         """The latest rejection, as a sentence (for the log)."""
 
@@ -114,7 +116,9 @@ class InputLog:
         self.last_fault = f"dropped {topic} message ({cause}): {detail}"
 
     def summary(self) -> dict[str, float]:
-        """Flat counters: ``dropped.<topic>.<cause>``, ``clamped.<topic>``."""
+        """Flat counters: ``dropped.<topic>.<cause>``, ``clamped.<topic>``,
+        ``untrained.<topic>``."""
         out = {f"dropped.{k}": float(v) for k, v in sorted(self.dropped.items())}
         out.update({f"clamped.{k}": float(v) for k, v in sorted(self.clamped.items())})
+        out.update({f"untrained.{k}": float(v) for k, v in sorted(self.untrained.items())})
         return out

@@ -38,6 +38,7 @@ from h2o_robot_bridge.contract import (
     get_task,
     robot,
     tilt_from_projected_gravity,
+    trained_commands,
 )
 from h2o_robot_bridge.contract.sensors import (
     NAN_IMU,
@@ -149,9 +150,12 @@ class PolicyRunner:
         self.policy = policy
         self.config = config = config or RunnerConfig()
         self.safety = SafetyLayer(config.safety)
-        trained = (getattr(policy, "metadata", None) or {}).get("extra", {}).get("shaping")
+        metadata = getattr(policy, "metadata", None)
+        trained = (metadata or {}).get("extra", {}).get("shaping")
         self.shaping_warning = shaping_mismatch(trained, config.safety.shaping)
         """Set when the policy's training shaping differs from this runner's (log it)."""
+        self.trained_commands = trained_commands(metadata)
+        """The commands the policy was trained on (None: not recorded)."""
         self.task = get_task(policy.task)
         self.default_command = np.asarray(self.task.command, dtype=np.float64)
         self.fallback = fallback if fallback is not None else _default_fallback(config, policy)
@@ -205,6 +209,14 @@ class PolicyRunner:
         if clamped:
             self.inputs.clamped["cmd_vel"] += 1
             return f"command clamped to +-{self.task.max_command}"
+        known = self.trained_commands
+        if known is not None and not known.contains(value, tol=1e-3):
+            # Used as sent (the operator's call), but said: the policy never saw it in training.
+            self.inputs.untrained["cmd_vel"] += 1
+            return (
+                f"command {value.tolist()} is outside the commands the policy was trained on "
+                f"{known.to_dict()}"
+            )
         return None
 
     def reject(self, topic: str, cause: str, detail: str) -> None:

@@ -297,6 +297,26 @@ def test_command_timeout_falls_back_to_task_command() -> None:
     np.testing.assert_allclose(policy.seen[-1][OBS_SLICES["command"]], [0.0, 0.0])
 
 
+def test_a_command_the_policy_was_not_trained_on_is_used_and_said() -> None:
+    """The export records the commands trained on; /cmd_vel outside them still drives the
+    policy (the operator's call) but is said and counted; without the record nothing is said."""
+    trained = {"extra": {"commands": {"forward": [0.0, 0.5], "yaw": [-0.5, 0.5]}}}
+    policy = ConstantPolicy(ACTION)
+    policy.metadata = trained  # type: ignore[attr-defined]
+    runner = PolicyRunner(policy, RunnerConfig(fallback=FallbackConfig(controller="none")))
+    assert runner.on_command([0.3, 0.2], 0.0) is None
+    note = runner.on_command([-0.3, 0.0], 0.01)
+    assert note is not None and "outside the commands the policy was trained on" in note
+    assert runner.inputs.summary()["untrained.cmd_vel"] == 1.0
+    _feed(runner, 0.01)
+    runner.tick(0.01)
+    np.testing.assert_allclose(policy.seen[-1][OBS_SLICES["command"]], [-0.3, 0.0], atol=1e-6)
+    plain, _ = _runner()
+    assert plain.trained_commands is None and plain.on_command([-0.3, 0.0], 0.0) is None
+    policy.metadata = {"extra": {"commands": "garbled"}}  # type: ignore[attr-defined]
+    assert PolicyRunner(policy).trained_commands is None  # unreadable provenance: not a failure
+
+
 def test_check_command_rejects_bad_commands() -> None:
     check_command(SAFE_COMMAND)
     good = action_to_command(np.full(ACTION_DIM, 0.5))
