@@ -14,6 +14,14 @@ policy is the classical controller (:class:`ClassicalController`) with noise:
 - ``medium-expert``: the first half of the steps ``medium``, the second half ``expert``
   (concatenated, as in D4RL).
 
+**Mediocre data for commanded tasks** (``move_straight``): ``--forward LO HI`` (and ``--yaw``)
+draws each episode's command from that range, which may cover only part of what the policy
+is later asked to do (e.g. slow speeds only), and ``--track-fraction F`` hands the
+controller of the ``medium`` stretches F times the command, so their mean action is not the
+optimal one: at F = 0.5 the robot moves at about half the speed it is asked for. The
+observations (and so the rewards) carry the command actually asked for. ``expert`` stretches
+always track the full command.
+
 Recorded actions are the ones the robot received: the behaviour's action (noise added, clipped)
 after the deploy runner's action shaping, which the env applies (``info["applied_action"]``).
 Rewards and
@@ -33,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from h2o_robot_bridge.contract import ACTION_DIM, OBS_DIM
+from h2o_robot_bridge.contract import ACTION_DIM, OBS_DIM, OBS_SLICES, CommandRange
 from h2o_robot_bridge.controllers.classical import ClassicalController
 from h2o_robot_bridge.dataset import Dataset, concat_datasets, make_meta, save_dataset
 from h2o_robot_bridge.dataset.io import check_writable
@@ -54,28 +62,40 @@ class Behaviour:
         noise_std: Gaussian noise added to the controller's action.
         random_from, random_to: probability of a uniform random action instead, linearly
             from the first to the last step of the stretch.
+        track_fraction: the controller is given this fraction of the task command (1: the
+            command; 0.5: half the speed and yaw rate asked for).
     """
 
     noise_std: float
     random_from: float = 0.0
     random_to: float = 0.0
+    track_fraction: float = 1.0
+
+    def controller_obs(self, obs: np.ndarray) -> np.ndarray:
+        """The observation the controller acts on: ``obs`` with its command scaled."""
+        if self.track_fraction == 1.0:
+            return obs
+        out = obs.copy()
+        out[OBS_SLICES["command"]] *= self.track_fraction
+        return out
 
 
-def behaviours(kind: str, steps: int) -> list[tuple[Behaviour, int]]:
-    """The (behaviour, steps) stretches that make up dataset ``kind``."""
+def behaviours(kind: str, steps: int, track_fraction: float = 1.0) -> list[tuple[Behaviour, int]]:
+    """The (behaviour, steps) stretches that make up dataset ``kind``; ``track_fraction`` is
+    that of the medium (not the expert) stretches."""
+    if not 0.0 <= track_fraction <= 1.0:
+        raise ConfigError(f"track_fraction must be in [0, 1], got {track_fraction}")
+    medium = Behaviour(MEDIUM_NOISE, track_fraction=track_fraction)
     if kind == "random":
         return [(Behaviour(0.0, 1.0, 1.0), steps)]
     if kind == "medium":
-        return [(Behaviour(MEDIUM_NOISE), steps)]
+        return [(medium, steps)]
     if kind == "expert":
         return [(Behaviour(EXPERT_NOISE), steps)]
     if kind == "medium-replay":
-        return [(Behaviour(MEDIUM_NOISE, 1.0, 0.0), steps)]
+        return [(Behaviour(MEDIUM_NOISE, 1.0, 0.0, track_fraction), steps)]
     if kind == "medium-expert":
-        return [
-            (Behaviour(MEDIUM_NOISE), steps // 2),
-            (Behaviour(EXPERT_NOISE), steps - steps // 2),
-        ]
+        return [(medium, steps // 2), (Behaviour(EXPERT_NOISE), steps - steps // 2)]
     raise ConfigError(f"unknown dataset kind {kind!r}; known: {list(KINDS)}")
 
 
@@ -102,7 +122,8 @@ def rollout(
         if rng.random() < p_random:
             action = rng.uniform(-1.0, 1.0, ACTION_DIM)
         else:
-            action = controller.act(obs) + rng.normal(0.0, behaviour.noise_std, ACTION_DIM)
+            noise = rng.normal(0.0, behaviour.noise_std, ACTION_DIM)
+            action = controller.act(behaviour.controller_obs(obs)) + noise
         action = np.clip(action, -1.0, 1.0).astype(np.float32)
         next_obs, reward, terminated, truncated, info = env.step(action)
         # The action the robot received (after the deploy shaping), as a recorder logs it.
@@ -136,19 +157,25 @@ def collect_dataset(
     dynamics: str = "real",
     progress: bool = False,
     shaping: ShapingConfig | None = None,
+    command_range: CommandRange | None = None,
+    track_fraction: float = 1.0,
 ) -> Dataset:
     """A behaviour dataset of ``steps`` transitions (see the module docstring for kinds).
 
     ``shaping``: the action shaping between behaviour and robot (default: the deploy runner's,
     as when recording a robot through it; ``NO_SHAPING`` records the behaviour's own actions).
+    ``command_range``: each episode's command drawn from it (None: the task's one command).
+    ``track_fraction``: of the command, given to the medium stretches' controller.
 
     Raises:
         ConfigError: unknown kind, task or dynamics profile; ``steps`` < 1.
     """
     if steps < 1:
         raise ConfigError(f"steps must be >= 1, got {steps}")
-    plan = behaviours(kind, steps)
-    env = WheelLeggedEnv(task=task, dynamics=dynamics, shaping=shaping)
+    plan = behaviours(kind, steps, track_fraction)
+    env = WheelLeggedEnv(
+        task=task, dynamics=dynamics, shaping=shaping, command_range=command_range
+    )
     controller = ClassicalController.from_yaml(task=task, control_hz=env.timing.control_hz)
     rng = np.random.default_rng(seed)
     env.reset(seed=seed)
@@ -167,12 +194,15 @@ def collect_dataset(
                     "noise_std": b.noise_std,
                     "random_from": b.random_from,
                     "random_to": b.random_to,
+                    "track_fraction": b.track_fraction,
                     "steps": n,
                 }
                 for b, n in plan
             ],
         },
-        command=(float(env.command[0]), float(env.command[1])),  # shape (2,), checked by the env
+        # The one command (shape (2,), checked by the env); with a range, the task default.
+        command=None if command_range else (float(env.command[0]), float(env.command[1])),
+        command_range=env.command_range,
     )
     bar = None
     if progress:
@@ -205,6 +235,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--task", default="stand", help="contract task (stand, move_straight)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the env and the noise")
     parser.add_argument("--dynamics", default="real", help="dynamics profile (default real)")
+    parser.add_argument(
+        "--forward",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        help="draw each episode's forward speed command uniformly in [LOW, HIGH] m/s "
+        "(default: the task's one command)",
+    )
+    parser.add_argument(
+        "--yaw",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        default=(0.0, 0.0),
+        help="yaw rate command range [rad/s] with --forward (default 0 0)",
+    )
+    parser.add_argument(
+        "--track-fraction",
+        type=float,
+        default=1.0,
+        help="the medium stretches' controller tracks this fraction of the command "
+        "(0.5: half the speed asked for; a mediocre behaviour; default 1)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
@@ -215,8 +268,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         check_writable(args.output, args.overwrite)
+        commands = None
+        if args.forward is not None:
+            commands = CommandRange(tuple(args.forward), tuple(args.yaw))
         data = collect_dataset(
-            args.kind, args.steps, args.task, args.seed, args.dynamics, progress=not args.quiet
+            args.kind,
+            args.steps,
+            args.task,
+            args.seed,
+            args.dynamics,
+            progress=not args.quiet,
+            command_range=commands,
+            track_fraction=args.track_fraction,
         )
         path = save_dataset(Path(args.output), data, overwrite=args.overwrite)
     except H2OError as err:

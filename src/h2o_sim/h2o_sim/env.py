@@ -16,6 +16,11 @@ builds its observation; what the motors got after joint noise is in ``info["exec
 ``randomize`` draws dynamics knobs afresh at every reset (domain randomisation, e.g. the
 actuation delay a user does not know exactly): ``{"latency_steps": (0, 20)}`` draws a whole
 number in [0, 20], other knobs a float uniform in [low, high].
+
+``command_range`` draws the task command afresh at every reset (uniform in a
+:class:`~h2o_robot_bridge.contract.CommandRange`, from the env's generator after the simulator
+seed and the knobs, so a run without it draws exactly what it drew before);
+``reset(options={"command": ...})`` still fixes one.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from numpy.typing import NDArray
 from h2o_robot_bridge.contract import (
     DEFAULT_TIMING,
     OBS_DIM,
+    CommandRange,
     Timing,
     clip_action,
     get_task,
@@ -88,6 +94,8 @@ class WheelLeggedEnv(gym.Env):
         overrides: dynamics knobs replacing the profile's (e.g. ``{"latency_steps": 2}``).
         command: (forward speed [m/s], yaw rate [rad/s]); default: the task's command.
             ``reset(options={"command": (v, w)})`` changes it for one episode onwards.
+        command_range: draw the command uniformly from this range at every reset (the task
+            command varies per episode); ``command`` is then only the first reset's fallback.
         render_mode: ``None``, ``"human"`` (PyBullet GUI) or ``"rgb_array"``.
         shaping: the action shaping (default: the deploy runner's, :func:`deploy_shaping`);
             its ``control_hz`` must be the timing's.
@@ -110,6 +118,7 @@ class WheelLeggedEnv(gym.Env):
         render_mode: str | None = None,
         shaping: ShapingConfig | None = None,
         randomize: Ranges | None = None,
+        command_range: CommandRange | dict | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError(
@@ -120,6 +129,9 @@ class WheelLeggedEnv(gym.Env):
         self.timing = timing
         self.render_mode = render_mode
         self.command = self._check_command(self.task.command if command is None else command)
+        self.command_range = (
+            None if command_range is None else CommandRange.parse(command_range).check(self.task)
+        )
         self.max_episode_steps = self.task.max_episode_steps(timing.control_hz)
         self.metadata = {**self.metadata, "render_fps": int(round(timing.control_hz))}
         self.shaping = deploy_shaping(timing) if shaping is None else shaping
@@ -154,18 +166,21 @@ class WheelLeggedEnv(gym.Env):
     ) -> tuple[NDArray[np.float32], dict[str, Any]]:
         """Start an episode; the same ``seed`` gives the same episode (for the same actions)."""
         super().reset(seed=seed)
-        if options and "command" in options:
-            self.command = self._check_command(options["command"])
         # The simulator's own generator is drawn from the env's, so reset(seed) fixes both.
         sim_seed = int(self.np_random.integers(2**63 - 1))
         drawn = self._draw_knobs()
+        if options and "command" in options:
+            self.command = self._check_command(options["command"])
+        elif self.command_range is not None:
+            self.command = self.command_range.sample(self.np_random)
         readings = self.sim.reset(seed=sim_seed)
         self._steps = 0
         self.shaper.reset()  # a new episode starts like a runner at start-up
         self._obs = observation_from_snapshot(
             readings.snapshot(), self.command, self.shaper.last_output
         )
-        return self._obs.copy(), {"readings": readings, "dynamics": drawn}
+        info = {"readings": readings, "dynamics": drawn, "command": self.command.copy()}
+        return self._obs.copy(), info
 
     def _draw_knobs(self) -> dict[str, float]:
         """Set the randomised knobs for this episode (from the env's generator)."""

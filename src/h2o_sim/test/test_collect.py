@@ -89,3 +89,76 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["--kind", "expert", "--steps", "0", "-o", str(tmp_path / "e.h5")]) == 2
     with pytest.raises(ConfigError, match="unknown dataset kind"):
         collect_dataset("perfect", 10)
+
+
+def _speed_ratio(fraction: float, command: tuple[float, float]) -> tuple[float, float]:
+    """(mean forward speed / commanded speed after the first second, mean reward) of a
+    noise-free rollout of the controller handed ``fraction`` of a fixed command."""
+    from h2o_robot_bridge.contract import OBS_SLICES
+    from h2o_robot_bridge.controllers.classical import ClassicalController
+    from h2o_sim.collect import Behaviour, rollout
+    from h2o_sim.env import WheelLeggedEnv
+
+    env = WheelLeggedEnv(task="move_straight", command=command)
+    controller = ClassicalController.from_yaml(task="move_straight", control_hz=100.0)
+    env.reset(seed=0)
+    out = rollout(
+        env, controller, Behaviour(0.0, track_fraction=fraction), 600, np.random.default_rng(0)
+    )
+    env.close()
+    speed = out["next_observations"][100:, OBS_SLICES["forward_vel"]][:, 0]
+    return float(speed.mean() / command[0]), float(out["rewards"].mean())
+
+
+def test_a_mediocre_controller_follows_a_fraction_of_the_command() -> None:
+    full, half = _speed_ratio(1.0, (0.4, 0.0)), _speed_ratio(0.5, (0.4, 0.0))
+    assert 0.85 < full[0] < 1.2 and 0.35 < half[0] < 0.65
+    assert half[1] < full[1] - 0.2  # the reward scores the command asked for
+
+
+def test_mediocre_data_cover_part_of_the_commands() -> None:
+    from h2o_robot_bridge.contract import OBS_SLICES, CommandRange
+
+    slow = CommandRange((0.1, 0.2), (-0.5, 0.5))
+    kw = {"task": "move_straight", "seed": 1, "command_range": slow}
+    mediocre = collect_dataset("medium", 3000, track_fraction=0.5, **kw)
+    validate_dataset(mediocre, "mediocre", task="move_straight")
+    assert mediocre.meta["command_range"] == [[0.1, 0.2], [-0.5, 0.5]]
+    assert mediocre.meta["command"] == list(get_task("move_straight").command)
+    assert mediocre.meta["source"]["stretches"][0]["track_fraction"] == 0.5
+    cmds = mediocre.observations[:, OBS_SLICES["command"]]
+    assert slow.contains(cmds).all() and len(np.unique(cmds, axis=0)) >= 3  # one per episode
+    # Rewards score the command asked for, so following half of it earns less.
+    r = get_task("move_straight").reward(
+        mediocre.observations, mediocre.actions, mediocre.next_observations
+    )
+    np.testing.assert_allclose(mediocre.rewards, r, rtol=1e-5, atol=1e-6)
+    # medium-expert: its expert half tracks the whole command.
+    me = collect_dataset("medium-expert", 400, track_fraction=0.5, **kw)
+    assert [s["track_fraction"] for s in me.meta["source"]["stretches"]] == [0.5, 1.0]
+    with pytest.raises(ConfigError, match="track_fraction"):
+        collect_dataset("medium", 10, track_fraction=1.5, **kw)
+
+
+def test_cli_draws_commands_from_a_range(tmp_path: Path) -> None:
+    out = tmp_path / "m.h5"
+    argv = ["--kind", "medium", "--steps", "50", "-o", str(out), "--task", "move_straight"]
+    assert (
+        main(
+            [
+                *argv,
+                "--forward",
+                "0",
+                "0.2",
+                "--yaw",
+                "-0.3",
+                "0.3",
+                "-q",
+                "--track-fraction",
+                "0.5",
+            ]
+        )
+        == 0
+    )
+    assert load_dataset(out).meta["command_range"] == [[0.0, 0.2], [-0.3, 0.3]]
+    assert main([*argv, "--forward", "0", "3", "-q", "--overwrite"]) == 2

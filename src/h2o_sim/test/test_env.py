@@ -8,7 +8,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env, env_render_passive_checker
 
 import h2o_sim
-from h2o_robot_bridge.contract import OBS_DIM, OBS_SLICES, Timing, get_task
+from h2o_robot_bridge.contract import OBS_DIM, OBS_SLICES, CommandRange, Timing, get_task
 from h2o_robot_bridge.controllers import ClassicalController
 from h2o_robot_bridge.deploy.shaping import NO_SHAPING
 from h2o_robot_bridge.errors import ConfigError
@@ -196,3 +196,38 @@ def test_episode_sim_seed_matches_the_env() -> None:
     np.testing.assert_array_equal(sim.readings.quat_xyzw, env.sim.readings.quat_xyzw)
     sim.close()
     env.close()
+
+
+def test_command_range_draws_a_command_per_episode_reproducibly() -> None:
+    commands = CommandRange((0.0, 0.5), (-0.5, 0.5))
+    env = WheelLeggedEnv(
+        task="move_straight", command_range={"forward": [0.0, 0.5], "yaw": [-0.5, 0.5]}
+    )
+    plain = WheelLeggedEnv(task="move_straight")
+    drawn, again = [], []
+    for s in range(8):
+        obs, info = env.reset(seed=s)
+        np.testing.assert_array_equal(
+            obs[OBS_SLICES["command"]], info["command"].astype(np.float32)
+        )
+        drawn.append(tuple(info["command"]))
+        # The command is drawn after the simulator seed: the episode starts where it did.
+        p_obs, _ = plain.reset(seed=s)
+        others = np.ones(OBS_DIM, bool)
+        others[OBS_SLICES["command"]] = False
+        np.testing.assert_array_equal(obs[others], p_obs[others])
+    for s in range(8):
+        again.append(tuple(env.reset(seed=s)[1]["command"]))
+    assert drawn == again and len(set(drawn)) == 8
+    assert commands.contains(np.array(drawn)).all()
+    # Within an episode the command holds; an explicit command still wins.
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):
+        step_obs = env.step(np.zeros(6, np.float32))[0]
+        np.testing.assert_array_equal(step_obs[OBS_SLICES["command"]], obs[OBS_SLICES["command"]])
+    obs, _ = env.reset(seed=0, options={"command": (0.1, 0.2)})
+    np.testing.assert_allclose(obs[OBS_SLICES["command"]], (0.1, 0.2))
+    env.close()
+    plain.close()
+    with pytest.raises(ConfigError, match="exceeds"):
+        WheelLeggedEnv(task="move_straight", command_range={"forward": [0.0, 2.0]})
