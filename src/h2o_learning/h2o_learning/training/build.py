@@ -1,7 +1,7 @@
 """Build a run's parts from its config, validating everything before training starts.
 
 - :func:`load_real_data`: the offline real dataset, checked against the contract, the task,
-  the command and the control rate;
+  the command (or command range) and the control rate;
 - :func:`data_stats`: observation normalisation statistics and the state std used by H2O's u;
 - :func:`build_algorithm`: the algorithm with those statistics;
 - :func:`check_env_spaces`: the simulator env's spaces match the contract;
@@ -18,7 +18,14 @@ from numpy.typing import NDArray
 from h2o_learning.algorithms import algorithm_info, make_algorithm, next_state_noise_std
 from h2o_learning.algorithms.protocol import Algorithm
 from h2o_learning.training.config import TrainConfig
-from h2o_robot_bridge.contract import ACTION_DIM, DEFAULT_TIMING, OBS_DIM, Timing, get_task
+from h2o_robot_bridge.contract import (
+    ACTION_DIM,
+    DEFAULT_TIMING,
+    OBS_DIM,
+    OBS_SLICES,
+    Timing,
+    get_task,
+)
 from h2o_robot_bridge.dataset import Dataset, load_dataset
 from h2o_robot_bridge.errors import ConfigError, ContractMismatchError, DatasetError
 
@@ -76,16 +83,36 @@ def _check_matches_run(data: Dataset, config: TrainConfig, path: str, timing: Ti
         raise ContractMismatchError(
             f"{path}: recorded at {hz} Hz, the simulator runs at {timing.control_hz} Hz"
         )
-    want = command_of(config)
-    got = tuple(float(c) for c in data.meta["command"])
-    if not np.allclose(got, want):
-        raise ContractMismatchError(
-            f"{path}: recorded with command {got}, this run uses {want} (set env.command)"
-        )
+    _check_commands(data, config, path)
     if data.observations.shape[1:] != (OBS_DIM,) or data.actions.shape[1:] != (ACTION_DIM,):
         raise ContractMismatchError(
             f"{path}: shapes {data.observations.shape}/{data.actions.shape} do not match the "
             f"contract ({OBS_DIM} observations, {ACTION_DIM} actions)"
+        )
+
+
+def _check_commands(data: Dataset, config: TrainConfig, path: str) -> None:
+    """A one-command run needs data recorded under that command; a run over a command range
+    takes data under any commands the deploy runner passes (often only part of the range)."""
+    drawn = data.meta.get("command_range")
+    if config.env.command_range is None:
+        want = command_of(config)
+        got = tuple(float(c) for c in data.meta["command"])
+        if drawn is not None:
+            raise ContractMismatchError(
+                f"{path}: recorded with commands drawn from {drawn}, this run uses the one "
+                f"command {want} (set env.command_range)"
+            )
+        if not np.allclose(got, want):
+            raise ContractMismatchError(
+                f"{path}: recorded with command {got}, this run uses {want} (set env.command)"
+            )
+        return
+    limit = np.asarray(get_task(config.env.task).max_command)
+    cmd = data.observations[:, OBS_SLICES["command"]]
+    if not (np.all(np.isfinite(cmd)) and np.all(np.abs(cmd) <= limit + 1e-6)):
+        raise ContractMismatchError(
+            f"{path}: rows hold commands beyond the task's +-{limit.tolist()} (or not finite)"
         )
 
 

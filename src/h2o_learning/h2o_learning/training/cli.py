@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -169,22 +170,41 @@ def eval_parser() -> argparse.ArgumentParser:
         default=None,
         help="cap on episode length [control steps] (default: task time limit)",
     )
+    p.add_argument(
+        "--forward",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        help="evaluate on the fixed grid of commands of this forward speed range [m/s] "
+        "(episode i gets grid command i mod the grid size; default: a checkpoint's training "
+        "range, else the task's one command)",
+    )
+    p.add_argument(
+        "--yaw",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        default=(0.0, 0.0),
+        help="yaw rate range of that grid [rad/s] (with --forward; default 0 0)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
 
 
-def _load_policy(args: argparse.Namespace) -> tuple[Policy, tuple[float, float] | None]:
-    """(runner policy, command) for --policy, --checkpoint or --classical."""
+def _load_policy(args: argparse.Namespace) -> tuple[Policy, tuple[float, float] | None, Any]:
+    """(runner policy, command, command range or None) for --policy, --checkpoint or
+    --classical."""
     from h2o_robot_bridge.contract import DEFAULT_TIMING  # noqa: PLC0415
 
     if args.classical:
         from h2o_robot_bridge.controllers import ClassicalController  # noqa: PLC0415
 
-        return ClassicalController.from_yaml(None, args.task, DEFAULT_TIMING.control_hz), None
+        controller = ClassicalController.from_yaml(None, args.task, DEFAULT_TIMING.control_hz)
+        return controller, None, None
     if args.policy is not None:
         from h2o_robot_bridge.deploy.onnx_policy import OnnxPolicy  # noqa: PLC0415
 
-        return OnnxPolicy(args.policy), None
+        return OnnxPolicy(args.policy), None, None
     import torch  # noqa: PLC0415
 
     from h2o_learning.training.build import algorithm_from_checkpoint, command_of  # noqa: PLC0415
@@ -197,7 +217,7 @@ def _load_policy(args: argparse.Namespace) -> tuple[Policy, tuple[float, float] 
         return algo.act(x, deterministic=True)[0].cpu().numpy()
 
     policy = TorchPolicy(act, config.env.task, DEFAULT_TIMING.control_hz, str(args.checkpoint))
-    return policy, command_of(config)
+    return policy, command_of(config), config.env.command_range
 
 
 def add_dynamics_arguments(p: argparse.ArgumentParser) -> None:
@@ -240,25 +260,35 @@ def _eval(args: argparse.Namespace) -> int:
         make_env,
         run_episodes,
     )
-    from h2o_robot_bridge.contract import DEFAULT_TIMING  # noqa: PLC0415
+    from h2o_robot_bridge.contract import (  # noqa: PLC0415
+        DEFAULT_TIMING,
+        CommandRange,
+        episode_commands,
+        get_task,
+    )
     from h2o_robot_bridge.errors import ConfigError  # noqa: PLC0415
 
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
     overrides = parse_overrides(args.overrides)
-    policy, command = _load_policy(args)
+    policy, command, command_range = _load_policy(args)
     task, seeds = policy.task, eval_seeds(args.seed, args.episodes)
+    if args.forward is not None:
+        command_range = CommandRange(tuple(args.forward), tuple(args.yaw))
+    commands = None
+    if command_range is not None:
+        commands = episode_commands(command_range.check(get_task(task)), len(seeds))
     limit = episode_limit(task, DEFAULT_TIMING.control_hz, args.max_steps)
     if args.loop == "runner":
         evaluator = RunnerEvaluator(task, args.dynamics, overrides or None, command=command)
         try:
-            result = evaluator.run(policy, seeds, limit)
+            result = evaluator.run(policy, seeds, limit, commands)
         finally:
             evaluator.close()
     else:
         env = make_env(task, args.dynamics, overrides or None, command, DEFAULT_TIMING)
         try:
-            result = run_episodes(policy.act, env, seeds, limit)
+            result = run_episodes(policy.act, env, seeds, limit, commands)
         finally:
             env.close()
     metrics = result.metrics(f"eval_{args.dynamics}")
@@ -271,6 +301,7 @@ def _eval(args: argparse.Namespace) -> int:
                     "overrides": overrides,
                     "loop": args.loop,
                     "returns": result.returns.tolist(),
+                    "commands": commands,
                     **metrics,
                 }
             )
@@ -282,7 +313,8 @@ def _eval(args: argparse.Namespace) -> int:
         for i, (ret, n, fell) in enumerate(
             zip(result.returns, result.lengths, result.falls, strict=True)
         ):
-            print(f"  episode {i}: return {ret:9.2f}  steps {n:5d}  {'FELL' if fell else ''}")
+            cmd = "" if commands is None else f"  command {commands[i]}"
+            print(f"  episode {i}: return {ret:9.2f}  steps {n:5d}{cmd}  {'FELL' if fell else ''}")
         print("  " + "  ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in metrics.items()))
     return 0
 

@@ -6,7 +6,7 @@ A run is described by a YAML file under ``config/train/`` (see ``h2o_stand.yaml`
     algorithm: h2o           # required: a name in the algorithm registry (sac, ..., h2o)
     seed: 0
     env:  {task, sim_dynamics, sim_overrides, sim_randomize, eval_dynamics, eval_overrides,
-           command}
+           command, command_range}
     data: {path}             # the offline real dataset (HDF5 from h2o-collect / h2o-dataset)
     loop: {epochs, sim_steps_per_epoch, grad_steps_per_epoch, ...}
     algo: {...}              # AlgorithmConfig fields (networks, learning rates, H2O terms)
@@ -33,7 +33,7 @@ import yaml
 from h2o_learning.algorithms import ALGORITHMS, AlgorithmConfig
 from h2o_learning.training.config_schema import from_dict, to_dict
 from h2o_robot_bridge.config_files import config_file, load_yaml_mapping
-from h2o_robot_bridge.contract import get_task
+from h2o_robot_bridge.contract import CommandRange, get_task
 from h2o_robot_bridge.errors import ConfigError
 
 PACKAGE = "h2o_learning"
@@ -57,6 +57,9 @@ class EnvConfig:
         eval_dynamics: profile standing in for the real robot (evaluation, logged as ``real``).
         eval_overrides: knobs on top of ``eval_dynamics`` (e.g. the robot's known delay).
         command: task command (forward speed [m/s], yaw rate [rad/s]); task default if null.
+        command_range: ``{forward: [low, high], yaw: [low, high]}``: every training episode
+            draws its command uniformly from it, and evaluations run on its fixed grid of
+            commands (``CommandRange.grid``); null: the one ``command``. Not with ``command``.
     """
 
     task: str = "stand"
@@ -66,9 +69,14 @@ class EnvConfig:
     eval_dynamics: str = "real"
     eval_overrides: dict[str, float] = field(default_factory=dict)
     command: tuple[float, float] | None = None
+    command_range: CommandRange | None = None
 
     def __post_init__(self) -> None:
-        get_task(self.task)
+        task = get_task(self.task)
+        if self.command_range is not None:
+            if self.command is not None:
+                raise ConfigError("env.command and env.command_range: set one of them, not both")
+            self.command_range.check(task)
         for name, (low, high) in self.sim_randomize.items():
             if not low <= high:
                 raise ConfigError(f"env.sim_randomize.{name}: need low <= high, got {low, high}")
@@ -208,21 +216,24 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
 
 
 LATER_ALGO_DEFAULTS: dict[str, Any] = {"disc_residual_l2": 0.0, "disc_stale_weights": False}
-"""Algorithm settings added after runs were first fingerprinted, with the value that computes
-what runs without the setting computed: at that value they are left out of the fingerprint, so
-earlier runs (finished experiment runs, checkpoints) still match the config they were trained
-with."""
+LATER_ENV_DEFAULTS: dict[str, Any] = {"command_range": None}
+"""Algorithm (and env) settings added after runs were first fingerprinted, with the value that
+computes what runs without the setting computed: at that value they are left out of the
+fingerprint, so earlier runs (finished experiment runs, checkpoints) still match the config they
+were trained with."""
 
 
 def learning_dict(data: dict[str, Any]) -> dict[str, Any]:
     """What of a config's plain data (:func:`config_to_dict`) changes what is learned: without
-    ``run``, and without the :data:`LATER_ALGO_DEFAULTS` settings at their neutral value."""
+    ``run``, and without the :data:`LATER_ALGO_DEFAULTS` / :data:`LATER_ENV_DEFAULTS` settings
+    at their neutral value."""
     out = {k: v for k, v in data.items() if k != "run"}
-    algo = dict(out.get("algo", {}))
-    for name, neutral in LATER_ALGO_DEFAULTS.items():
-        if name in algo and algo[name] == neutral:
-            del algo[name]
-    out["algo"] = algo
+    for section, later in (("algo", LATER_ALGO_DEFAULTS), ("env", LATER_ENV_DEFAULTS)):
+        values = dict(out.get(section, {}))
+        for name, neutral in later.items():
+            if name in values and values[name] == neutral:
+                del values[name]
+        out[section] = values
     return out
 
 

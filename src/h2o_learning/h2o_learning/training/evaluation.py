@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from h2o_robot_bridge.contract import DEFAULT_TIMING, Timing, get_task, observation_from_snapshot
+from h2o_robot_bridge.contract import (
+    DEFAULT_TIMING,
+    CommandRange,
+    Timing,
+    get_task,
+    observation_from_snapshot,
+)
 from h2o_robot_bridge.deploy.levels import FallbackConfig
 from h2o_robot_bridge.deploy.runner import PolicyRunner, RunnerConfig
 from h2o_robot_bridge.deploy.safety import SafetyConfig
@@ -63,10 +69,12 @@ def make_env(
     command: tuple[float, float] | None = None,
     timing: Timing = DEFAULT_TIMING,
     randomize: dict[str, tuple[float, float]] | None = None,
+    command_range: CommandRange | None = None,
 ) -> Any:
     """The simulator env (``h2o_sim.env.WheelLeggedEnv``) for a task and a dynamics profile,
     at the control loop's ``timing`` (the caller's, so training and evaluation share one), with
-    the deploy runner's action shaping and optional per-episode knob ``randomize`` ranges."""
+    the deploy runner's action shaping, optional per-episode knob ``randomize`` ranges and an
+    optional ``command_range`` each episode's command is drawn from."""
     from h2o_sim.env import WheelLeggedEnv  # noqa: PLC0415 - pybullet only when simulating
 
     return WheelLeggedEnv(
@@ -76,6 +84,7 @@ def make_env(
         overrides=overrides or None,
         command=command,
         randomize=randomize or None,
+        command_range=command_range,
     )
 
 
@@ -152,12 +161,20 @@ class RunnerEvaluator:
         self.runner_config = self.config or runner_config(self.timing)
 
     def run(
-        self, policy: Policy, seeds: Sequence[int | None], max_steps: int | None = None
+        self,
+        policy: Policy,
+        seeds: Sequence[int | None],
+        max_steps: int | None = None,
+        commands: Sequence[tuple[float, float]] | None = None,
     ) -> EvalResult:
         """One episode per reset seed (None: continue the simulator's stream) of ``max_steps``
         ticks (default: the task's time limit; more is allowed, e.g. 20 s of ``stand``);
         returns an :class:`EvalResult` (falls include the runner's "stuck" case: tilted past
-        its cut-off for 2 s without falling)."""
+        its cut-off for 2 s without falling). ``commands``: one ``/cmd_vel`` command per
+        episode (v [m/s], w [rad/s]; e.g. :func:`~h2o_robot_bridge.contract.episode_commands`),
+        else the evaluator's ``command`` throughout."""
+        if commands is not None and len(commands) != len(seeds):
+            raise ValueError(f"{len(commands)} commands for {len(seeds)} episodes")
         from h2o_learning.demo.episodes import EpisodeMonitor  # noqa: PLC0415
         from h2o_sim.env import episode_sim_seed  # noqa: PLC0415
         from h2o_sim.runner_loop import RunnerLoop  # noqa: PLC0415
@@ -170,8 +187,10 @@ class RunnerEvaluator:
             time_limit_steps=limit,
             stuck_tilt=self.runner_config.safety.tilt_limit,
         )
-        cmd = loop.task_command
-        for seed in seeds:
+        for i, seed in enumerate(seeds):
+            if commands is not None:
+                loop.command = np.asarray(commands[i], dtype=np.float64)
+            cmd = loop.task_command
             readings = loop.reset(seed=None if seed is None else episode_sim_seed(int(seed)))
             monitor.start()
             first = loop.runner.safety.last_output  # the safe action after a restart
@@ -199,13 +218,20 @@ def eval_seeds(seed: int, episodes: int, stream: int = 1) -> list[int]:
 
 
 def run_episodes(
-    act: ActFn, env: Any, seeds: Sequence[int], max_steps: int | None = None
+    act: ActFn,
+    env: Any,
+    seeds: Sequence[int],
+    max_steps: int | None = None,
+    commands: Sequence[tuple[float, float]] | None = None,
 ) -> EvalResult:
     """Roll out one episode per reset seed with ``act``; stop at termination, truncation or
-    ``max_steps``."""
+    ``max_steps``. ``commands``: the task command of each episode (None: the env's)."""
+    if commands is not None and len(commands) != len(seeds):
+        raise ValueError(f"{len(commands)} commands for {len(seeds)} episodes")
     returns, lengths, falls = [], [], []
-    for seed in seeds:
-        obs, _ = env.reset(seed=int(seed))
+    for i, seed in enumerate(seeds):
+        options = None if commands is None else {"command": commands[i]}
+        obs, _ = env.reset(seed=int(seed), options=options)
         total, steps, fell = 0.0, 0, False
         while True:
             obs, reward, terminated, truncated, _ = env.step(act(obs))

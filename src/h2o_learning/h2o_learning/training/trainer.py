@@ -78,7 +78,13 @@ from h2o_learning.training.selection import (
     policy_file,
     write_record,
 )
-from h2o_robot_bridge.contract import ACTION_DIM, DEFAULT_TIMING, OBS_DIM
+from h2o_robot_bridge.contract import (
+    ACTION_DIM,
+    DEFAULT_TIMING,
+    OBS_DIM,
+    CommandRange,
+    episode_commands,
+)
 from h2o_robot_bridge.dataset import Dataset
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -186,6 +192,7 @@ class Trainer:
             command_of(cfg),
             self.timing,
             randomize=dict(env_cfg.sim_randomize),
+            command_range=env_cfg.command_range,
         )
         check_env_spaces(env, f"sim env ({env_cfg.sim_dynamics})")
         return env
@@ -399,8 +406,9 @@ class Trainer:
         seeds = self._eval_seeds()
         limit = episode_limit(env_cfg.task, self.timing.control_hz, loop.eval_max_steps)
         out: dict[str, float] = {}
+        commands = episode_commands(env_cfg.command_range, len(seeds))
         for name, evaluator in self._eval_envs.items():
-            result = evaluator.run(self.policy(), seeds, limit)
+            result = evaluator.run(self.policy(), seeds, limit, commands)
             out.update(result.metrics(f"eval_{name}"))
         return out
 
@@ -525,9 +533,11 @@ class Trainer:
 
 def export_extra(config: TrainConfig, epoch: int) -> dict[str, Any]:
     """Provenance of a policy: run name, epochs, seed, sim profile, dataset, and the control
-    loop it was trained in (action shaping, randomised knobs), which the runner checks."""
+    loop it was trained in (action shaping, randomised knobs, task commands), which the runner
+    checks."""
     from h2o_sim.env import deploy_shaping  # noqa: PLC0415 - the env's default shaping
 
+    commands = config.env.command_range or CommandRange.single(command_of(config))
     return {
         "run": config.name,
         "epochs": epoch,
@@ -537,6 +547,8 @@ def export_extra(config: TrainConfig, epoch: int) -> dict[str, Any]:
         "eval_dynamics": config.env.eval_dynamics,
         "dataset": config.data.path,
         "shaping": deploy_shaping(DEFAULT_TIMING).to_dict(),  # the trainer's timing
+        # The task commands trained on (the runner says when /cmd_vel leaves them).
+        "commands": commands.to_dict(),
     }
 
 

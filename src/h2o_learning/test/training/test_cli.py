@@ -160,3 +160,18 @@ def test_eval_classical_through_the_runner_and_the_env(capsys) -> None:
 def test_eval_bad_override_is_one_clear_error(bad: str, capsys) -> None:
     assert eval_main(["--classical", "--episodes", "1", "--set", bad]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("loop", ["runner", "env"])
+def test_eval_on_a_command_grid(loop: str, capsys) -> None:
+    """``--forward``/``--yaw`` evaluate on the range's grid, through either loop; the
+    controller's return on a faster command is higher than standing still would earn."""
+    common = ["--classical", "--task", "move_straight", "--episodes", "3", "--max-steps", "150"]
+    argv = [*common, "--forward", "0", "0.5", "--yaw", "-0.5", "0.5", "--loop", loop]
+    assert eval_main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["commands"] == [[0.0, -0.5], [0.25, 0.0], [0.5, 0.5]]
+    assert eval_main(argv) == 0
+    assert "command (0.5, 0.5)" in capsys.readouterr().out
+    assert eval_main([*common, "--forward", "0", "2"]) == 2  # beyond the task's limits
+    assert "exceeds" in capsys.readouterr().err

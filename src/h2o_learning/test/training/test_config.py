@@ -13,6 +13,7 @@ import yaml
 from h2o_learning.algorithms import ALGORITHMS
 from h2o_learning.training.config import (
     LATER_ALGO_DEFAULTS,
+    LATER_ENV_DEFAULTS,
     TrainConfig,
     apply_overrides,
     config_from_dict,
@@ -171,6 +172,7 @@ def test_a_later_setting_at_its_neutral_value_keeps_earlier_fingerprints(
     older = {
         **base,
         "algo": {k: v for k, v in base["algo"].items() if k not in LATER_ALGO_DEFAULTS},
+        "env": {k: v for k, v in base["env"].items() if k not in LATER_ENV_DEFAULTS},
     }
     assert name in base["algo"]
     assert learning_dict(older) == learning_dict(base)
@@ -202,3 +204,19 @@ def test_export_choice_defaults_to_best_and_bad_values_are_refused() -> None:
             load_config("h2o_stand", [f"run.export={bad}"])
     with pytest.raises(ConfigError, match=r"run\.export must be one of"):
         replace(load_config("h2o_stand").run, export="first")  # type: ignore[arg-type]
+
+
+def test_command_range_is_fingerprinted_only_when_set() -> None:
+    """Configs from before ``env.command_range`` existed keep their fingerprint (null is what
+    they computed); a range is another run."""
+    base = config_to_dict(load_config("h2o_stand"))
+    assert base["env"]["command_range"] is None and "command_range" in LATER_ENV_DEFAULTS
+    older = {**base, "env": {k: v for k, v in base["env"].items() if k != "command_range"}}
+    assert learning_dict(older) == learning_dict(base)
+    ranged = load_config(
+        "h2o_stand", ["env.task=move_straight", "env.command_range={forward: [0, 0.5]}"]
+    )
+    assert ranged.env.command_range is not None and ranged.env.command_range.forward == (0, 0.5)
+    plain = load_config("h2o_stand", ["env.task=move_straight"])
+    assert config_hash(ranged) != config_hash(plain)
+    assert config_from_dict(config_to_dict(ranged)) == ranged  # round trip through YAML data

@@ -339,3 +339,60 @@ def test_no_evaluation_exports_the_last_and_says_why(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         onnx_actions(root / "stand.onnx"), onnx_actions(root / "last_stand.onnx")
     )
+
+
+RANGE = "env.command_range={forward: [0.0, 0.5], yaw: [-0.5, 0.5]}"
+
+
+@pytest.fixture(scope="module")
+def slow_move_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A mediocre move_straight dataset on slow commands only (0-0.2 m/s)."""
+    from h2o_robot_bridge.contract import CommandRange
+    from h2o_robot_bridge.dataset import save_dataset
+    from h2o_sim.collect import collect_dataset
+
+    slow = CommandRange((0.0, 0.2), (-0.5, 0.5))
+    data = collect_dataset(
+        "medium", 400, task="move_straight", command_range=slow, track_fraction=0.5
+    )
+    return save_dataset(tmp_path_factory.mktemp("move") / "slow.h5", data)
+
+
+def test_a_command_range_run_trains_on_many_commands_and_evaluates_on_the_grid(
+    slow_move_data: Path, tmp_path: Path
+) -> None:
+    """Sim episodes each draw a command from the run's range (wider than the data's), so the
+    replay holds commands the real data never had; evaluation runs the fixed grid."""
+    from h2o_robot_bridge.contract import OBS_SLICES, CommandRange
+
+    cfg = tiny(
+        slow_move_data, "env.task=move_straight", RANGE, "loop.epochs=2", "loop.eval_episodes=3"
+    )
+    assert cfg.env.command_range == CommandRange((0.0, 0.5), (-0.5, 0.5))
+    trainer = Trainer(cfg, tmp_path / "r")
+    trainer.run(export=False)
+    assert trainer.sim_buffer is not None
+    cmds = trainer.sim_buffer.observations()[:, OBS_SLICES["command"]].numpy()
+    assert cfg.env.command_range.contains(cmds).all()
+    assert len(np.unique(cmds, axis=0)) >= 3 and cmds[:, 0].max() > 0.2  # beyond the data's
+    rows = metric_rows(tmp_path / "r/metrics.csv")
+    assert rows[1]["eval_real/return_mean"] and rows[1]["eval_sim/return_mean"]
+    # The export says which commands the policy knows (the deploy runner reads it).
+    from h2o_learning.training.trainer import export_extra
+
+    assert export_extra(cfg, 2)["commands"] == {"forward": [0.0, 0.5], "yaw": [-0.5, 0.5]}
+    stand = export_extra(load_config("smoke_h2o"), 1)["commands"]
+    assert stand == {"forward": [0.0, 0.0], "yaw": [0.0, 0.0]}
+
+
+def test_command_range_settings_are_checked(slow_move_data: Path, tmp_path: Path) -> None:
+    move = "env.task=move_straight"
+    # Data drawn from a range cannot serve a run that asks for one command.
+    with pytest.raises(ContractMismatchError, match="drawn from.*env.command_range"):
+        Trainer(tiny(slow_move_data, move), tmp_path / "a")
+    with pytest.raises(ConfigError, match="not both"):
+        tiny(slow_move_data, move, RANGE, "env.command=[0.5, 0.0]")
+    with pytest.raises(ConfigError, match="exceeds"):
+        tiny(slow_move_data, move, "env.command_range={forward: [0.0, 0.9]}")
+    with pytest.raises(ConfigError, match="command_range"):
+        tiny(slow_move_data, move, "env.command_range={forward: [0.4, 0.1]}")
