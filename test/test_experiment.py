@@ -181,6 +181,31 @@ def test_finished_runs_of_another_config_are_not_reused(micro, tmp_path: Path) -
     assert (out / "results" / "table.md").stat().st_mtime_ns == table  # no table written
 
 
+def test_move_micro_runs_commanded_runs_on_slow_mediocre_data(tmp_path: Path) -> None:
+    """A commanded task end to end through Ray: the behaviour data hold only the slow commands
+    of the preset's data range and record the mediocre tracking fraction; the runs train on
+    the wider range; every evaluation and both score references use the same spread commands."""
+    from h2o_robot_bridge.contract import CommandRange, episode_commands
+    from h2o_robot_bridge.dataset import load_dataset
+
+    proc = _experiment("--preset", "move_micro", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    preset = load_preset("move_micro")
+    assert preset.task == "move_straight" and preset.dataset_command_range is not None
+    data = load_dataset(tmp_path / "datasets" / "medium.h5", task="move_straight")
+    assert data.meta["command_range"] == preset.dataset_command_range.to_list()
+    assert data.meta["source"]["stretches"][0]["track_fraction"] == 0.5
+    train = CommandRange.parse(preset.train["env"]["command_range"])
+    refs = json.loads((tmp_path / "references.json").read_text())
+    want = [list(c) for c in episode_commands(train, 3)]  # one reference episode per run episode
+    assert refs["settings"]["commands"] == want and len(refs["settings"]["seeds"]) == 3
+    for run in plan_runs(preset):
+        config = (tmp_path / "runs" / run.key / "config.yaml").read_text()
+        assert "command_range" in config and "move_straight" in config
+    text = (tmp_path / "results" / "table.md").read_text()
+    assert "2/2 runs finished" in text
+
+
 def test_bad_preset_is_a_clear_error(tmp_path: Path) -> None:
     proc = _experiment("--preset", "huge", "--out", str(tmp_path), timeout=60)
     assert proc.returncode == 2 and "preset 'huge' not found" in proc.stderr

@@ -18,6 +18,7 @@ from h2o_learning.algorithms import ALGORITHMS, algorithm_info
 from h2o_learning.training.config import TrainConfig, config_from_dict, deep_merge, load_raw
 from h2o_learning.training.config_schema import from_dict
 from h2o_robot_bridge.config_files import config_file, load_yaml_mapping
+from h2o_robot_bridge.contract import CommandRange, get_task
 from h2o_robot_bridge.errors import ConfigError
 
 METHODS = tuple(ALGORITHMS)
@@ -41,6 +42,11 @@ class Preset:
         seeds: training seeds (>= 3 for the published tables).
         dataset_steps: transitions per behaviour dataset (``h2o-collect``, ``real`` profile).
         dataset_seed: seed of the behaviour datasets (fixed, like D4RL's files).
+        dataset_command_range: each behaviour episode's command drawn from it (e.g. only slow
+            forward speeds: the data cover part of what the runs are asked to do); None: the
+            task's one command.
+        dataset_track_fraction: the medium behaviour's controller tracks this fraction of
+            the command (``h2o-collect --track-fraction``: a mediocre behaviour below 1).
         workers: parallel training processes (one torch thread each).
         estimated_minutes: documented wall time of the whole preset on 2 cores.
         task: contract task.
@@ -55,6 +61,8 @@ class Preset:
     seeds: tuple[int, ...] = (0, 1, 2)
     dataset_steps: int = 20000
     dataset_seed: int = 0
+    dataset_command_range: CommandRange | None = None
+    dataset_track_fraction: float = 1.0
     workers: int = 2
     estimated_minutes: float = 0.0
     task: str = "stand"
@@ -73,6 +81,10 @@ class Preset:
         unknown = set(self.train) - {"loop", "algo", "env"}
         if unknown:
             raise ConfigError(f"{self.name}: train may hold loop, algo, env; got {unknown}")
+        if self.dataset_command_range is not None:
+            self.dataset_command_range.check(get_task(self.task))
+        if not 0.0 <= self.dataset_track_fraction <= 1.0:
+            raise ConfigError(f"{self.name}: dataset_track_fraction must be in [0, 1]")
 
 
 def load_preset(name_or_path: str) -> Preset:
@@ -155,5 +167,16 @@ def run_config(
 
 def eval_settings(preset: Preset) -> tuple[int, int | None]:
     """(episodes per evaluation, episode cap in ticks or None) of the preset's runs."""
-    loop = config_from_dict(deep_merge(load_raw(preset.base), preset.train)).loop
+    loop = _base_config(preset).loop
     return loop.eval_episodes, loop.eval_max_steps
+
+
+def train_command_range(preset: Preset) -> CommandRange | None:
+    """The command range the preset's runs train and evaluate on (None: one command)."""
+    return _base_config(preset).env.command_range
+
+
+def _base_config(preset: Preset) -> TrainConfig:
+    base = deep_merge(load_raw(preset.base), preset.train)
+    base.setdefault("env", {})["task"] = preset.task
+    return config_from_dict(base)

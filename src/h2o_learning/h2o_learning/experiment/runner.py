@@ -46,6 +46,7 @@ from h2o_learning.experiment.plan import (
     load_preset,
     plan_runs,
     run_config,
+    train_command_range,
 )
 from h2o_learning.experiment.report import write_results
 from h2o_learning.experiment.scores import References, measure_references, references_from_dict
@@ -67,15 +68,36 @@ def ensure_datasets(preset: Preset, out: Path) -> dict[str, Path]:
     folder = out / "datasets"
     folder.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
+    drawn = preset.dataset_command_range
     for kind in sorted({*preset.datasets, "medium"}):
         path = folder / f"{kind}.h5"
-        if path.is_file() and load_dataset(path).size == preset.dataset_steps:
+        if path.is_file() and _dataset_matches(load_dataset(path), preset):
             paths[kind] = path
             continue
         print(f"collecting dataset {kind} ({preset.dataset_steps} steps, real profile)")
-        data = collect_dataset(kind, preset.dataset_steps, preset.task, preset.dataset_seed)
+        data = collect_dataset(
+            kind,
+            preset.dataset_steps,
+            preset.task,
+            preset.dataset_seed,
+            command_range=drawn,
+            track_fraction=preset.dataset_track_fraction,
+        )
         paths[kind] = save_dataset(path, data, overwrite=True)
     return paths
+
+
+def _dataset_matches(data: Any, preset: Preset) -> bool:
+    """Whether a kept dataset was collected with the preset's settings (size, task, commands,
+    tracking fraction); one that was not is collected again."""
+    drawn = preset.dataset_command_range
+    fractions = {s.get("track_fraction", 1.0) for s in data.meta["source"].get("stretches", [])}
+    return bool(
+        data.size == preset.dataset_steps
+        and data.meta["task"] == preset.task
+        and data.meta.get("command_range") == (None if drawn is None else drawn.to_list())
+        and fractions <= {1.0, preset.dataset_track_fraction}
+    )
 
 
 def ensure_references(preset: Preset, out: Path) -> dict[str, References]:
@@ -83,12 +105,25 @@ def ensure_references(preset: Preset, out: Path) -> dict[str, References]:
     profile, measured once with the runs' evaluation settings and kept in ``references.json``
     (measured again when the settings or the profiles change)."""
     from h2o_learning.training.evaluation import episode_limit, eval_seeds  # noqa: PLC0415
-    from h2o_robot_bridge.contract import DEFAULT_TIMING  # noqa: PLC0415
+    from h2o_robot_bridge.contract import DEFAULT_TIMING, episode_commands  # noqa: PLC0415
 
     episodes, cap = eval_settings(preset)
-    seeds = sorted({s for seed in preset.seeds for s in eval_seeds(seed, episodes)})
+    commands = episode_commands(train_command_range(preset), episodes)
+    # One reference episode per distinct (reset seed, command) of the runs' evaluations.
+    pairs = sorted(
+        {
+            (s, None if commands is None else commands[i])
+            for seed in preset.seeds
+            for i, s in enumerate(eval_seeds(seed, episodes))
+        },
+        key=lambda pair: (pair[0], pair[1] or ()),
+    )
+    seeds = [s for s, _ in pairs]
     limit = episode_limit(preset.task, DEFAULT_TIMING.control_hz, cap)
-    settings = {"task": preset.task, "seeds": seeds, "max_steps": limit}
+    settings: dict[str, Any] = {"task": preset.task, "seeds": seeds, "max_steps": limit}
+    episode_cmds = None if commands is None else [c for _, c in pairs if c is not None]
+    if episode_cmds is not None:
+        settings["commands"] = [list(c) for c in episode_cmds]
     path = out / REFERENCES
     stored = json.loads(path.read_text()) if path.is_file() else {}
     refs = (
@@ -99,7 +134,9 @@ def ensure_references(preset: Preset, out: Path) -> dict[str, References]:
     missing = [p for p in (NO_GAP, *preset.gaps) if p not in refs]
     for profile in dict.fromkeys(missing):
         print(f"measuring score references in {profile} ({len(seeds)} episodes each)")
-        refs[profile] = measure_references(preset.task, profile, seeds, limit)
+        refs[profile] = measure_references(
+            preset.task, profile, seeds, limit, commands=episode_cmds
+        )
     if missing:
         out.mkdir(parents=True, exist_ok=True)
         profiles = {k: v.to_dict() for k, v in refs.items()}

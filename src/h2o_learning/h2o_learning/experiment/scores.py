@@ -83,18 +83,22 @@ def measure_references(
     seeds: Sequence[int],
     max_steps: int | None,
     timing: Timing = DEFAULT_TIMING,
+    commands: Sequence[tuple[float, float]] | None = None,
 ) -> References:
     """The random policy's and the classical controller's mean return in ``profile`` over one
     episode per reset seed (``seeds``: the runs' evaluation seeds), episodes capped at
-    ``max_steps`` ticks (None: the task's time limit), through the runs' evaluator."""
+    ``max_steps`` ticks (None: the task's time limit), through the runs' evaluator;
+    ``commands``: the task command of each episode (None: the task's one command)."""
     from h2o_learning.training.evaluation import RunnerEvaluator  # noqa: PLC0415
     from h2o_robot_bridge.controllers import ClassicalController  # noqa: PLC0415
 
     hz = timing.control_hz
     evaluator = RunnerEvaluator(task, profile, timing=timing)
     try:
-        rand = evaluator.run(RandomPolicy(task, hz), seeds, max_steps)
-        classical = evaluator.run(ClassicalController.from_yaml(None, task, hz), seeds, max_steps)
+        rand = evaluator.run(RandomPolicy(task, hz), seeds, max_steps, commands)
+        classical = evaluator.run(
+            ClassicalController.from_yaml(None, task, hz), seeds, max_steps, commands
+        )
     finally:
         evaluator.close()
     return References(

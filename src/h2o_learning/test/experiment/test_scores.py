@@ -116,3 +116,56 @@ def test_rank_correlation_table_by_hand() -> None:
     assert rho[NO_GAP] == (pytest.approx(1.0), 2)
     # all: sim (10, 20, 30, 1, 2) vs real (30, 20, 10, 1, 2): ranks (2,3,4,0,1) vs (4,3,2,0,1)
     assert rho["all"] == (pytest.approx(0.6), 5)
+
+
+class _Recorder:
+    """The classical controller, noting the command of every observation it acts on."""
+
+    def __init__(self, task: str, fraction: float = 1.0) -> None:
+        from h2o_robot_bridge.contract import OBS_SLICES
+
+        self.inner = ClassicalController.from_yaml(None, task, 100.0)
+        self.task, self.control_hz, self.name = task, 100.0, "recorder"
+        self.slot, self.fraction, self.seen = OBS_SLICES["command"], fraction, []
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        self.seen.append(tuple(obs[self.slot].tolist()))
+        scaled = obs.copy()
+        scaled[self.slot] *= self.fraction
+        return self.inner.act(scaled)
+
+
+def test_grid_evaluation_sends_each_episode_its_command_and_scores_tracking() -> None:
+    """Through the deploy runner: each episode's observations carry its grid command, and a
+    controller that follows it earns more than one standing still (the reward scores the
+    command asked for)."""
+    from h2o_robot_bridge.contract import CommandRange, episode_commands
+
+    commands = episode_commands(CommandRange((0.0, 0.5)), 3)
+    assert commands == [(0.0, 0.0), (0.25, 0.0), (0.5, 0.0)]
+    evaluator = RunnerEvaluator("move_straight", "real")
+    follow, still = _Recorder("move_straight"), _Recorder("move_straight", fraction=0.0)
+    try:
+        good = evaluator.run(follow, [1, 2, 3], 300, commands)
+        bad = evaluator.run(still, [1, 2, 3], 300, commands)
+        with pytest.raises(ValueError, match="2 commands for 3 episodes"):
+            evaluator.run(follow, [1, 2, 3], 10, commands[:2])
+    finally:
+        evaluator.close()
+    assert set(follow.seen) == {(float(v), float(w)) for v, w in np.float32(commands)}
+    per_episode = [follow.seen[i * 300 : (i + 1) * 300] for i in range(3)]  # act once per tick
+    assert [set(s) for s in per_episode] == [{tuple(np.float32(c).tolist())} for c in commands]
+    assert not good.falls.any() and not bad.falls.any()
+    assert good.returns[0] == pytest.approx(bad.returns[0], rel=0.02)  # command 0: the same
+    assert good.returns[2] > bad.returns[2] + 100  # 0.5 m/s asked: following it pays
+
+
+def test_references_over_commands_follow_the_runs_episodes() -> None:
+    commands = [(0.0, 0.0), (0.5, 0.0)]
+    one = measure_references("move_straight", "real", [1, 2], 200)
+    grid = measure_references("move_straight", "real", [1, 2], 200, commands=commands)
+    assert grid.episodes == one.episodes == 2
+    assert grid.classical > grid.random and grid.classical != one.classical
