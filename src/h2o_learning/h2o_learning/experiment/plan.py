@@ -171,6 +171,19 @@ def eval_settings(preset: Preset) -> tuple[int, int | None]:
     return loop.eval_episodes, loop.eval_max_steps
 
 
+def dataset_settings(preset: Preset) -> dict[str, Any]:
+    """What the preset's behaviour datasets are collected with (the run configs name only the
+    files' paths, so a finished run records these too: see ``check_finished_configs``)."""
+    drawn = preset.dataset_command_range
+    return {
+        "steps": preset.dataset_steps,
+        "seed": preset.dataset_seed,
+        "task": preset.task,
+        "command_range": None if drawn is None else drawn.to_list(),
+        "track_fraction": preset.dataset_track_fraction,
+    }
+
+
 def train_command_range(preset: Preset) -> CommandRange | None:
     """The command range the preset's runs train and evaluate on (None: one command)."""
     return _base_config(preset).env.command_range

@@ -42,6 +42,7 @@ from h2o_learning.experiment.plan import (
     NO_GAP,
     Preset,
     RunSpec,
+    dataset_settings,
     eval_settings,
     load_preset,
     plan_runs,
@@ -60,17 +61,20 @@ class ExperimentError(H2OError, RuntimeError):
     """The grid cannot run (e.g. Ray cannot start, or the cluster address is unreachable)."""
 
 
+def dataset_paths(preset: Preset, out: Path) -> dict[str, Path]:
+    """Where the preset's behaviour datasets live under ``out`` (collected or not)."""
+    return {kind: out / "datasets" / f"{kind}.h5" for kind in sorted({*preset.datasets, "medium"})}
+
+
 def ensure_datasets(preset: Preset, out: Path) -> dict[str, Path]:
     """The behaviour datasets of the preset, collected once (kept across invocations)."""
     from h2o_robot_bridge.dataset import load_dataset, save_dataset  # noqa: PLC0415
     from h2o_sim.collect import collect_dataset  # noqa: PLC0415
 
-    folder = out / "datasets"
-    folder.mkdir(parents=True, exist_ok=True)
+    (out / "datasets").mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     drawn = preset.dataset_command_range
-    for kind in sorted({*preset.datasets, "medium"}):
-        path = folder / f"{kind}.h5"
+    for kind, path in dataset_paths(preset, out).items():
         if path.is_file() and _dataset_matches(load_dataset(path), preset):
             paths[kind] = path
             continue
@@ -185,6 +189,7 @@ def _train(
     record = {
         **_spec_record(spec),
         "config_hash": config_hash(config),
+        "dataset_settings": dataset_settings(preset),
         "epochs": out.epochs,
         "minutes": (time.time() - started) / 60.0,
         **{k: float(v) for k, v in m.items() if k.startswith(("eval_real/", "eval_sim/"))},
@@ -210,14 +215,19 @@ def check_finished_configs(
     from h2o_learning.training.config import config_hash  # noqa: PLC0415
 
     stale = []
+    data = dataset_settings(preset)
     for spec in specs:
         path = root / spec.key / RESULT
         if path.is_file():
-            have = json.loads(path.read_text()).get("config_hash")
+            record = json.loads(path.read_text())
+            have = record.get("config_hash")
             want = config_hash(run_config(preset, spec, datasets, root))
             if have != want:
                 trained = have or "before runs recorded their config"
                 stale.append(f"{spec.key} (trained {trained}, preset {want})")
+            elif not _same_data(record.get("dataset_settings"), data):
+                # Same config and dataset path, other data in the file: not the same run.
+                stale.append(f"{spec.key} (its data: {record.get('dataset_settings')})")
     if stale:
         raise ExperimentError(
             f"{len(stale)} finished run(s) in {root} were trained with another config: "
@@ -225,6 +235,14 @@ def check_finished_configs(
             + ("..." if len(stale) > 3 else "")
             + "; give another --out, or delete those run folders to train them again"
         )
+
+
+def _same_data(recorded: dict[str, Any] | None, want: dict[str, Any]) -> bool:
+    """Whether a finished run's recorded dataset settings are the preset's. Runs from before
+    these were recorded had no command range and full tracking: only those settings match."""
+    if recorded is None:
+        return want["command_range"] is None and want["track_fraction"] == 1.0
+    return recorded == want
 
 
 def finished_records(root: Path, specs: list[RunSpec]) -> list[dict[str, Any]]:
@@ -258,10 +276,11 @@ def run_grid(
 
     if address is not None:
         _check_reachable(address)  # before minutes of dataset collection
-    datasets = ensure_datasets(preset, out)
     root = out / "runs"
     specs = plan_runs(preset)
-    check_finished_configs(preset, specs, datasets, root)
+    # Before collecting: a refused grid must not overwrite the data its finished runs used.
+    check_finished_configs(preset, specs, dataset_paths(preset, out), root)
+    datasets = ensure_datasets(preset, out)
     todo = [s for s in specs if not (root / s.key / RESULT).is_file()][:max_runs]
     where = f"the Ray cluster at {address}" if address else f"{workers} local Ray worker(s)"
     print(f"{preset.name}: {len(specs)} runs, {len(specs) - len(todo)} finished, "
