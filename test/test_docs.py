@@ -187,3 +187,19 @@ def test_readme_controls_table_is_the_stored_runs() -> None:
                 f"{_stat(h2o, 'score/real', 0)} | {_stat(sac, 'score/real', 0)} |"
             )
     assert table_rows(README.read_text(), "| H2O discriminators |") == expected
+
+
+def test_readme_move_table_is_the_stored_runs() -> None:
+    runs = _controls("move_quick")
+    resid = _controls("move_quick_resid")
+    expected = []
+    for gap, shown in (("real", "none (`real`)"), ("gravity_x2", "`gravity_x2`")):
+        cells = [runs[(m, gap if m != "cql" else "")] for m in ("sac", "cql", "darc_plus", "h2o")]
+        cells.append(resid[("h2o", gap)])
+        expected.append(
+            f"| {shown} | " + " | ".join(_stat(c, "score/real", 0) for c in cells) + " |"
+        )
+    assert table_rows(README.read_text(), "| move_quick gap |") == expected
+    behaviour = json.loads((RESULTS / "move_quick" / "behaviour.json").read_text())
+    in_place = next(r for r in behaviour["rows"] if r["fraction"] == 0.0)
+    assert round(in_place["score"]) == 77  # "balancing in place scores 77"
