@@ -18,6 +18,7 @@ Usage:
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import sys
 import time
@@ -52,6 +53,20 @@ def init_ros() -> None:
     for src, dst in remaps(os.environ.get("H2O_TEST_NS", "")).items():
         args += ["-r", f"{src}:={dst}"]
     rclpy.init(args=args)
+
+
+TEARDOWN_S = 10.0
+"""A peer whose result is printed gives rclpy this long to tear down, then dumps every thread's
+stack to stderr and exits 1: once in a fresh-clone run the bag peer hung > 60 s in teardown
+after writing its bag and printing ``BAG 450``; the bag test shows such a dump as a warning."""
+
+
+def teardown(node: Node) -> None:
+    """Destroy ``node`` and shut rclpy down, bounded by TEARDOWN_S (the result is out)."""
+    faulthandler.dump_traceback_later(TEARDOWN_S, exit=True)
+    node.destroy_node()
+    rclpy.try_shutdown()
+    faulthandler.cancel_dump_traceback_later()
 
 
 def script(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -102,8 +117,7 @@ def publish(n: int, seed: int, empty_effort: bool, resets: set[int]) -> None:
     for pub in pubs.values():
         pub.wait_for_all_acked(Duration(seconds=10))
     print("DONE", flush=True)
-    node.destroy_node()
-    rclpy.try_shutdown()
+    teardown(node)
 
 
 def control(duration: float, subscribers: int = 1) -> None:
@@ -159,8 +173,7 @@ def control(duration: float, subscribers: int = 1) -> None:
     while time.monotonic() < end:
         rclpy.spin_once(node, timeout_sec=0.05)
     print(f"SENT {state['sent']}", flush=True)
-    node.destroy_node()
-    rclpy.try_shutdown()
+    teardown(node)
 
 
 def record_bag(out: str, storage: str, timeout: float) -> None:
@@ -188,8 +201,7 @@ def record_bag(out: str, storage: str, timeout: float) -> None:
         for topic, raw, t in got:
             w.write_raw(topic, names[topic], bytes(raw), t)
     print(f"BAG {len(got)}", flush=True)
-    node.destroy_node()
-    rclpy.try_shutdown()
+    teardown(node)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ def test_live_rclpy_bag_converts(tmp_path: Path, domain_id: int, storage: str) -
         [sys.executable, PEER, "bag", str(bag), storage, "60"],
         env=env,
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     pub = subprocess.Popen(
@@ -39,7 +41,9 @@ def test_live_rclpy_bag_converts(tmp_path: Path, domain_id: int, storage: str) -
         text=True,
     )
     assert pub.communicate(timeout=60)[0].strip() == "DONE"
-    out, _ = rec.communicate(timeout=60)
+    out, err = rec.communicate(timeout=60)
+    if "Timeout (" in err:  # the peer's rclpy teardown hung after its bag was written
+        warnings.warn(f"bag peer teardown hung, stacks:\n{err[-4000:]}", stacklevel=1)
     assert out.startswith("BAG"), out
     assert int(out.split()[1]) >= 0.9 * 3 * n
 
