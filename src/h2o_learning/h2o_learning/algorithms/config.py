@@ -87,6 +87,11 @@ class AlgorithmConfig:
     DARC:
         darc_reward_scale: multiplier of the log-ratio reward correction (DARC+, which also
             puts real data into the critic batch, is the algorithm ``darc_plus``).
+        darc_warmup_steps: gradient steps during which the critic sees the sim reward
+            uncorrected while the classifiers already train (DARC's warm-up: a classifier
+            that has not learnt yet gives a log ratio of noise, and a large negative one
+            makes falling at once the optimal policy). 0 (default): corrected from step 1.
+            DARC's own recipe is this warm-up with ``disc_noise_std: 1.0``.
     """
 
     hidden: tuple[int, ...] = (256, 256)
@@ -142,6 +147,7 @@ class AlgorithmConfig:
     cql_lagrange_lr: float = 1e-4
 
     darc_reward_scale: float = 1.0
+    darc_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         for name in ("hidden", "disc_hidden"):
@@ -201,6 +207,7 @@ class AlgorithmConfig:
             "ratio_clip_min",
             "cql_alpha",
             "darc_reward_scale",
+            "darc_warmup_steps",
         )
         for name in non_negative:
             if not getattr(self, name) >= 0:

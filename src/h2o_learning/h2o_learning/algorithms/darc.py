@@ -23,6 +23,8 @@ class DARC(WithDiscriminators):
     The sim reward becomes ``r + darc_reward_scale * log(P_M / P_Mhat)(s, a, s')`` from the same
     two discriminators H2O uses (trained on real vs sim each step). The critic and actor see sim
     data only; real data trains the discriminators. ``update(real, sim, [disc_real, disc_sim])``.
+    For the first ``darc_warmup_steps`` steps the reward is left uncorrected (the
+    discriminators train all along).
     """
 
     name = "darc"
@@ -35,10 +37,15 @@ class DARC(WithDiscriminators):
         stats = self._train_discriminators(batches)
         sim = _require(batches.sim, "a sim batch", self.name)
         log_ratio = self.discriminators.log_ratio(sim.obs, sim.action, sim.next_obs)
-        corrected = sim._replace(
-            reward=losses.darc_reward(sim.reward, log_ratio, self.config.darc_reward_scale)
+        # ``steps`` counts finished updates, so this step is number ``steps + 1``.
+        warming = self.steps < self.config.darc_warmup_steps
+        scale = 0.0 if warming else self.config.darc_reward_scale
+        corrected = sim._replace(reward=losses.darc_reward(sim.reward, log_ratio, scale))
+        stats.update(
+            log_ratio_mean=log_ratio.mean(),
+            log_ratio_std=log_ratio.std(correction=0),
+            reward_correction_on=torch.tensor(0.0 if warming else 1.0),
         )
-        stats.update(log_ratio_mean=log_ratio.mean(), log_ratio_std=log_ratio.std(correction=0))
         return CriticBatch(corrected), stats
 
     def _critic_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

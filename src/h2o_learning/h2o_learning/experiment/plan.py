@@ -52,6 +52,9 @@ class Preset:
         task: contract task.
         base: training config the runs start from.
         train: ``loop``/``algo``/... sections merged over ``base``.
+        method_train: per method, sections merged over ``train`` for that method's runs only
+            (e.g. DARC's own classifier noise and warm-up for ``darc_plus`` while H2O keeps
+            the spec's discriminators).
     """
 
     name: str
@@ -68,6 +71,7 @@ class Preset:
     task: str = "stand"
     base: str = "h2o_stand"
     train: dict[str, Any] = field(default_factory=dict)
+    method_train: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for key, allowed in (("methods", METHODS), ("gaps", GAPS), ("datasets", DATASETS)):
@@ -81,6 +85,11 @@ class Preset:
         unknown = set(self.train) - {"loop", "algo", "env"}
         if unknown:
             raise ConfigError(f"{self.name}: train may hold loop, algo, env; got {unknown}")
+        for method, sections in self.method_train.items():
+            if method not in self.methods:
+                raise ConfigError(f"{self.name}: method_train names {method!r}, not a method")
+            if not isinstance(sections, dict) or set(sections) - {"loop", "algo", "env"}:
+                raise ConfigError(f"{self.name}: method_train.{method} may hold loop, algo, env")
         if self.dataset_command_range is not None:
             self.dataset_command_range.check(get_task(self.task))
         if not 0.0 <= self.dataset_track_fraction <= 1.0:
@@ -158,7 +167,8 @@ def run_config(
     }
     if spec.gap is not None:
         top["env"]["sim_dynamics"] = spec.gap
-    merged = deep_merge(deep_merge(load_raw(preset.base), preset.train), top)
+    train = deep_merge(preset.train, preset.method_train.get(spec.method, {}))
+    merged = deep_merge(deep_merge(load_raw(preset.base), train), top)
     # No simulator to evaluate "in sim" (CQL): the first gap stands in for its env section.
     if not algorithm_info(spec.method).uses_sim:
         merged["loop"]["eval_sim"] = False

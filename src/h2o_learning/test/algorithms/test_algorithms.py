@@ -134,6 +134,30 @@ def test_one_update_of_each_algorithm(name: str, buffers: tuple) -> None:
         assert metrics["cql_penalty"] > 0  # random-init Q: logsumexp over samples > data Q
 
 
+@pytest.mark.parametrize("name", ["darc", "darc_plus"])
+def test_darc_warmup_leaves_the_reward_uncorrected_then_corrects_it(
+    name: str, buffers: tuple
+) -> None:
+    """During ``darc_warmup_steps`` the step is that of scale 0 (the classifiers still train);
+    from the next step on it is DARC's corrected step."""
+    real, sim = buffers
+    warm = make_algorithm(name, 5, 2, dataclasses.replace(TINY, darc_warmup_steps=2), seed=3)
+    plain = make_algorithm(name, 5, 2, dataclasses.replace(TINY, darc_reward_scale=0.0), seed=3)
+    gen = torch.Generator().manual_seed(0)
+    for step in range(3):
+        batches = sample_batches(warm, real, sim, gen)
+        m_warm = warm.update(*batches)
+        plain.update(*batches)
+        assert m_warm["reward_correction_on"] == (0.0 if step < 2 else 1.0)
+        same = all(
+            torch.equal(a, b)
+            for a, b in zip(warm.critic.parameters(), plain.critic.parameters(), strict=True)
+        )
+        assert same == (step < 2), step
+    with pytest.raises(ConfigError, match="darc_warmup_steps must be >= 0"):
+        AlgorithmConfig(darc_warmup_steps=-1)
+
+
 def test_missing_batches_are_clear_errors(buffers: tuple) -> None:
     real, sim = buffers
     gen = torch.Generator()

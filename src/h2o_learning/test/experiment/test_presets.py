@@ -23,10 +23,31 @@ def test_preset_builds_every_run_config(name: str, tmp_path: Path) -> None:
 
 
 def test_the_move_presets_train_on_more_commands_than_their_data_hold() -> None:
-    for name in ("move_micro", "move_quick", "move_quick_resid"):
+    for name in ("move_micro", "move_quick", "move_quick_resid", "move_long", "focused"):
         preset = load_preset(name)
         data = preset.dataset_command_range
         trained = train_command_range(preset)
         assert data is not None and trained is not None, name
         assert data.forward[1] < trained.forward[1], name  # fast commands only in sim
         assert preset.dataset_track_fraction < 1.0, name
+
+
+def test_method_train_reaches_only_its_method(tmp_path: Path) -> None:
+    preset = load_preset("focused")
+    paths = dataset_paths(preset, tmp_path)
+    algos = {
+        s.method: run_config(preset, s, paths, tmp_path / "runs").algo for s in plan_runs(preset)
+    }
+    assert algos["darc_plus"].disc_noise_std == 1.0 and algos["darc_plus"].darc_warmup_steps > 0
+    assert algos["h2o"].disc_noise_std == 0.1 and algos["h2o"].darc_warmup_steps == 0
+    assert {a.hidden for a in algos.values()} == {(64, 64)}  # the shared section still applies
+
+
+def test_method_train_must_name_a_method_of_the_grid() -> None:
+    from h2o_learning.experiment.plan import Preset
+    from h2o_robot_bridge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="method_train names 'h2o'"):
+        Preset(name="x", methods=("sac",), method_train={"h2o": {"algo": {}}})
+    with pytest.raises(ConfigError, match="may hold loop, algo, env"):
+        Preset(name="x", methods=("sac",), method_train={"sac": {"data": {}}})
