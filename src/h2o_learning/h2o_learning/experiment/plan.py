@@ -27,6 +27,8 @@ NO_GAP = "real"
 importance weights should be ~1 and H2O should match SAC trained in ``real``."""
 GAPS = (NO_GAP, "gravity_x2", "friction_x0.3", "joint_noise")
 DATASETS = ("medium", "medium-replay", "medium-expert")
+TRAIN_SECTIONS = frozenset({"loop", "algo", "env"})
+"""The training-config sections a preset's ``train`` and ``method_train`` may set."""
 STATS_DATASET = "medium"
 """SAC trains in the simulator only; its observation normaliser takes this dataset's statistics
 (as ``config/train/sac_stand.yaml`` does), nothing else of the real data."""
@@ -82,13 +84,13 @@ class Preset:
             raise ConfigError(f"{self.name}: seeds is empty")
         if self.dataset_steps < 10 or self.workers < 1:
             raise ConfigError(f"{self.name}: dataset_steps >= 10 and workers >= 1 required")
-        unknown = set(self.train) - {"loop", "algo", "env"}
+        unknown = set(self.train) - TRAIN_SECTIONS
         if unknown:
             raise ConfigError(f"{self.name}: train may hold loop, algo, env; got {unknown}")
         for method, sections in self.method_train.items():
             if method not in self.methods:
                 raise ConfigError(f"{self.name}: method_train names {method!r}, not a method")
-            if not isinstance(sections, dict) or set(sections) - {"loop", "algo", "env"}:
+            if not isinstance(sections, dict) or set(sections) - TRAIN_SECTIONS:
                 raise ConfigError(f"{self.name}: method_train.{method} may hold loop, algo, env")
         if self.dataset_command_range is not None:
             self.dataset_command_range.check(get_task(self.task))

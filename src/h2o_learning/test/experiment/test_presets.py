@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from h2o_learning.experiment.plan import load_preset, plan_runs, run_config, train_command_range
+from h2o_learning.experiment.plan import (
+    Preset,
+    load_preset,
+    plan_runs,
+    run_config,
+    train_command_range,
+)
 from h2o_learning.experiment.runner import _preset_names, dataset_paths
+from h2o_robot_bridge.errors import ConfigError
 
 
 @pytest.mark.parametrize("name", _preset_names())
@@ -44,9 +51,6 @@ def test_method_train_reaches_only_its_method(tmp_path: Path) -> None:
 
 
 def test_method_train_must_name_a_method_of_the_grid() -> None:
-    from h2o_learning.experiment.plan import Preset
-    from h2o_robot_bridge.errors import ConfigError
-
     with pytest.raises(ConfigError, match="method_train names 'h2o'"):
         Preset(name="x", methods=("sac",), method_train={"h2o": {"algo": {}}})
     with pytest.raises(ConfigError, match="may hold loop, algo, env"):
