@@ -54,6 +54,8 @@ INIT_JOINT_RANGE = 0.05
 """Initial leg joint offsets from the default pose, uniform in +-this [rad]."""
 INIT_VEL_RANGE = 0.05
 """Initial forward base speed, uniform in +-this [m/s]."""
+_CLEAR_HEIGHT = 100.0
+"""Where a reset lifts the robot for one collision pass, far above the ground [m]."""
 CONTACT_DEPTH = 1e-5
 """How deep a standing wheel sinks into the ground [m] (PyBullet's contact at rest, measured
 on the nominal robot): :meth:`WheelLeggedSim.set_state` places the lowest wheel there."""
@@ -281,9 +283,7 @@ class WheelLeggedSim:
             self._build_world()
             self._initial_state = p.saveState(physicsClientId=c)
         else:
-            # Back to the state right after building (bodies and contact caches, so the run is
-            # bitwise that of a fresh simulator); dynamics knobs live outside it and persist.
-            p.restoreState(self._initial_state, physicsClientId=c)
+            self._restore_fresh_world()
         self.time = 0.0
         self._tick = 0
         pitch = rng.uniform(-INIT_PITCH_RANGE, INIT_PITCH_RANGE)
@@ -333,6 +333,22 @@ class WheelLeggedSim:
         self._prev_lin_vel = np.array(p.getBaseVelocity(self._body, physicsClientId=c)[0])
         self.readings = self._read()
         return self.readings
+
+    def _restore_fresh_world(self) -> None:
+        """Back to the world right after building, so the next episode is bitwise that of a
+        fresh simulator; dynamics knobs live outside PyBullet's state and persist.
+
+        ``restoreState`` alone keeps the contact manifolds of the last episode (the saved
+        state has none), and their warm-start impulses change the first physics steps of the
+        next one; lifting the robot clear of the ground and running collision detection once
+        drops them, as a fresh world has none.
+        """
+        c = self._client
+        assert self._initial_state is not None
+        p.restoreState(self._initial_state, physicsClientId=c)
+        p.resetBasePositionAndOrientation(self._body, [0.0, 0.0, _CLEAR_HEIGHT], [0, 0, 0, 1],
+                                          physicsClientId=c)  # fmt: skip
+        p.performCollisionDetection(physicsClientId=c)
 
     def set_state(
         self,
@@ -389,7 +405,7 @@ class WheelLeggedSim:
         ):
             raise ActionError(f"joint_pos, joint_vel and applied_action must be ({NUM_JOINTS},)")
         if self._initial_state is not None:  # the caches of a fresh world, as reset() does
-            p.restoreState(self._initial_state, physicsClientId=c)
+            self._restore_fresh_world()
         rot = _rotation(tuple(quat))
         ang_w = (rot @ np.asarray(ang_vel, dtype=np.float64)).tolist()
         height = self.geometry.standing_height
