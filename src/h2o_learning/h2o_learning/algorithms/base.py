@@ -160,6 +160,7 @@ class ActorCritic:
                 "backup_action: sample"
             )
         self.device = torch.device(device)
+        self.seed = int(seed)  # of its initial weights and noise
         init = torch.Generator().manual_seed(int(seed))
         self.generator = torch.Generator(device=self.device).manual_seed(
             int(seed) + _NOISE_SEED_OFFSET

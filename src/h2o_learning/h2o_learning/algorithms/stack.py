@@ -21,7 +21,8 @@ matmuls (``test_stack.py`` checks both that and that members do not influence ea
 :meth:`SeedStack.state_dict` (stacked networks, Adam state and the K generator states); a
 member's own ``state_dict`` has its live networks but not the stack's Adam moments.
 
-Stackable: SAC and H2O (``ActorCritic.stackable``). Not wired into the trainer yet.
+Stackable: SAC and H2O (``ActorCritic.stackable``). The trainer's side is
+:class:`~h2o_learning.training.stacked.StackedTrainer` (K run folders, one process).
 """
 
 from __future__ import annotations
@@ -70,13 +71,36 @@ class SeedStack:
     ) -> None:
         if len(seeds) < 1:
             raise ConfigError("a seed stack needs at least one seed")
-        self.members: list[ActorCritic] = [
+        members = [
             make_algorithm(name, obs_dim, action_dim, config, seed=int(s), **kwargs) for s in seeds
         ]
-        if not type(self.members[0]).stackable:
-            raise ConfigError(f"{name} cannot be stacked (stackable: sac, h2o)")
         # The stacked twin: same class and config; its networks are replaced by the stacks.
-        self.core = make_algorithm(name, obs_dim, action_dim, config, seed=int(seeds[0]), **kwargs)
+        core = make_algorithm(name, obs_dim, action_dim, config, seed=int(seeds[0]), **kwargs)
+        self._become(members, core, seeds)
+
+    @classmethod
+    def of(cls, members: Sequence[ActorCritic], core: ActorCritic) -> SeedStack:
+        """The stack of algorithms already built (e.g. by K trainers, one per seed, so member
+        k is exactly the run its trainer would train alone), and ``core``, one more instance
+        built the same way (its networks are replaced by the stacks).
+
+        Raises:
+            ConfigError: members of another class, config, sizes or observation statistics
+                than ``core``, or an algorithm that cannot be stacked.
+        """
+        for member in members:
+            _check_same_build(member, core)
+        out = cls.__new__(cls)
+        out._become(list(members), core, [m.seed for m in members])
+        return out
+
+    def _become(self, members: list[ActorCritic], core: ActorCritic, seeds: Sequence[int]) -> None:
+        if not members:
+            raise ConfigError("a seed stack needs at least one seed")
+        if not type(core).stackable:
+            raise ConfigError(f"{core.name} cannot be stacked (stackable: sac, h2o)")
+        self.members = members
+        self.core = core
         self.core._install_stack(self.members)
         self.seeds = tuple(int(s) for s in seeds)
 
@@ -124,3 +148,14 @@ class SeedStack:
         self.core.load_state_dict(state["stack"])
         for member in self.members:
             member.steps = self.core.steps
+
+
+def _check_same_build(member: ActorCritic, core: ActorCritic) -> None:
+    """``member`` was built like ``core`` up to the seed (class, config, sizes, statistics)."""
+    if type(member) is not type(core) or member.config != core.config:
+        raise ConfigError(f"seed stack members differ: {member.name} vs {core.name} config")
+    if (member.obs_dim, member.action_dim) != (core.obs_dim, core.action_dim):
+        raise ConfigError("seed stack members have other observation or action sizes")
+    ours, theirs = member.normalizer.state_dict(), core.normalizer.state_dict()
+    if any(not torch.equal(ours[k], theirs[k]) for k in theirs):
+        raise ConfigError("seed stack members normalise observations with other statistics")

@@ -87,6 +87,19 @@ def checkpoint_name(epoch: int) -> str:
     return f"epoch_{epoch:05d}.pt"
 
 
+def checkpoint_epoch(path: str | Path) -> int:
+    """The epoch of a checkpoint file named by :func:`checkpoint_name`.
+
+    Raises:
+        CheckpointError: another name.
+    """
+    stem = Path(path).stem
+    try:
+        return int(stem.removeprefix("epoch_"))
+    except ValueError:
+        raise CheckpointError(f"{path}: not an epoch checkpoint (epoch_NNNNN.pt)") from None
+
+
 def latest_checkpoint(folder: str | Path) -> Path | None:
     """The checkpoint with the most epochs in ``folder``, or None."""
     found = sorted(Path(folder).glob("epoch_*.pt"))

@@ -37,6 +37,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from h2o_learning.algorithms.protocol import UpdateBatches
+from h2o_learning.algorithms.stack import SeedStack
 from h2o_learning.training.buffers import ReplayBuffer
 from h2o_learning.training.build import (
     algorithm_from_checkpoint,
@@ -87,6 +89,9 @@ from h2o_robot_bridge.contract import (
 )
 from h2o_robot_bridge.dataset import Dataset
 
+StackSlot = tuple[SeedStack, int]
+"""A stacked run's seed stack and its member index in it."""
+
 EpochCallback = Callable[[int, dict[str, float]], None]
 """Called after each epoch with (epochs completed, that epoch's metrics)."""
 
@@ -124,7 +129,13 @@ class Trainer:
     Args:
         config: the resolved config.
         run_dir: the run folder (default ``<run.root>/<name>-<time>``).
-        resume: continue the run in ``run_dir`` from its newest checkpoint.
+        resume: continue the run in ``run_dir`` from its newest checkpoint (or that of
+            ``resume_epoch``).
+        resume_epoch: the epoch checkpoint to resume from (None: the newest).
+        in_stack: the run is member of a seed stack
+            (:class:`~h2o_learning.training.stacked.StackedTrainer` sets :attr:`stack_slot`
+            and does its gradient steps); a stacked run's checkpoint resumes only so, and a
+            single run's never so.
 
     Raises:
         ConfigError, DatasetError, ContractMismatchError, CheckpointError: bad input, before
@@ -135,9 +146,17 @@ class Trainer:
     """The logged metric the best epoch maximises (a seam: tests select on a known one)."""
 
     def __init__(
-        self, config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False
+        self,
+        config: TrainConfig,
+        run_dir: str | Path | None = None,
+        resume: bool = False,
+        resume_epoch: int | None = None,
+        in_stack: bool = False,
     ) -> None:
         self.config = config
+        self.in_stack = in_stack
+        self.stack_slot: StackSlot | None = None  # (the stack, this run's member index)
+        self.saved_stack: dict[str, Any] | None = None  # the resumed checkpoint's stack state
         # The run's control loop timing: one object for every env, the dataset check and export.
         self.timing = DEFAULT_TIMING
         self.hash = config_hash(config)
@@ -156,7 +175,7 @@ class Trainer:
         self.sim_buffer = self._sim_buffer() if self.algo.uses_sim else None
         self._eval_envs = {name: self._make_eval_env(name) for name in self._eval_names()}
         self.best: Scored | None = None  # the best evaluated epoch so far (checkpoints/best.pt)
-        checkpoint = self._resume_checkpoint(run_dir) if resume else None
+        checkpoint = self._resume_checkpoint(run_dir, resume_epoch) if resume else None
         best = self._load_best_checkpoint(run_dir) if resume else None
         self.folder = open_run_folder(config, run_dir, resume)
         if checkpoint is not None:
@@ -201,10 +220,15 @@ class Trainer:
         capacity = sim_buffer_capacity(self.config, self.real_data)
         return ReplayBuffer(OBS_DIM, ACTION_DIM, capacity, device=str(self.device))
 
-    def _resume_checkpoint(self, run_dir: str | Path | None) -> dict[str, Any]:
+    def _resume_checkpoint(self, run_dir: str | Path | None, epoch: int | None) -> dict[str, Any]:
         if run_dir is None:
             raise CheckpointError("resume needs the run folder (--run-dir)")
-        path = RunFolder(Path(run_dir)).latest_checkpoint()
+        folder = RunFolder(Path(run_dir))
+        if epoch is not None:
+            if not folder.checkpoint(epoch).is_file():
+                raise CheckpointError(f"cannot resume: no checkpoint {folder.checkpoint(epoch)}")
+            return load_checkpoint(folder.checkpoint(epoch))
+        path = folder.latest_checkpoint()
         if path is None:
             raise CheckpointError(
                 f"cannot resume: no checkpoint in {Path(run_dir) / 'checkpoints'}"
@@ -243,7 +267,7 @@ class Trainer:
         """
         loop = self.config.loop
         metrics: dict[str, float] = {}
-        with _progress(self.config, self.counters.epoch, self.sim_env is not None) as bar:
+        with progress_bar(self.config, self.counters.epoch, self.sim_env is not None) as bar:
             while self.counters.epoch < loop.epochs:
                 metrics = self.run_epoch(bar)
                 if on_epoch is not None:
@@ -260,10 +284,19 @@ class Trainer:
 
     def run_epoch(self, bar: Any = None) -> dict[str, float]:
         """One epoch: collect, update, maybe evaluate; then log and checkpoint."""
-        metrics: dict[str, float] = {}
-        if self.sim_env is not None:
-            metrics.update(self.collect(self.config.loop.sim_steps_per_epoch, bar))
+        metrics = self.collect_epoch(bar)
         metrics.update(self.update(self.config.loop.grad_steps_per_epoch, bar))
+        return self.end_epoch(metrics, bar)
+
+    def collect_epoch(self, bar: Any = None) -> dict[str, float]:
+        """The epoch's sim steps, if the algorithm uses sim data (rollout metrics)."""
+        if self.sim_env is None:
+            return {}
+        return self.collect(self.config.loop.sim_steps_per_epoch, bar)
+
+    def end_epoch(self, metrics: dict[str, float], bar: Any = None) -> dict[str, float]:
+        """Close the epoch whose collect and update gave ``metrics``: count it, maybe
+        evaluate, log, maybe checkpoint; returns all of its metrics."""
         self.counters.epoch += 1
         if self._eval_due():
             metrics.update(self.evaluate())
@@ -344,7 +377,8 @@ class Trainer:
         return self.algo.act(x, deterministic=False)[0].cpu().numpy().astype(np.float32)
 
     # ------------------------------------------------------------------------------- update
-    def _can_update(self) -> bool:
+    def can_update(self) -> bool:
+        """Whether a gradient step is due (the sim buffer holds ``loop.learning_starts``)."""
         if self.sim_buffer is None:
             return True
         needed = max(1, self.config.loop.learning_starts)
@@ -352,21 +386,19 @@ class Trainer:
 
     def update(self, steps: int, bar: Any = None) -> dict[str, float]:
         """``steps`` gradient steps; returns the epoch mean of each diagnostic (``train/*``)."""
-        sums: dict[str, float] = defaultdict(float)
-        done = 0
+        means = UpdateMeans()
         for _ in range(steps):
             if bar is not None:
                 bar.update(1)
-            if not self._can_update():
+            if not self.can_update():
                 continue
-            batches = sample_batches(self.algo, self.real_buffer, self.sim_buffer, self.sample_gen)
-            for key, value in self.algo.update(*batches).items():
-                sums[key] += float(value)
-            done += 1
+            means.add(self.algo.update(*self.sample_batches()))
             self.counters.grad_steps += 1
-        out = {f"train/{k}": v / done for k, v in sums.items()} if done else {}
-        out["train/updates"] = float(done)
-        return out
+        return means.metrics()
+
+    def sample_batches(self) -> UpdateBatches:
+        """One gradient step's batches, from this run's buffers and sampling generator."""
+        return sample_batches(self.algo, self.real_buffer, self.sim_buffer, self.sample_gen)
 
     # ----------------------------------------------------------------------------- evaluate
     def _eval_names(self) -> list[str]:
@@ -432,6 +464,7 @@ class Trainer:
                 k: None if v is None else torch.from_numpy(v)
                 for k, v in self.stats._asdict().items()
             },
+            "stack": None if self.stack_slot is None else self._stack_payload(),
             "dataset": None
             if data is None
             else {
@@ -440,6 +473,11 @@ class Trainer:
                 "fingerprint": dataset_fingerprint(data),
             },
         }
+
+    def _stack_payload(self) -> dict[str, Any]:
+        assert self.stack_slot is not None
+        stack, member = self.stack_slot
+        return {"member": member, "state": stack.state_dict()}
 
     def save(self) -> Path:
         """Checkpoint after the current epoch; keeps the newest few."""
@@ -462,6 +500,7 @@ class Trainer:
             raise CheckpointError(
                 f"the real dataset differs from the one this run started with ({saved['path']})"
             )
+        self._check_stack(payload.get("stack"))
         try:
             self.algo.load_state_dict(payload["algorithm"])
             if self.sim_buffer is not None:
@@ -473,6 +512,19 @@ class Trainer:
             self.counters = Counters(**payload["counters"])
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise CheckpointError(f"checkpoint does not fit this run: {err}") from err
+
+    def _check_stack(self, saved: dict[str, Any] | None) -> None:
+        """A stacked run's checkpoint resumes only in a stack (its Adam moments are in the
+        stack's state), a single run's only alone."""
+        if saved is not None and not self.in_stack:
+            seeds = saved.get("state", {}).get("seeds")
+            raise CheckpointError(
+                f"this run was trained in a seed stack (seeds {seeds}); resume it with its "
+                "stack (h2o-experiment resumes its grid's stacks)"
+            )
+        if saved is None and self.in_stack:
+            raise CheckpointError("a seed stack resumes only checkpoints of its own runs")
+        self.saved_stack = saved
 
     # ------------------------------------------------------------------------------ export
     def export_policies(self) -> ExportRecord:
@@ -529,6 +581,27 @@ class Trainer:
                 env.close()
         self._eval_envs.clear()
         self.log.close()
+
+
+class UpdateMeans:
+    """The epoch mean of each diagnostic of the gradient steps taken (``train/*``)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = defaultdict(float)
+        self.done = 0
+
+    def add(self, diagnostics: dict[str, float]) -> None:
+        """Count one gradient step's diagnostics."""
+        for key, value in diagnostics.items():
+            self.sums[key] += float(value)
+        self.done += 1
+
+    def metrics(self) -> dict[str, float]:
+        """``train/<name>`` means and ``train/updates`` (the steps taken)."""
+        done = self.done
+        out = {f"train/{k}": v / done for k, v in self.sums.items()} if done else {}
+        out["train/updates"] = float(done)
+        return out
 
 
 def export_extra(config: TrainConfig, epoch: int) -> dict[str, Any]:
@@ -595,18 +668,19 @@ class _NoBar:
         pass
 
 
-def _progress(config: TrainConfig, start_epoch: int, uses_sim: bool) -> Any:
-    """tqdm over env + gradient steps of the whole run (or a no-op bar)."""
+def progress_bar(config: TrainConfig, start_epoch: int, uses_sim: bool, runs: int = 1) -> Any:
+    """tqdm over env + gradient steps of the whole run, or of ``runs`` runs trained together
+    (a seed stack), or a no-op bar."""
     if not config.run.progress:
         return _NoBar()
     from tqdm import tqdm  # noqa: PLC0415
 
     loop = config.loop
-    per_epoch = loop.sim_steps_per_epoch * uses_sim + loop.grad_steps_per_epoch
+    per_epoch = (loop.sim_steps_per_epoch * uses_sim + loop.grad_steps_per_epoch) * runs
     return tqdm(
         total=per_epoch * loop.epochs,
         initial=per_epoch * start_epoch,
-        desc=config.name,
+        desc=config.name if runs == 1 else f"{config.name} x {runs} seeds",
         unit="step",
         mininterval=0.5,
         smoothing=0.05,
