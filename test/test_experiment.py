@@ -159,6 +159,24 @@ def test_micro_raw_csvs_and_plots(micro) -> None:
     assert (out / "datasets" / "medium.h5").is_file()
 
 
+def test_micro_trains_the_seeds_of_sac_and_h2o_as_seed_stacks(micro) -> None:
+    """``stack_seeds: 2``: SAC's and H2O's two seeds ran as one task each (a seed stack),
+    still two runs with their own folders and results; the other methods ran alone."""
+    out, _ = micro
+    preset = load_preset("micro")
+    assert preset.stack_seeds == 2
+    stacked = {}
+    for spec in plan_runs(preset):
+        record = json.loads((out / "runs" / spec.key / "result.json").read_text())
+        want = [0, 1] if spec.method in ("sac", "h2o") else None
+        assert record["stack_seeds"] == want, spec.key
+        if want:
+            stacked.setdefault(spec.method, []).append(record[REAL_RETURN])
+            assert not (out / "runs" / spec.key / "checkpoints").exists()
+    for method, returns in stacked.items():
+        assert len(returns) == 2 and returns[0] != returns[1], method  # two runs, not one
+
+
 def test_second_call_resumes_without_training(micro) -> None:
     out, _ = micro
     proc = _experiment("--preset", "micro", "--out", str(out), timeout=120)

@@ -49,6 +49,11 @@ class AlgorithmInfo:
         return self.cls.name
 
     @property
+    def stackable(self) -> bool:
+        """K seeds of it can train as one seed stack (:mod:`~h2o_learning.algorithms.stack`)."""
+        return self.cls.stackable
+
+    @property
     def uses_real(self) -> bool:
         """Trains on the offline real dataset (for its critic or its discriminators)."""
         return self.cls.uses_real

@@ -50,6 +50,9 @@ class Preset:
         dataset_track_fraction: the medium behaviour's controller tracks this fraction of
             the command (``h2o-collect --track-fraction``: a mediocre behaviour below 1).
         workers: parallel training processes (one torch thread each).
+        stack_seeds: up to this many seeds of one (method, gap, dataset) train in one of
+            those processes as a seed stack (SAC and H2O; the others always alone), which
+            batches their gradient steps (``bench/train_speed.py``); 1: every run alone.
         estimated_minutes: documented wall time of the whole preset on 2 cores.
         task: contract task.
         base: training config the runs start from.
@@ -69,6 +72,7 @@ class Preset:
     dataset_command_range: CommandRange | None = None
     dataset_track_fraction: float = 1.0
     workers: int = 2
+    stack_seeds: int = 1
     estimated_minutes: float = 0.0
     task: str = "stand"
     base: str = "h2o_stand"
@@ -82,8 +86,10 @@ class Preset:
                 raise ConfigError(f"{self.name}: {key} {bad or '[]'} not in {list(allowed)}")
         if not self.seeds:
             raise ConfigError(f"{self.name}: seeds is empty")
-        if self.dataset_steps < 10 or self.workers < 1:
-            raise ConfigError(f"{self.name}: dataset_steps >= 10 and workers >= 1 required")
+        if self.dataset_steps < 10 or self.workers < 1 or self.stack_seeds < 1:
+            raise ConfigError(
+                f"{self.name}: dataset_steps >= 10, workers >= 1 and stack_seeds >= 1 required"
+            )
         unknown = set(self.train) - TRAIN_SECTIONS
         if unknown:
             raise ConfigError(f"{self.name}: train may hold loop, algo, env; got {unknown}")
@@ -152,6 +158,25 @@ def plan_runs(preset: Preset) -> list[RunSpec]:
             datasets = preset.datasets if info.uses_real else (None,)
             runs += [RunSpec(method, g, d, seed) for d in datasets for g in gaps]
     return runs
+
+
+def plan_tasks(preset: Preset, runs: list[RunSpec]) -> list[list[RunSpec]]:
+    """``runs`` as the grid's tasks: stacks of up to ``preset.stack_seeds`` seeds of one
+    stackable (method, gap, dataset), every other run alone; in the order of each task's
+    first run."""
+    tasks: list[list[RunSpec]] = []
+    open_stacks: dict[tuple[str, str | None, str | None], list[RunSpec]] = {}
+    for spec in runs:
+        key = (spec.method, spec.gap, spec.dataset)
+        stack = open_stacks.get(key)
+        if stack is not None and len(stack) < preset.stack_seeds:
+            stack.append(spec)
+            continue
+        task = [spec]
+        tasks.append(task)
+        if preset.stack_seeds > 1 and algorithm_info(spec.method).stackable:
+            open_stacks[key] = task
+    return tasks
 
 
 def run_config(

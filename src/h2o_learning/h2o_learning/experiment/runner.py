@@ -46,6 +46,7 @@ from h2o_learning.experiment.plan import (
     eval_settings,
     load_preset,
     plan_runs,
+    plan_tasks,
     run_config,
     train_command_range,
 )
@@ -148,54 +149,80 @@ def ensure_references(preset: Preset, out: Path) -> dict[str, References]:
     return refs
 
 
-def run_one(job: tuple[Preset, RunSpec, dict[str, Path], Path]) -> dict[str, Any]:
-    """Train one run of the grid (in a worker process); returns its result record.
+def run_task(job: tuple[Preset, list[RunSpec], dict[str, Path], Path]) -> list[dict[str, Any]]:
+    """Train one task of the grid in a worker process: one run, or a seed stack of runs
+    (:func:`~h2o_learning.experiment.plan.plan_tasks`); returns their result records.
 
-    Resumes from the run folder's newest checkpoint when one exists; writes ``result.json``
-    last, so a folder without it is an unfinished run.
+    Resumes from the run folders' checkpoints when they hold some; writes each run's
+    ``result.json`` last, so a folder without it is an unfinished run. An error fails every
+    run of the task (each folder gets ``error.txt``).
     """
-    preset, spec, datasets, root = job
-    run_dir = root / spec.key
+    preset, specs, datasets, root = job
     started = time.time()
     try:
-        return _train(preset, spec, datasets, root, run_dir, started)
-    except BaseException as err:  # one failed run must not stop the grid
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "error.txt").write_text(traceback.format_exc())
-        return {**_spec_record(spec), "error": f"{type(err).__name__}: {err}"}
+        return _train(preset, specs, datasets, root, started)
+    except BaseException as err:  # one failed task must not stop the grid
+        records = []
+        for spec in specs:
+            run_dir = root / spec.key
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "error.txt").write_text(traceback.format_exc())
+            records.append({**_spec_record(spec), "error": f"{type(err).__name__}: {err}"})
+        return records
 
 
 def _train(
-    preset: Preset, spec: RunSpec, datasets: dict[str, Path], root: Path, run_dir: Path,
-    started: float,
-) -> dict[str, Any]:  # fmt: skip
+    preset: Preset, specs: list[RunSpec], datasets: dict[str, Path], root: Path, started: float
+) -> list[dict[str, Any]]:
     import torch  # noqa: PLC0415
 
     from h2o_learning.training.config import config_hash  # noqa: PLC0415
+    from h2o_learning.training.stacked import StackedTrainer  # noqa: PLC0415
     from h2o_learning.training.trainer import Trainer  # noqa: PLC0415
 
     torch.set_num_threads(1)
-    config = run_config(preset, spec, datasets, root)
-    resume = (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir())
-    if run_dir.exists() and not resume:
-        shutil.rmtree(run_dir)
-    trainer = Trainer(config, run_dir, resume=resume)
+    configs = [run_config(preset, spec, datasets, root) for spec in specs]
+    dirs = [root / spec.key for spec in specs]
+    resume = any(_has_checkpoints(d) for d in dirs)
+    for run_dir in dirs:
+        if run_dir.exists() and not resume:
+            shutil.rmtree(run_dir)
+    trainer: Trainer | StackedTrainer
+    if len(specs) == 1:
+        trainer = Trainer(configs[0], dirs[0], resume=resume)
+    else:
+        trainer = StackedTrainer(configs, dirs, resume=resume)
     try:
-        out = trainer.run(export=False)
+        outs = trainer.run(export=False)
     finally:
         trainer.close()
-    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # disk: ~100 runs
-    m = out.last_metrics
-    record = {
-        **_spec_record(spec),
-        "config_hash": config_hash(config),
-        "dataset_settings": dataset_settings(preset),
-        "epochs": out.epochs,
-        "minutes": (time.time() - started) / 60.0,
-        **{k: float(v) for k, v in m.items() if k.startswith(("eval_real/", "eval_sim/"))},
-    }
-    (run_dir / RESULT).write_text(json.dumps(record))
-    return record
+    minutes = (time.time() - started) / 60.0
+    records = []
+    for spec, config, run_dir, out in zip(
+        specs, configs, dirs, outs if isinstance(outs, list) else [outs], strict=True
+    ):
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # disk: ~100 runs
+        record = {
+            **_spec_record(spec),
+            "config_hash": config_hash(config),
+            "dataset_settings": dataset_settings(preset),
+            "epochs": out.epochs,
+            "minutes": minutes,  # of the task: a stack's runs share it
+            "stack_seeds": [s.seed for s in specs] if len(specs) > 1 else None,
+            **_eval_metrics(out.last_metrics),
+        }
+        (run_dir / RESULT).write_text(json.dumps(record))
+        records.append(record)
+    return records
+
+
+def _has_checkpoints(run_dir: Path) -> bool:
+    folder = run_dir / "checkpoints"
+    return folder.is_dir() and any(folder.iterdir())
+
+
+def _eval_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if k.startswith(("eval_real/", "eval_sim/"))}
 
 
 def _spec_record(spec: RunSpec) -> dict[str, Any]:
@@ -290,25 +317,29 @@ def run_grid(
         return errors
     ray = _start_ray(workers, address)
     try:
-        # One CPU per run (run_one pins torch to one thread); a fresh worker process every few
-        # runs, as PyBullet and torch keep memory a long process does not give back.
-        task = ray.remote(num_cpus=1, max_calls=4, max_retries=0)(run_one)
-        keys = {task.remote((preset, s, datasets, root)): s.key for s in todo}
+        # One CPU per task, a run or a seed stack (run_task pins torch to one thread); a fresh
+        # worker process every few tasks, as PyBullet and torch keep memory a long process
+        # does not give back.
+        task = ray.remote(num_cpus=1, max_calls=4, max_retries=0)(run_task)
+        tasks = plan_tasks(preset, todo)
+        keys = {task.remote((preset, t, datasets, root)): t for t in tasks}
         pending = list(keys)
-        with tqdm(total=len(pending), unit="run") as bar:
+        with tqdm(total=len(todo), unit="run") as bar:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
                 try:
-                    record = ray.get(done[0])
+                    records = ray.get(done[0])
                 except ray.exceptions.RayError as err:  # the worker process itself died
-                    record = {"key": keys[done[0]], "error": f"{type(err).__name__}: {err}"}
-                if "error" in record:
-                    errors.append(f"{record['key']}: {record['error']}")
-                    bar.write(
-                        f"FAILED {record['key']}: {record['error']} ({root / record['key']})"
-                    )
-                bar.set_postfix_str(record["key"], refresh=False)
-                bar.update(1)
+                    message = f"{type(err).__name__}: {err}"
+                    records = [{"key": s.key, "error": message} for s in keys[done[0]]]
+                for record in records:
+                    if "error" in record:
+                        errors.append(f"{record['key']}: {record['error']}")
+                        bar.write(
+                            f"FAILED {record['key']}: {record['error']} ({root / record['key']})"
+                        )
+                    bar.set_postfix_str(record["key"], refresh=False)
+                    bar.update(1)
     finally:
         ray.shutdown()  # a local instance stops; on a cluster, this driver disconnects
     return errors

@@ -11,6 +11,7 @@ from h2o_learning.experiment.plan import (
     Preset,
     load_preset,
     plan_runs,
+    plan_tasks,
     run_config,
     train_command_range,
 )
@@ -55,3 +56,24 @@ def test_method_train_must_name_a_method_of_the_grid() -> None:
         Preset(name="x", methods=("sac",), method_train={"h2o": {"algo": {}}})
     with pytest.raises(ConfigError, match="may hold loop, algo, env"):
         Preset(name="x", methods=("sac",), method_train={"sac": {"data": {}}})
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_tasks_stack_the_seeds_of_stackable_methods_only(size: int) -> None:
+    preset = Preset(
+        name="x", methods=("sac", "cql", "h2o"), gaps=("real", "gravity_x2"),
+        datasets=("medium",), seeds=(0, 1, 2, 3, 4), stack_seeds=size,
+    )  # fmt: skip
+    runs = plan_runs(preset)
+    tasks = plan_tasks(preset, runs)
+    assert sorted(s.key for t in tasks for s in t) == sorted(s.key for s in runs)  # each once
+    for task in tasks:
+        first = task[0]
+        assert len(task) <= (size if first.method != "cql" else 1)
+        assert {(s.method, s.gap, s.dataset) for s in task} == {(first.method, first.gap,
+                                                                first.dataset)}  # fmt: skip
+        assert len({s.seed for s in task}) == len(task)
+    stacks = [t for t in tasks if t[0].method == "sac" and t[0].gap == "real"]
+    assert [len(t) for t in stacks] == [min(size, 5 - i) for i in range(0, 5, size)]
+    with pytest.raises(ConfigError, match="stack_seeds >= 1"):
+        Preset(name="x", stack_seeds=0)
