@@ -27,6 +27,8 @@ from h2o_learning.experiment.report import SCORE_REAL, SCORE_SIM
 from h2o_learning.experiment.scores import SCORE_WINDOW
 from h2o_learning.training.metrics_log import REAL_RETURN, SIM_RETURN, read_metrics
 from h2o_robot_bridge.config_files import config_file
+from h2o_robot_bridge.dataset import load_dataset
+from h2o_robot_bridge.dataset.info import dataset_info
 from h2o_robot_bridge.testing.processes import find_executable
 
 CELL = re.compile(r"^(\*\*)?-?\d+ ± \d+(\*\*)?$")
@@ -157,6 +159,14 @@ def test_micro_raw_csvs_and_plots(micro) -> None:
     for name in ("curves.png", "real_vs_sim.png"):
         assert (out / "results" / name).stat().st_size > 1000
     assert (out / "datasets" / "medium.h5").is_file()
+    # The behaviour data are documented with the table: what h2o-dataset info says of them.
+    with open(out / "results" / "datasets.csv") as fh:
+        (row,) = list(csv.DictReader(fh))
+    info = dataset_info(load_dataset(out / "datasets" / "medium.h5"))
+    assert row["kind"] == "medium" and int(row["rows"]) == info["rows"] == preset.dataset_steps
+    assert int(row["episodes"]) == info["episodes"]["count"] >= 1
+    assert float(row["return_mean"]) == pytest.approx(info["returns"]["mean"])
+    assert "## Behaviour datasets" in (out / "results" / "table.md").read_text()
 
 
 def test_micro_trains_the_seeds_of_sac_and_h2o_as_seed_stacks(micro) -> None:

@@ -11,6 +11,11 @@ from typing import Any
 import numpy as np
 
 from h2o_learning.algorithms import ALGORITHMS, algorithm_info
+from h2o_learning.experiment.data_summary import (
+    dataset_rows,
+    datasets_section,
+    write_datasets_csv,
+)
 from h2o_learning.experiment.plan import NO_GAP, Preset, RunSpec
 from h2o_learning.experiment.scores import SCORE_WINDOW, References, window_mean
 from h2o_learning.gap.metrics import rank_correlation
@@ -110,11 +115,15 @@ def write_results(
     runs: Path,
     out: Path,
     refs: dict[str, References],
+    datasets: dict[str, Path] | None = None,
 ) -> str:
-    """``table.md``, ``runs.csv``, ``curves.csv``, ``curves.png``, ``real_vs_sim.png`` in
-    ``out``; returns the markdown of ``table.md``. ``refs``: the score references of ``real``
-    and of each gap profile (:func:`~h2o_learning.experiment.runner.ensure_references`)."""
+    """``table.md``, ``runs.csv``, ``curves.csv``, ``curves.png``, ``real_vs_sim.png`` (and
+    ``datasets.csv``) in ``out``; returns the markdown of ``table.md``. ``refs``: the score
+    references of ``real`` and of each gap profile
+    (:func:`~h2o_learning.experiment.runner.ensure_references`); ``datasets``: the behaviour
+    datasets (kind -> file) the runs trained on, documented in both."""
     out.mkdir(parents=True, exist_ok=True)
+    data_rows = dataset_rows(datasets or {})
     records = scored_records(records, runs, refs)
     std = "mean ± population std (ddof 0) over seeds"
     window = f"each run's mean over its last {SCORE_WINDOW} evaluations"
@@ -140,6 +149,7 @@ def write_results(
             "",
             *_controls_section(preset, records, specs),
             *_rank_section(preset, records),
+            *datasets_section(data_rows),
             "## Score references (mean return over the runs' evaluation seeds)",
             "",
             references_table(refs),
@@ -150,6 +160,8 @@ def write_results(
     )
     (out / "table.md").write_text(text + "\n")
     _write_runs_csv(out / "runs.csv", records)
+    if data_rows:
+        write_datasets_csv(out / "datasets.csv", data_rows)
     curves = _curve_rows(runs, records, refs[NO_GAP])
     _write_curves_csv(out / "curves.csv", curves)
     _plot_curves(out / "curves.png", preset, specs, curves)

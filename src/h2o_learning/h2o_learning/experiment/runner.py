@@ -451,7 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         records = finished_records(out / "runs", specs)
         results = args.results or out / "results"
         refs = ensure_references(preset, out)
-        table = write_results(preset, records, specs, out / "runs", results, refs)
+        data = {k: p for k, p in dataset_paths(preset, out).items() if p.is_file()}
+        table = write_results(preset, records, specs, out / "runs", results, refs, data)
     except H2OError as err:
         print(f"h2o-experiment: error: {err}", file=sys.stderr)
         return 2
