@@ -7,7 +7,9 @@ torch thread) with a shorter epoch (``--sim-steps`` sim + ``--grad-steps`` gradi
 Only the gradient steps are batched in a stack; collection and evaluation stay per run, so the
 gain is below ``bench/train_speed.py``'s step-only one. Printed per method and K: run-epochs
 per minute alone and stacked, and stacked / alone (> 1: the stack trains more runs per
-core-hour). K = 1 is the control (the stack's own overhead). Alone and stacked alternate
+core-hour), and each seed's final return in ``real`` alone and stacked (a learning check: the
+same up to the float rounding of batched matmuls, which a chaotic task may grow). K = 1 is
+the control (the stack's own overhead). Alone and stacked alternate
 ``--repeats`` times; the median is printed.
 
 Run: ``.venv/bin/python bench/stacked_training.py [--k 1 3 --repeats 2]``.
@@ -24,6 +26,7 @@ from pathlib import Path
 import torch
 
 from h2o_learning.training.config import TrainConfig, load_config
+from h2o_learning.training.metrics_log import REAL_RETURN
 from h2o_learning.training.stacked import StackedTrainer
 from h2o_learning.training.trainer import Trainer
 
@@ -52,23 +55,23 @@ def configs(method: str, data: Path, k: int, args: argparse.Namespace) -> list[T
     return [load_config("h2o_stand", [*sets, f"seed={s}", f"name=s{s}"]) for s in range(k)]
 
 
-def alone(cfgs: list[TrainConfig], root: Path) -> float:
-    """Seconds to train every config as its own run, one after the other."""
-    start = time.perf_counter()
+def alone(cfgs: list[TrainConfig], root: Path) -> tuple[float, list[float]]:
+    """Seconds to train every config as its own run, one after the other; final returns."""
+    start, returns = time.perf_counter(), []
     for i, config in enumerate(cfgs):
         trainer = Trainer(config, root / f"alone{i}")
-        trainer.run(export=False)
+        returns.append(trainer.run(export=False).last_metrics[REAL_RETURN])
         trainer.close()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, returns
 
 
-def stacked(cfgs: list[TrainConfig], root: Path) -> float:
-    """Seconds to train the configs as one seed stack."""
+def stacked(cfgs: list[TrainConfig], root: Path) -> tuple[float, list[float]]:
+    """Seconds to train the configs as one seed stack; final returns."""
     start = time.perf_counter()
     trainer = StackedTrainer(cfgs, [root / f"stack{i}" for i in range(len(cfgs))])
-    trainer.run(export=False)
+    results = trainer.run(export=False)
     trainer.close()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, [r.last_metrics[REAL_RETURN] for r in results]
 
 
 def main() -> None:
@@ -92,18 +95,26 @@ def main() -> None:
         for method in args.methods:  # untimed: imports, first allocations, kernel choices
             alone(configs(method, data, 1, args), root / f"warm_{method}")
             stacked(configs(method, data, 1, args), root / f"warm_{method}")
-        print(f"{'method':<6} {'K':>2} {'alone ep/min':>13} {'stacked ep/min':>15} {'ratio':>6}")
+        print(f"{'method':<6} {'K':>2} {'alone ep/min':>13} {'stacked ep/min':>15} {'ratio':>6}"
+              f"  final real return per seed, alone | stacked")  # fmt: skip
         for method in args.methods:
             for k in args.k:
                 cfgs = configs(method, data, k, args)
                 times: dict[str, list[float]] = {"alone": [], "stacked": []}
                 for r in range(args.repeats):
-                    times["alone"].append(alone(cfgs, root / f"{method}{k}a{r}"))
-                    times["stacked"].append(stacked(cfgs, root / f"{method}{k}s{r}"))
+                    seconds, solo = alone(cfgs, root / f"{method}{k}a{r}")
+                    times["alone"].append(seconds)
+                    seconds, joint = stacked(cfgs, root / f"{method}{k}s{r}")
+                    times["stacked"].append(seconds)
                 epochs = k * args.epochs
                 rate = {n: epochs / (statistics.median(t) / 60.0) for n, t in times.items()}
+                gain = rate["stacked"] / rate["alone"]
                 print(f"{method:<6} {k:>2} {rate['alone']:>13.2f} {rate['stacked']:>15.2f} "
-                      f"{rate['stacked'] / rate['alone']:>6.2f}")  # fmt: skip
+                      f"{gain:>6.2f}  {_fmt(solo)} | {_fmt(joint)}")  # fmt: skip
+
+
+def _fmt(returns: list[float]) -> str:
+    return " ".join(f"{r:.1f}" for r in returns)
 
 
 if __name__ == "__main__":
