@@ -2,8 +2,9 @@
 
 Everything a learner sees comes from the robot contract: the observation is
 ``build_observation`` of the simulated readings, the reward ``task.reward(obs, action,
-next_obs)`` and the termination ``task.terminated(next_obs)``, exactly as for a real log. Time
-limits truncate (``task.max_episode_steps(control_hz)``), never terminate.
+next_obs)`` and the termination ``task.terminated(next_obs)`` (both at once by
+``task.outcome``, bitwise the same), exactly as for a real log. Time limits truncate
+(``task.max_episode_steps(control_hz)``), never terminate.
 
 The control loop is the deployed one (docs/control_loop.md): the agent's action goes through the
 deploy runner's action shaping (:class:`~h2o_robot_bridge.deploy.shaping.ActionShaper`, imported:
@@ -38,6 +39,7 @@ from h2o_robot_bridge.contract import (
     OBS_DIM,
     CommandRange,
     Timing,
+    build_observation,
     clip_action,
     get_task,
     observation_from_snapshot,
@@ -204,9 +206,10 @@ class WheelLeggedEnv(gym.Env):
             raise ActionError(f"action has non-finite values: {a}")
         a = self.shaper.shape(a).copy()  # what the runner would send the robot
         readings = self.sim.step(a)
-        obs = observation_from_snapshot(readings.snapshot(), self.command, a)
-        reward = float(self.task.reward(self._obs, a, obs))
-        terminated = bool(self.task.terminated(obs))
+        # The snapshot's fields, unpacked here (observation_from_snapshot does only this).
+        r = readings
+        obs = build_observation(r.quat_xyzw, r.ang_vel, r.joint_pos, r.joint_vel, self.command, a)
+        reward, terminated = self.task.outcome(self._obs, a, obs)
         self._steps += 1
         truncated = self._steps >= self.max_episode_steps and not terminated
         self._obs = obs

@@ -5,7 +5,7 @@ passes that client id, so several simulators with different dynamics live in one
 
 A control tick (:meth:`WheelLeggedSim.step`)::
 
-    clean action (6,) -> + N(0, action_noise_std) -> clip [-1, 1] -> contract action_to_command
+    clean action (6,) -> + N(0, action_noise_std) -> clip [-1, 1] -> contract action_targets
       -> actuation delay (latency_steps + U{0..latency_jitter_steps} physics steps, in order)
       -> timing.decimation physics steps, each: leg PD torque (contract gains, clipped to the
          contract's max effort, both scaled by motor_strength), wheel torque, minus joint
@@ -36,7 +36,7 @@ from h2o_robot_bridge.contract import (
     JointReading,
     SensorSnapshot,
     Timing,
-    action_to_command,
+    action_targets,
 )
 from h2o_robot_bridge.contract import robot as contract_robot
 from h2o_robot_bridge.errors import ConfigError, H2OError
@@ -319,8 +319,7 @@ class WheelLeggedSim:
             )
         self.last_action = SAFE_ACTION.copy()
         self.last_executed_action = SAFE_ACTION.copy()
-        safe = action_to_command(SAFE_ACTION)
-        self._command = self._command_tuple(safe.position, safe.effort)
+        self._command = self._command_tuple(SAFE_ACTION)
         # Commands on their way to the motors: (physics step from which it acts, command).
         self._pending: deque[tuple[int, tuple[float, ...]]] = deque()
         self._physics_step = 0  # physics steps since reset
@@ -435,8 +434,7 @@ class WheelLeggedSim:
         self._tick = 0
         self.last_action = action
         self.last_executed_action = action
-        cmd = action_to_command(action)
-        self._command = self._command_tuple(cmd.position, cmd.effort)
+        self._command = self._command_tuple(action)
         self._applied = self._command
         self._pending.clear()
         self._physics_step = 0
@@ -449,9 +447,10 @@ class WheelLeggedSim:
         return self.readings
 
     @staticmethod
-    def _command_tuple(position: NDArray, effort: NDArray) -> tuple[float, ...]:
-        """Per joint: leg position target or wheel torque, as plain floats (fast in the loop)."""
-        return tuple(np.where(_IS_WHEEL, effort, position).tolist())
+    def _command_tuple(action: NDArray) -> tuple[float, ...]:
+        """Per joint: leg position target or wheel torque of ``action`` (6,), as plain floats
+        (fast in the loop)."""
+        return tuple(action_targets(action).tolist())
 
     # --- control tick -----------------------------------------------------------------------
 
@@ -474,8 +473,7 @@ class WheelLeggedSim:
             self.last_executed_action = np.minimum(np.maximum(noisy, -1.0), 1.0)
         else:
             self.last_executed_action = clean
-        cmd = action_to_command(self.last_executed_action)
-        self._send(self._command_tuple(cmd.position, cmd.effort))
+        self._send(self._command_tuple(self.last_executed_action))
         self._update_push()
         self._physics_steps(self.timing.decimation)
         self._tick += 1
@@ -541,8 +539,13 @@ class WheelLeggedSim:
                 last = command
             states = get_states(body, joints, physicsClientId=c)
             for i, kp, kd, lim in legs:
-                u = kp * (command[i] - states[i][0]) - kd * states[i][1]
-                effort[i] = lim if u > lim else (-lim if u < -lim else u)
+                s = states[i]
+                u = kp * (command[i] - s[0]) - kd * s[1]
+                if u > lim:
+                    u = lim
+                elif u < -lim:
+                    u = -lim
+                effort[i] = u
             if damping:  # passive viscous friction on top of the motor torque
                 torque = [e - damping * s[1] for e, s in zip(effort, states, strict=True)]
             else:

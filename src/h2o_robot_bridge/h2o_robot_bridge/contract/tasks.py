@@ -98,11 +98,15 @@ class Task:
         )
 
     def _reward_one(self, o: NDArray, a: NDArray, n: NDArray) -> np.float64:
-        """:meth:`reward` of one transition: the same operations in the same order on Python
-        floats (IEEE doubles, so bitwise equal), with numpy for exp/arccos (same kernels)."""
-        w = self.weights
+        """:meth:`reward` of one transition (1-D float64 arrays)."""
         nl = n.tolist()
-        tilt = _tilt_one(nl)
+        return self._reward_floats(o, a, nl, _tilt_one(nl))
+
+    def _reward_floats(self, o: NDArray, a: NDArray, nl: list[float], tilt: float) -> np.float64:
+        """:meth:`reward` of one transition, ``next_obs`` as a list and its tilt: the same
+        operations in the same order on Python floats (IEEE doubles, so bitwise equal), with
+        numpy for exp/arccos (same kernels)."""
+        w = self.weights
         v, yaw, v_c, yaw_c = nl[_FORWARD_VEL], nl[_YAW_RATE], nl[_COMMAND], nl[_COMMAND + 1]
         track = np.exp(-(np.array([(v - v_c) / w.vel_sigma, (yaw - yaw_c) / w.yaw_sigma]) ** 2))
         # Sums in numpy's order for these short rows (sequential below 8 elements).
@@ -127,9 +131,22 @@ class Task:
         scalar for one observation (1-D)."""
         n = np.asarray(next_obs, dtype=np.float64)
         if n.ndim == 1:
-            return np.bool_(_tilt_one(n.tolist()) > self.fall_tilt or not np.isfinite(n).all())
+            nl = n.tolist()
+            return np.bool_(self._terminated_floats(nl, _tilt_one(nl)))
         tilt = tilt_from_projected_gravity(n[..., OBS_SLICES["projected_gravity"]])
         return (tilt > self.fall_tilt) | ~np.isfinite(n).all(axis=-1)
+
+    def _terminated_floats(self, nl: list[float], tilt: float) -> bool:
+        return tilt > self.fall_tilt or not all(map(math.isfinite, nl))
+
+    def outcome(self, obs: NDArray, action: NDArray, next_obs: NDArray) -> tuple[float, bool]:
+        """``(reward, terminated)`` of one transition (1-D obs (OBS_DIM,), action
+        (ACTION_DIM,)): :meth:`reward` and :meth:`terminated`, bitwise, sharing the work (the
+        env's hot path)."""
+        o, a, n = (np.asarray(x, dtype=np.float64) for x in (obs, action, next_obs))
+        nl = n.tolist()
+        tilt = _tilt_one(nl)
+        return float(self._reward_floats(o, a, nl, tilt)), self._terminated_floats(nl, tilt)
 
     def max_episode_steps(self, control_hz: float) -> int:
         """Time limit in control ticks."""

@@ -146,7 +146,8 @@ class ActionShaper:
             target = np.where(self._fade, faded, target)
         step = cfg.max_step
         if step > 0:
-            target = self._last + np.clip(target - self._last, -step, step)
+            # minimum/maximum: np.clip's result (finite inputs), a fraction of its overhead.
+            target = self._last + np.minimum(np.maximum(target - self._last, -step), step)
         self._last = target
         return target
 

@@ -179,3 +179,28 @@ def test_single_sample_fast_paths_equal_the_batch_path_bitwise() -> None:
         one_by_one = [task.reward(batch[i], act[i + 1], batch[i + 1]) for i in range(n - 1)]
         np.testing.assert_array_equal(rewards, one_by_one)
         np.testing.assert_array_equal(task.terminated(batch), [task.terminated(b) for b in batch])
+        # The env's combined call: reward and termination of the same rows, bitwise.
+        both = [task.outcome(batch[i], act[i + 1], batch[i + 1]) for i in range(n - 1)]
+        np.testing.assert_array_equal([r for r, _ in both], rewards)
+        np.testing.assert_array_equal([t for _, t in both], task.terminated(batch[1:]))
+    # Falls, non-finite rows and finite upright rows all reach outcome's termination.
+    stand = c.get_task("stand")
+    fallen = obs(quat=quat_about("y", 1.0))
+    bad = batch[0].copy()
+    bad[5] = np.nan
+    for row in (batch[0], fallen, bad):
+        assert stand.outcome(batch[1], act[0], row)[1] == bool(stand.terminated(row))
+    assert stand.outcome(batch[1], act[0], fallen)[1] and stand.outcome(batch[1], act[0], bad)[1]
+
+
+def test_action_targets_are_the_commands_values() -> None:
+    # The simulator sends action_targets; a robot gets action_to_command: one map, same bits.
+    rng = np.random.default_rng(2)
+    a = rng.uniform(-1.5, 1.5, size=(500, 6))
+    a[0] = [np.nan, 0, np.inf, -np.inf, 0.5, np.nan]
+    targets = c.action_targets(a)
+    cmd = c.action_to_command(a)
+    legs, wheels = list(c.LEG_JOINT_IDS), list(c.WHEEL_JOINT_IDS)
+    np.testing.assert_array_equal(targets[:, legs], cmd.position[:, legs])
+    np.testing.assert_array_equal(targets[:, wheels], cmd.effort[:, wheels])
+    np.testing.assert_array_equal(c.action_targets(a[7]), targets[7])
