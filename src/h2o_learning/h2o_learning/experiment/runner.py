@@ -10,7 +10,7 @@ misleading".
     h2o-experiment --preset micro            # < 1 min: the test's well-formed table
     h2o-experiment --preset quick            # < 1 hour on 2 cores
     h2o-experiment --preset controls         # the no-gap control vs gravity x2 (~8 min)
-    h2o-experiment --preset focused          # >= 100 epochs, the focused grid (~13.5 h)
+    h2o-experiment --preset focused          # >= 100 epochs, the focused grid (30 runs, ~5 h)
     h2o-experiment --preset full             # the reference budget (see config/experiment)
     h2o-experiment --preset quick --report-only --results docs/results
 

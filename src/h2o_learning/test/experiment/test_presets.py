@@ -3,12 +3,14 @@ a preset fails here, not minutes into a grid)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from h2o_learning.experiment.plan import (
     Preset,
+    dataset_settings,
     load_preset,
     plan_runs,
     plan_tasks,
@@ -31,7 +33,14 @@ def test_preset_builds_every_run_config(name: str, tmp_path: Path) -> None:
 
 
 def test_the_move_presets_train_on_more_commands_than_their_data_hold() -> None:
-    for name in ("move_micro", "move_quick", "move_quick_resid", "move_long", "focused"):
+    for name in (
+        "move_micro",
+        "move_quick",
+        "move_quick_resid",
+        "move_long",
+        "focused",
+        "focused_resid",
+    ):
         preset = load_preset(name)
         data = preset.dataset_command_range
         trained = train_command_range(preset)
@@ -77,3 +86,19 @@ def test_tasks_stack_the_seeds_of_stackable_methods_only(size: int) -> None:
     assert [len(t) for t in stacks] == [min(size, 5 - i) for i in range(0, 5, size)]
     with pytest.raises(ConfigError, match="stack_seeds >= 1"):
         Preset(name="x", stack_seeds=0)
+
+
+def test_focused_resid_is_focused_h2o_with_the_residual_penalty_only(tmp_path: Path) -> None:
+    # Its table is read next to focused's SAC / CQL / DARC+ columns: only the penalty may differ.
+    base, resid = load_preset("focused"), load_preset("focused_resid")
+    assert dataset_settings(resid) == dataset_settings(base)
+    paths = dataset_paths(base, tmp_path)  # one data folder: focused's datasets, copied
+    h2o = {s.key: s for s in plan_runs(base) if s.method == "h2o"}
+    specs = plan_runs(resid)
+    assert {s.key for s in specs} == set(h2o)
+    for spec in specs:
+        ours = run_config(resid, spec, paths, tmp_path / "runs")
+        theirs = run_config(base, h2o[spec.key], paths, tmp_path / "runs")
+        assert ours.algo.disc_residual_l2 == 1.0 and theirs.algo.disc_residual_l2 == 0.0
+        assert replace(ours, algo=replace(ours.algo, disc_residual_l2=0.0)) == theirs
+    assert {len(t) for t in plan_tasks(resid, specs)} == {3}  # each gap's seeds: one stack
