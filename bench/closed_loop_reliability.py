@@ -305,8 +305,9 @@ def run_once(
     domain = DOMAIN_BASE + run % 100
     out = folder / "monitor.json"
     params = {**RUNNER_PARAMS, **(runner_params or {})}
-    runner = policy_runner_process(params.pop("policy"), folder, domain, **params)
-    sim = sim_node_process(folder, domain, **{**SIM_PARAMS, **(sim_params or {})})
+    policy = str(params.pop("policy"))
+    runner = policy_runner_process(policy, folder, domain, "", **params)
+    sim = sim_node_process(folder, domain, "", **{**SIM_PARAMS, **(sim_params or {})})
     monitor = fake_robot_process(out, folder, domain, listen_only=True, duration=duration)
     peer_out = folder / "loop.json"
     procs: list[NodeProcess] = [runner, monitor]

@@ -22,7 +22,7 @@ from h2o_robot_bridge.deploy.shaping import NO_SHAPING
 from h2o_sim.env import WheelLeggedEnv
 
 FIXTURE = Path(__file__).resolve().parents[1] / "test" / "fixtures" / "stand_policy.onnx"
-DELAYS = {
+DELAYS: dict[str, dict[str, float]] = {
     "runner, delay 5 ms": {"latency_steps": 5},
     "runner, delay 10 ms (1 period)": {"latency_steps": 10},
     "runner, delay 0-10 ms jitter": {"latency_jitter_steps": 10},

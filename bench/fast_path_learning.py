@@ -30,6 +30,7 @@ import argparse
 import csv
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ from h2o_learning.testing.toy_tasks import (
 from h2o_learning.training.sampling import sample_batches
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "results" / "speed"
-SWITCHES = {
+SWITCHES: dict[str, dict[str, Any]] = {
     "plain": {},
     "overlap": {"disc_overlap": True},
     "bf16": {"disc_precision": "bfloat16"},

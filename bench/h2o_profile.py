@@ -79,6 +79,7 @@ def timed_step(
     """One H2O update (joint order), each phase timed; same calls as ``ActorCritic.update``."""
     with t("batch sampling"):
         batches = sample_batches(algo, real, sim, gen)
+        assert batches.real is not None and batches.sim is not None  # H2O samples both
     with t("discriminator step"):
         stats = algo._train_discriminators(batches)
     with t("u pass / weights"):

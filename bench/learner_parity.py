@@ -332,7 +332,7 @@ def make_jobs(args: argparse.Namespace, paths: dict[str, Path]) -> list[Job]:
         for seed in args.seeds:
             for learner in args.learners:
                 mine = learner.startswith("ours_")
-                theirs = [(",".join(args.d3rlpy_set), {})]
+                theirs: list[tuple[str, dict[str, Any]]] = [(",".join(args.d3rlpy_set), {})]
                 for variant, values in variants if mine else theirs:
                     ours = dict(values)
                     normalize = bool(ours.pop("normalize", not args.no_normalize))

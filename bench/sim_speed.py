@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 import pybullet as p
+from numpy.typing import NDArray
 
 from h2o_robot_bridge.contract import DEFAULT_TIMING, JOINTS, action_to_command, build_observation
 from h2o_robot_bridge.contract import robot as contract_robot
@@ -42,7 +43,7 @@ class RawLoop:
     def __init__(self, seed: int) -> None:
         self.sim = WheelLeggedSim("real", seed=seed)
         self.controller = ClassicalController()
-        self.prev = np.zeros(6)
+        self.prev: NDArray[np.floating] = np.zeros(6)
         self.forces = [0.0] * 6
 
     def run(self, seconds: float) -> tuple[float, int]:
@@ -102,7 +103,7 @@ class SimLoop:
     def __init__(self, seed: int) -> None:
         self.sim = WheelLeggedSim("real", seed=seed)
         self.controller = ClassicalController()
-        self.prev = np.zeros(6)
+        self.prev: NDArray[np.floating] = np.zeros(6)
 
     def run(self, seconds: float) -> tuple[float, int]:
         """Timed seconds and ticks."""
@@ -158,7 +159,11 @@ class EnvLoop:
 def interleaved(seconds: float, rounds: int, seed: int) -> dict[str, list[float]]:
     """Ticks/s of raw, sim and env per round, the three run in turn each round (a machine
     that speeds up or slows down during the run then moves all three alike)."""
-    loops = {"raw": RawLoop(seed), "sim": SimLoop(seed), "env": EnvLoop(seed)}
+    loops: dict[str, RawLoop | SimLoop | EnvLoop] = {
+        "raw": RawLoop(seed),
+        "sim": SimLoop(seed),
+        "env": EnvLoop(seed),
+    }
     rates: dict[str, list[float]] = {name: [] for name in loops}
     for _ in range(rounds):
         for name, loop in loops.items():

@@ -43,7 +43,7 @@ from torch.nn import functional as F
 
 from h2o_learning.algorithms import AlgorithmConfig, make_algorithm
 from h2o_learning.algorithms.precision import native_bf16
-from h2o_learning.algorithms.protocol import Batch
+from h2o_learning.algorithms.protocol import Batch, UpdateBatches
 from h2o_learning.algorithms.stack import SeedStack
 from h2o_learning.training.buffers import ReplayBuffer
 from h2o_learning.training.sampling import sample_batches
@@ -177,7 +177,10 @@ class EagerH2O(EagerSAC):
             loss = loss + 0.01 * penalty.clamp(-1000, 1000)
         return loss
 
-    def update_h2o(self, real: Batch, sim: Batch, disc_real: Batch, disc_sim: Batch) -> None:
+    def update_h2o(self, batches: UpdateBatches) -> None:
+        real, sim, disc_real, disc_sim = batches
+        assert real is not None and sim is not None and disc_real is not None
+        assert disc_sim is not None  # H2O samples all four
         self.disc_step(disc_real, disc_sim)
         b = Batch(*(torch.cat(pair) for pair in zip(real, sim, strict=True)))
         action, log_pi = self.policy(b.obs)
@@ -216,7 +219,7 @@ def steps_per_second(step: Callable[[], object], steps: int, repeats: int) -> fl
 
 # Issue 15: t6-thu/H2O's gradient steps/s on this machine type (quiet), 1 and 2 threads.
 REFERENCE_RATE = {1: 42.5, 2: 54.7}
-H2O_VARIANTS = {
+H2O_VARIANTS: dict[str, dict[str, object]] = {
     "h2o": {},
     "h2o_bf16": {"disc_precision": "bfloat16"},
     "h2o_overlap": {"disc_overlap": True},
@@ -319,7 +322,7 @@ def main() -> None:
         if name == "eager_sac":
             return lambda: eager_sac.update(None, sim.sample(config.batch_size, gen))
         if name == "eager_h2o":
-            return lambda: eager_h2o.update_h2o(*sample_batches(algos["h2o"], real, sim, gen))
+            return lambda: eager_h2o.update_h2o(sample_batches(algos["h2o"], real, sim, gen))
         algo = algos[name]
         return lambda: algo.update(*sample_batches(algo, real, sim, gen))
 

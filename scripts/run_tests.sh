@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: mypy over the three packages, colcon build + colcon test (package
-# tests) + the system tests in test/.
+# The whole test suite: mypy over the three packages, bench/ and scripts/, colcon build +
+# colcon test (package tests) + the system tests in test/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -8,7 +8,7 @@ export PATH="$PWD/$VENV/bin:$PATH"
 start=$(date +%s)
 
 status=0
-echo "[test] mypy (type check of the three packages)"
+echo "[test] mypy (type check of the three packages, bench/ and scripts/)"
 mypy || status=1  # the files and settings are in pyproject.toml
 
 echo "[test] colcon build"
