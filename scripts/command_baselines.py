@@ -3,7 +3,12 @@ the move datasets' behaviour without its noise; 0: balancing in place) on an exp
 evaluation episodes (its ``references.json``: seeds, commands, episode cap), through the runs'
 evaluator, scored against the stored references. Prints a markdown table; ``--json`` writes it.
 
+``--action-noise`` also runs each fraction with N(0, sigma) on the executed action (the
+``joint_noise`` gap's knob ``action_noise_std``, added to the profile): how strong a joint-noise
+gap the robot allows (the H2O paper's is sigma = 1).
+
     python scripts/command_baselines.py OUT --json docs/results/move_quick/behaviour.json
+    python scripts/command_baselines.py OUT --fractions 1 --action-noise 0 0.1 0.3 1
 """
 
 from __future__ import annotations
@@ -50,13 +55,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="an h2o-experiment --out folder")
     parser.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.5, 0.0])
     parser.add_argument("--profile", default="real")
+    parser.add_argument(
+        "--action-noise",
+        type=float,
+        nargs="+",
+        default=[0.0],
+        help="std of the executed-action noise (action units, the joint_noise knob) on top of "
+        "the profile; one row per fraction and value (default 0: none)",
+    )
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args(argv)
+    if any(not sigma >= 0.0 for sigma in args.action_noise):
+        parser.error("--action-noise values must be >= 0")
     stored = json.loads((args.out / "references.json").read_text())
     settings = stored["settings"]
     refs = References(**stored["profiles"][args.profile])
+    rows = [row for sigma in args.action_noise for row in noise_rows(args, settings, refs, sigma)]
+    print(f"| command fraction | action noise std | return in {args.profile} | score | falls |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        falls = f"{r['falls']}/{r['episodes']}"
+        print(
+            f"| {r['fraction']} | {r['action_noise_std']} | {r['return']:.1f} "
+            f"| {r['score']:.1f} | {falls} |"
+        )
+    if args.json:
+        args.json.write_text(
+            json.dumps({"settings": settings, "profile": args.profile, "rows": rows}, indent=1)
+        )
+    return 0
+
+
+def noise_rows(
+    args: argparse.Namespace, settings: dict, refs: References, sigma: float
+) -> list[dict[str, float]]:
+    """One row per ``args.fractions`` with executed-action noise ``sigma`` on the profile."""
     commands = [tuple(c) for c in settings.get("commands", [])] or None
-    evaluator = RunnerEvaluator(settings["task"], args.profile)
+    overrides = {"action_noise_std": sigma} if sigma > 0.0 else None
+    evaluator = RunnerEvaluator(settings["task"], args.profile, overrides=overrides)
     rows = []
     try:
         for fraction in args.fractions:
@@ -69,21 +105,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append(
                 {
                     "fraction": fraction,
+                    "action_noise_std": sigma,
                     "return": ret,
                     "score": refs.score(ret),
                     "episodes": len(result.returns),
+                    "falls": int(np.sum(result.falls)),
                 }
             )
     finally:
         evaluator.close()
-    print(f"| command fraction | return in {args.profile} | score |\n|---|---|---|")
-    for r in rows:
-        print(f"| {r['fraction']} | {r['return']:.1f} | {r['score']:.1f} |")
-    if args.json:
-        args.json.write_text(
-            json.dumps({"settings": settings, "profile": args.profile, "rows": rows}, indent=1)
-        )
-    return 0
+    return rows
 
 
 if __name__ == "__main__":
