@@ -24,6 +24,8 @@ from h2o_learning.training.metrics_log import EPOCH, REAL_RETURN, SIM_RETURN, re
 RUN_FIELDS = ("key", "method", "gap", "dataset", "seed", "epochs", "minutes")
 SCORE_REAL, SCORE_SIM = "score/real", "score/sim"
 """A run's normalised score (mean of its last SCORE_WINDOW evaluations) in real / its sim."""
+WINDOW_REAL, WINDOW_SIM = "window/real_return", "window/sim_return"
+"""A run's raw return, mean of its last SCORE_WINDOW evaluations, in real / its sim."""
 CONTROLS = {
     "control/weight_mean": "train/weight_mean",
     "control/disc_sas_acc": "train/disc_sas_acc",
@@ -41,9 +43,10 @@ def scored_records(
     for rec in records:
         path = runs / rec["key"] / "metrics.csv"
         rows = read_metrics(path) if path.is_file() else []
-        extra = {SCORE_REAL: refs[NO_GAP].score(window_mean(rows, REAL_RETURN))}
+        real, sim = window_mean(rows, REAL_RETURN), window_mean(rows, SIM_RETURN)
+        extra = {SCORE_REAL: refs[NO_GAP].score(real), WINDOW_REAL: real, WINDOW_SIM: sim}
         if rec.get("gap") in refs:
-            extra[SCORE_SIM] = refs[rec["gap"]].score(window_mean(rows, SIM_RETURN))
+            extra[SCORE_SIM] = refs[rec["gap"]].score(sim)
         for column, metric in CONTROLS.items():
             extra[column] = window_mean(rows, metric)
         out.append({**rec, **{k: v for k, v in extra.items() if math.isfinite(v)}})
@@ -147,6 +150,7 @@ def write_results(
             "",
             markdown_table(preset, cell_values(records, specs, preset, REAL_RETURN), False),
             "",
+            *_gap_cost_section(preset, records),
             *_controls_section(preset, records, specs),
             *_rank_section(preset, records),
             *datasets_section(data_rows),
@@ -167,6 +171,41 @@ def write_results(
     _plot_curves(out / "curves.png", preset, specs, curves)
     _plot_real_vs_sim(out / "real_vs_sim.png", records)
     return text
+
+
+def gap_costs(preset: Preset, records: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Gap -> each sim-only run's share of its return lost when moved from its simulator to
+    ``real``, ``1 - real / sim`` of its window means (SAC: it never sees real data, so this is
+    what the gap costs a policy that trusts the simulator; the no-gap row is 0 by design)."""
+    sim_only = {m for m in preset.methods if not algorithm_info(m).uses_real}
+    out: dict[str, list[float]] = {}
+    for rec in records:
+        real, sim = rec.get(WINDOW_REAL), rec.get(WINDOW_SIM)
+        if rec["method"] in sim_only and real is not None and sim is not None and sim > 0:
+            out.setdefault(rec["gap"], []).append(1.0 - real / sim)
+    return out
+
+
+def _gap_cost_section(preset: Preset, records: list[dict[str, Any]]) -> list[str]:
+    costs = gap_costs(preset, records)
+    if not costs:
+        return []
+    rows = [
+        f"| {gap} | {100 * np.mean(costs[gap]):.0f} ± {100 * np.std(costs[gap]):.0f} % "
+        f"| {len(costs[gap])} |"
+        for gap in preset.gaps
+        if gap in costs
+    ]
+    return [
+        "## What each gap costs a policy that trusts the simulator: the share of a sim-only "
+        f"run's return (last {SCORE_WINDOW} evaluations) lost in `real` against its simulator, "
+        "mean ± population std over runs",
+        "",
+        "| gap | share lost | runs |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 def _controls_section(

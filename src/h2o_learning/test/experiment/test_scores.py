@@ -13,6 +13,9 @@ from h2o_learning.experiment.plan import NO_GAP, Preset, plan_runs
 from h2o_learning.experiment.report import (
     SCORE_REAL,
     SCORE_SIM,
+    WINDOW_REAL,
+    WINDOW_SIM,
+    gap_costs,
     rank_correlations,
     scored_records,
 )
@@ -93,6 +96,7 @@ def test_scored_records_by_hand(tmp_path: Path) -> None:
     assert out[SCORE_REAL] == pytest.approx(100 * 60 / 200)  # (40 + 60 + 80) / 3 = 60
     assert out[SCORE_SIM] == pytest.approx(100 * (50 - 10) / 100)  # (30 + 50 + 70) / 3 = 50
     assert out["control/weight_mean"] == pytest.approx((0.5 + 0.2 + 0.3) / 3)
+    assert (out[WINDOW_REAL], out[WINDOW_SIM]) == (pytest.approx(60.0), pytest.approx(50.0))
     assert "control/disc_sas_acc" not in out  # not logged: left out, not NaN
     cql = {"key": "cql_run", "method": "cql", "gap": None, "dataset": "medium"}
     _run_folder(tmp_path, "cql_run", [100], [0], [0])
@@ -116,6 +120,21 @@ def test_rank_correlation_table_by_hand() -> None:
     assert rho[NO_GAP] == (pytest.approx(1.0), 2)
     # all: sim (10, 20, 30, 1, 2) vs real (30, 20, 10, 1, 2): ranks (2,3,4,0,1) vs (4,3,2,0,1)
     assert rho["all"] == (pytest.approx(0.6), 5)
+
+
+def test_gap_costs_by_hand() -> None:
+    # Share of a sim-only run's return lost in real; only methods that never see real data.
+    preset = Preset("t", methods=("sac", "h2o"), gaps=(NO_GAP, "gravity_x2"), datasets=("medium",))
+    recs = [
+        {"method": "sac", "gap": "gravity_x2", WINDOW_SIM: 200.0, WINDOW_REAL: 150.0},
+        {"method": "sac", "gap": "gravity_x2", WINDOW_SIM: 100.0, WINDOW_REAL: 50.0},
+        {"method": "sac", "gap": NO_GAP, WINDOW_SIM: 80.0, WINDOW_REAL: 80.0},
+        {"method": "sac", "gap": NO_GAP, WINDOW_SIM: 0.0, WINDOW_REAL: 5.0},  # no share of 0
+        {"method": "h2o", "gap": "gravity_x2", WINDOW_SIM: 100.0, WINDOW_REAL: 10.0},
+        {"method": "sac", "gap": "gravity_x2", WINDOW_REAL: 10.0},  # no sim evaluation
+    ]
+    costs = gap_costs(preset, recs)
+    assert costs == {"gravity_x2": [pytest.approx(0.25), pytest.approx(0.5)], NO_GAP: [0.0]}
 
 
 class _Recorder:
