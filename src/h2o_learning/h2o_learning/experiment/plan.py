@@ -22,10 +22,13 @@ from h2o_robot_bridge.contract import CommandRange, get_task
 from h2o_robot_bridge.errors import ConfigError
 
 METHODS = tuple(ALGORITHMS)
+CANDIDATE_GAPS = ("gravity_x0.5", "motor_x2")
+"""Gaps where the simulator is easier than the robot (the paper's are harder or noisier): what
+they cost a sim-only policy is measured by the ``gap_calibration`` preset."""
 NO_GAP = "real"
 """The control gap: the simulator runs the robot's own profile (sim = real), where H2O's
 importance weights should be ~1 and H2O should match SAC trained in ``real``."""
-GAPS = (NO_GAP, "gravity_x2", "friction_x0.3", "joint_noise")
+GAPS = (NO_GAP, "gravity_x2", "friction_x0.3", "joint_noise", *CANDIDATE_GAPS)
 DATASETS = ("medium", "medium-replay", "medium-expert")
 TRAIN_SECTIONS = frozenset({"loop", "algo", "env"})
 """The training-config sections a preset's ``train`` and ``method_train`` may set."""

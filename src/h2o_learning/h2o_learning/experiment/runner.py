@@ -1,7 +1,8 @@
 """``h2o-experiment``: the paper's table (docs/algorithm.md) on our robot, on Ray.
 
 Methods SAC (sim only), CQL (real only), DARC, DARC+ and H2O; sim gaps ``gravity_x2``,
-``friction_x0.3``, ``joint_noise`` and the no-gap control ``real`` (sim = real); real datasets
+``friction_x0.3``, ``joint_noise`` (the paper's), ``gravity_x0.5`` and ``motor_x2`` (candidates
+where the simulator is easier) and the no-gap control ``real`` (sim = real); real datasets
 ``medium``, ``medium-replay``, ``medium-expert`` (``h2o-collect`` on the ``real`` profile);
 several seeds. Every policy is evaluated in the ``real`` profile (the robot) and, separately, in
 its sim profile, to show (or refute) the paper's "simulation-based evaluation can be very
@@ -11,6 +12,7 @@ misleading".
     h2o-experiment --preset quick            # < 1 hour on 2 cores
     h2o-experiment --preset controls         # the no-gap control vs gravity x2 (~8 min)
     h2o-experiment --preset focused          # >= 100 epochs, the focused grid (30 runs, ~5 h)
+    h2o-experiment --preset gap_calibration  # what 2 candidate gaps cost sim-only SAC (~30 min)
     h2o-experiment --preset full             # the reference budget (see config/experiment)
     h2o-experiment --preset quick --report-only --results docs/results
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from h2o_learning.experiment.plan import (
+    CANDIDATE_GAPS,
     Preset,
     dataset_settings,
     load_preset,
@@ -102,3 +103,19 @@ def test_focused_resid_is_focused_h2o_with_the_residual_penalty_only(tmp_path: P
         assert ours.algo.disc_residual_l2 == 1.0 and theirs.algo.disc_residual_l2 == 0.0
         assert replace(ours, algo=replace(ours.algo, disc_residual_l2=0.0)) == theirs
     assert {len(t) for t in plan_tasks(resid, specs)} == {3}  # each gap's seeds: one stack
+
+
+def test_gap_calibration_is_focused_sac_in_other_simulators(tmp_path: Path) -> None:
+    # Its shares are read next to focused's: the same SAC run but for the sim profile.
+    base, calib = load_preset("focused"), load_preset("gap_calibration")
+    paths = dataset_paths(base, tmp_path)
+    sac = next(s for s in plan_runs(base) if s.method == "sac" and s.gap == "gravity_x2")
+    theirs = run_config(base, sac, paths, tmp_path / "runs")
+    specs = plan_runs(calib)
+    assert {s.gap for s in specs} == set(CANDIDATE_GAPS) and {s.method for s in specs} == {"sac"}
+    for spec in specs:
+        ours = run_config(calib, spec, paths, tmp_path / "runs")
+        assert ours.env.sim_dynamics == spec.gap != theirs.env.sim_dynamics
+        same_sim = replace(ours.env, sim_dynamics=theirs.env.sim_dynamics)
+        assert replace(ours, env=same_sim, seed=theirs.seed, name=theirs.name) == theirs
+    assert {len(t) for t in plan_tasks(calib, specs)} == {3}
