@@ -114,6 +114,18 @@ def safe_rows(rows: NDArray[np.float64]) -> NDArray[np.bool_]:
     return legs_ok & np.all(np.isclose(eff[:, WHEELS], 0.0), axis=1)
 
 
+def after_a_sensor_gap(
+    times: NDArray[np.float64], imu_times: NDArray[np.float64], max_age: float, within: float = 0.1
+) -> NDArray[np.bool_]:
+    """(N,) True where a row received at ``times`` [s] follows, by at most ``within`` [s], the
+    start of a gap longer than ``max_age`` [s] in the fake robot's own IMU publishing (a loaded
+    machine can pause the publisher: a runner that then sends the controlled stop is right)."""
+    gaps = np.diff(imu_times) > max_age
+    starts = imu_times[:-1][gaps]
+    lag = times[:, None] - starts[None, :]
+    return np.any((lag >= 0.0) & (lag <= within), axis=1)
+
+
 def stop_rows(rows: NDArray[np.float64]) -> NDArray[np.bool_]:
     """(N,) True where a command row is the controlled stop of a robot at rest (the fake
     robot's wheels do not turn, so the damping torque is 0 N m): wheels 0 N m, the legs
