@@ -203,3 +203,39 @@ def test_readme_move_table_is_the_stored_runs() -> None:
     behaviour = json.loads((RESULTS / "move_quick" / "behaviour.json").read_text())
     in_place = next(r for r in behaviour["rows"] if r["fraction"] == 0.0)
     assert round(in_place["score"]) == 77  # "balancing in place scores 77"
+
+
+def _window_mean(rows: list[dict[str, str]], column: str) -> float:
+    """Mean of ``column`` over a run's last 3 evaluations (the score window)."""
+    rows = sorted(rows, key=lambda r: int(r["epoch"]))[-3:]
+    return float(np.mean([float(r[column]) for r in rows]))
+
+
+def test_readme_focused_table_is_the_stored_runs() -> None:
+    runs = _controls("focused")
+    expected = []
+    for gap, shown in (
+        ("real", "none (`real`)"),
+        ("gravity_x2", "`gravity_x2`"),
+        ("friction_x0.3", "`friction_x0.3`"),
+    ):
+        cells = [runs[(m, gap if m != "cql" else "")] for m in ("sac", "cql", "darc_plus", "h2o")]
+        expected.append(
+            f"| {shown} | " + " | ".join(_stat(c, "score/real", 0) for c in cells) + " |"
+        )
+    assert table_rows(README.read_text(), "| focused gap |") == expected
+    # What each gap costs sim-only SAC: 1 - real / sim of its last 3 evaluations (curves.csv).
+    curves: dict[str, list[dict[str, str]]] = {}
+    with open(RESULTS / "focused" / "curves.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            if row["method"] == "sac":
+                curves.setdefault(row["key"], []).append(row)
+    costs: dict[str, list[float]] = {}
+    for rows in curves.values():
+        real, sim = _window_mean(rows, "real_return"), _window_mean(rows, "sim_return")
+        costs.setdefault(rows[0]["gap"], []).append(100 * (1 - real / sim))
+    text = " ".join(README.read_text().split())
+    for gap in ("gravity_x2", "friction_x0.3"):
+        assert len(costs[gap]) == 3, gap
+        quoted = f"{np.mean(costs[gap]):.0f} ± {np.std(costs[gap]):.0f} %"
+        assert quoted in text, (gap, quoted)
