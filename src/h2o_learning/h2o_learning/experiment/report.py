@@ -32,6 +32,13 @@ CONTROLS = {
 }
 """runs.csv column -> the training metric it averages over a run's last SCORE_WINDOW epochs
 (H2O's mean importance weight of sim samples and its s-a-s' discriminator accuracy)."""
+CRITICS = {
+    "critic/q_real_mean": "train/q_real_mean",
+    "critic/target_q_mean": "train/target_q_mean",
+}
+"""runs.csv column -> the critic statistic it averages over a run's last SCORE_WINDOW epochs
+(mean Q on a batch's real samples, for methods that train on them; mean TD target of every
+method): a value far above the largest discounted return is a diverging critic."""
 
 
 def scored_records(
@@ -47,7 +54,7 @@ def scored_records(
         extra = {SCORE_REAL: refs[NO_GAP].score(real), WINDOW_REAL: real, WINDOW_SIM: sim}
         if rec.get("gap") in refs:
             extra[SCORE_SIM] = refs[rec["gap"]].score(sim)
-        for column, metric in CONTROLS.items():
+        for column, metric in (CONTROLS | CRITICS).items():
             extra[column] = window_mean(rows, metric)
         out.append({**rec, **{k: v for k, v in extra.items() if math.isfinite(v)}})
     return out
@@ -152,6 +159,7 @@ def write_results(
             "",
             *_gap_cost_section(preset, records),
             *_controls_section(preset, records, specs),
+            *_critics_section(preset, records, specs),
             *_rank_section(preset, records),
             *datasets_section(data_rows),
             "## Score references (mean return over the runs' evaluation seeds)",
@@ -230,6 +238,26 @@ def _controls_section(
         table = markdown_table(preset, values, False, ("h2o",), digits)
         lines += [f"`{column}`:", "", table, ""]
     return lines
+
+
+def _critics_section(
+    preset: Preset, records: list[dict[str, Any]], specs: list[RunSpec]
+) -> list[str]:
+    """Each method's critic values per cell (a diverging critic shows here before in a score)."""
+    lines = [
+        f"## The critics: mean Q on real samples and mean TD target (last {SCORE_WINDOW} "
+        "epochs), mean ± population std over seeds",
+        "",
+        "A discounted return is at most the largest reward per tick / (1 - gamma); a critic far "
+        "above that diverges. Q on real samples: methods that train on real data only.",
+        "",
+    ]
+    for column in CRITICS:
+        values = cell_values(records, specs, preset, column)
+        methods = tuple(m for m in preset.methods if any(k[2] == m for k in values))
+        if methods:
+            lines += [f"`{column}`:", "", markdown_table(preset, values, False, methods), ""]
+    return lines if len(lines) > 5 else []
 
 
 def rank_correlations(

@@ -15,6 +15,7 @@ from h2o_learning.experiment.report import (
     SCORE_SIM,
     WINDOW_REAL,
     WINDOW_SIM,
+    _critics_section,
     gap_costs,
     rank_correlations,
     scored_records,
@@ -102,6 +103,33 @@ def test_scored_records_by_hand(tmp_path: Path) -> None:
     _run_folder(tmp_path, "cql_run", [100], [0], [0])
     (out,) = scored_records([cql], tmp_path, refs)
     assert out[SCORE_REAL] == 50.0 and SCORE_SIM not in out  # no simulator, no sim score
+
+
+def test_critic_values_by_hand(tmp_path: Path) -> None:
+    # A critic's last three epochs, as the controls; methods that log no Q on real data
+    # (SAC) get no such column, and the section shows each statistic only for methods with it.
+    preset = Preset("t", methods=("sac", "h2o"), gaps=(NO_GAP,), datasets=("medium",), seeds=(0,))
+    specs = plan_runs(preset)
+    sac_key, h2o_key = (next(s.key for s in specs if s.method == m) for m in ("sac", "h2o"))
+    rows = [{"epoch": float(e), "train/target_q_mean": 10.0 * e} for e in range(1, 6)]
+    for row in rows:
+        row["train/q_real_mean"] = 100.0 * row["epoch"]
+    for key, metrics in ((h2o_key, rows), (sac_key, [{"epoch": 1.0, "train/target_q_mean": 7.0}])):
+        (tmp_path / key).mkdir()
+        write_metrics(tmp_path / key / "metrics.csv", metrics)
+    recs = [
+        {"key": h2o_key, "method": "h2o", "gap": NO_GAP, "dataset": "medium", "seed": 0},
+        {"key": sac_key, "method": "sac", "gap": NO_GAP, "dataset": "", "seed": 0},
+    ]
+    h2o, sac = scored_records(recs, tmp_path, {NO_GAP: References(0.0, 200.0, 2)})
+    assert h2o["critic/q_real_mean"] == pytest.approx(400.0)  # (300 + 400 + 500) / 3
+    assert h2o["critic/target_q_mean"] == pytest.approx(40.0)
+    assert sac["critic/target_q_mean"] == 7.0 and "critic/q_real_mean" not in sac
+    text = "\n".join(_critics_section(preset, [h2o, sac], specs))
+    q_real, target = text.split("`critic/target_q_mean`:")
+    assert "| medium | real | 400 ± 0 |" in q_real and "| H2O |" in q_real and "SAC" not in q_real
+    assert "| medium | real | 7 ± 0 | 40 ± 0 |" in target
+    assert _critics_section(preset, [], specs) == []
 
 
 def test_rank_correlation_table_by_hand() -> None:
