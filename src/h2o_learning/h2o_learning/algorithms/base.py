@@ -612,19 +612,25 @@ class WithDiscriminators(ActorCritic):
         self, batches: UpdateBatches, noise: Generators | None = None
     ) -> dict[str, torch.Tensor]:
         """One discriminator step on the fresh batches (or the update's batches); stats.
-        ``noise``: where its input noise comes from (None: the step's generator(s))."""
+        ``noise``: where its input noise comes from (None: the step's generator(s)). Past
+        ``disc_train_steps`` only the losses and stats (the same forward and noise draws, so
+        the random streams do not depend on the switch), no gradient step."""
         disc_real, disc_sim = self._disc_batches(batches)
         c = self.config
-        sa_loss, sas_loss, stats = self.discriminators.loss(
-            disc_real,
-            disc_sim,
-            c.disc_noise_std,
-            self.noise if noise is None else noise,
-            residual_l2=c.disc_residual_l2,
-        )
-        opt = self.optimizers["disc"]
-        opt.zero_grad(set_to_none=True)
-        (sa_loss + sas_loss).sum().backward()
-        opt.step()
+        # ``steps`` counts finished updates: this is step number ``steps + 1``.
+        frozen = 0 < c.disc_train_steps <= self.steps
+        with torch.set_grad_enabled(not frozen):
+            sa_loss, sas_loss, stats = self.discriminators.loss(
+                disc_real,
+                disc_sim,
+                c.disc_noise_std,
+                self.noise if noise is None else noise,
+                residual_l2=c.disc_residual_l2,
+            )
+        if not frozen:
+            opt = self.optimizers["disc"]
+            opt.zero_grad(set_to_none=True)
+            (sa_loss + sas_loss).sum().backward()
+            opt.step()
         stats.update(disc_sa_loss=sa_loss.detach(), disc_sas_loss=sas_loss.detach())
         return stats

@@ -56,6 +56,12 @@ class AlgorithmConfig:
             classification losses do not fix how D_sa and D_sas share the separation and the
             residual drifts with it; the penalty leaves the residual only what (s, a) cannot
             explain (``docs/experiment.md``, "Controls").
+        disc_train_steps: the discriminators train during the first this-many gradient
+            steps, then stay fixed (their losses and accuracies are still logged); 0 (default):
+            they train at every step. The reference's ``d_early_stop_steps`` (its runs set it
+            beyond the run's length): early stopping is a candidate against classifiers that
+            learn to separate the two behaviour policies (``docs/experiment.md``, "Controls").
+            DARC and H2O.
         n_next_samples: N perturbed next states for u. next_state_std_ratio: sigma multiplier.
         u_floor, u_clip: clip of u (floor applied before the log-space normalisation).
         ratio_clip_min, ratio_clip_max: clip of the importance weight on sim TD errors.
@@ -126,6 +132,7 @@ class AlgorithmConfig:
     penalty_clip: float = 1000.0
     disc_noise_std: float = 0.1
     disc_residual_l2: float = 0.0
+    disc_train_steps: int = 0
     n_next_samples: int = 10
     next_state_std_ratio: float = 1.0
     u_floor: float = 1e-8
@@ -208,6 +215,7 @@ class AlgorithmConfig:
             "cql_alpha",
             "darc_reward_scale",
             "darc_warmup_steps",
+            "disc_train_steps",
         )
         for name in non_negative:
             if not getattr(self, name) >= 0:

@@ -158,6 +158,36 @@ def test_darc_warmup_leaves_the_reward_uncorrected_then_corrects_it(
         AlgorithmConfig(darc_warmup_steps=-1)
 
 
+@pytest.mark.parametrize("name", ["darc_plus", "h2o"])
+def test_disc_train_steps_freezes_the_discriminators_after_that_many_steps(
+    name: str, buffers: tuple
+) -> None:
+    """Up to ``disc_train_steps`` the run is bitwise the always-training one; after it the
+    discriminators no longer change, while their accuracy is still logged."""
+    real, sim = buffers
+    early = make_algorithm(name, 5, 2, dataclasses.replace(TINY, disc_train_steps=2), seed=3)
+    always = make_algorithm(name, 5, 2, TINY, seed=3)
+    gen = torch.Generator().manual_seed(0)
+
+    def disc_params(algo: object) -> list[torch.Tensor]:
+        return [p.detach().clone() for p in algo.discriminators.parameters()]  # type: ignore[attr-defined]
+
+    for step in range(4):
+        before = disc_params(early)
+        batches = sample_batches(early, real, sim, gen)
+        m_early = early.update(*batches)
+        always.update(*batches)
+        moved = any(not torch.equal(a, b) for a, b in zip(before, disc_params(early), strict=True))
+        assert moved == (step < 2), step
+        same = all(
+            torch.equal(a, b) for a, b in zip(disc_params(early), disc_params(always), strict=True)
+        )
+        assert same == (step < 2), step
+        assert 0.0 <= m_early["disc_sas_acc"] <= 1.0
+    with pytest.raises(ConfigError, match="disc_train_steps must be >= 0"):
+        AlgorithmConfig(disc_train_steps=-1)
+
+
 def test_missing_batches_are_clear_errors(buffers: tuple) -> None:
     real, sim = buffers
     gen = torch.Generator()

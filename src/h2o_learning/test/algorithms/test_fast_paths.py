@@ -58,9 +58,12 @@ def run_both(a, b, buffers: tuple, steps: int) -> tuple[list, list]:  # noqa: AN
 
 
 @pytest.mark.parametrize("order", ["joint", "sequential"])
-@pytest.mark.parametrize("noise", [0.1, 0.0])
-def test_overlap_is_bitwise_the_serial_step(order: str, noise: float, buffers: tuple) -> None:
-    config = with_(TINY, update_order=order, disc_noise_std=noise)
+@pytest.mark.parametrize(("noise", "train_steps"), [(0.1, 0), (0.0, 0), (0.1, 2)])
+def test_overlap_is_bitwise_the_serial_step(
+    order: str, noise: float, train_steps: int, buffers: tuple
+) -> None:
+    # train_steps 2 of 3: the last step's discriminators are frozen (disc_train_steps).
+    config = with_(TINY, update_order=order, disc_noise_std=noise, disc_train_steps=train_steps)
     serial = make_algorithm("h2o", 5, 2, config, seed=1)
     overlap = make_algorithm("h2o", 5, 2, with_(config, disc_overlap=True), seed=1)
     stats_s, stats_o = run_both(serial, overlap, buffers, 3)
