@@ -70,6 +70,8 @@ def test_config_defaults_are_the_reference_ones() -> None:
         1.0,
     )
     assert c.legacy_u is False and c.backup_entropy is False
+    # The reference's d_early_stop_steps is 1e6, its whole run (1000 x 1000 steps): never stops.
+    assert c.disc_residual_l2 == 0.0 and c.disc_train_steps == 0
 
 
 @pytest.mark.parametrize(
