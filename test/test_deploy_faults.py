@@ -28,6 +28,9 @@ WHEELS = list(robot.WHEEL_JOINT_IDS)
 PERIOD = 0.01  # 100 Hz
 IMU_MAX_AGE = 0.05
 MARGIN = 0.04  # DDS delivery and scheduling on a loaded 2-core VM [s]
+# A stall (a pause > max age of either process, in_a_stall) rightly stops the robot; the soft
+# start (0.2 s), one period and delivery bring the policy back.
+RECOVER = 0.2 + PERIOD + MARGIN
 BIAS = np.array([0.6, -0.6, 0.8, 0.6, -0.6, 0.8])
 
 TIMELINE = [
@@ -83,7 +86,9 @@ def test_every_command_is_finite_and_within_limits(fault_run) -> None:
 
 def test_policy_commands_after_soft_start(fault_run) -> None:
     nominal = fault_run.window(0.9, 1.45)  # after the 0.5 s e-stop wait and the fade
-    assert len(nominal) > 30 and not np.any(stop_rows(nominal))
+    assert len(nominal) > 30
+    nominal = fault_run.fresh(nominal, IMU_MAX_AGE, RECOVER)
+    assert not np.any(stop_rows(nominal))
     # The wheels get the policy's biased torque (about tanh(0.8) * 4 N m).
     assert np.all(nominal[:, 7 + WHEELS[0]] > 1.5)
 
@@ -97,14 +102,18 @@ def test_stale_imu_gives_the_stop_within_max_age_one_period_and_delivery(fault_r
     assert delay <= IMU_MAX_AGE + PERIOD + MARGIN, delay
     # ... and it stays safe until the IMU resumes, and the policy comes back after it.
     assert np.all(stop_rows(report.window(first_safe, resume)))
-    assert not np.any(stop_rows(report.window(resume + 0.3, resume + 0.9)))
+    assert not np.any(
+        stop_rows(report.fresh(report.window(resume + 0.3, resume + 0.9), IMU_MAX_AGE, RECOVER))
+    )
 
 
 def test_nan_imu_is_dropped_and_gives_the_stop(fault_run) -> None:
     report = fault_run
     nan, ok = event_time(report, 2), event_time(report, 3)
     assert np.all(stop_rows(report.window(nan + IMU_MAX_AGE + PERIOD + MARGIN, ok)))
-    assert not np.any(stop_rows(report.window(ok + 0.3, ok + 0.9)))
+    assert not np.any(
+        stop_rows(report.fresh(report.window(ok + 0.3, ok + 0.9), IMU_MAX_AGE, RECOVER))
+    )
 
 
 def test_tilt_latches_until_released(fault_run) -> None:
@@ -113,7 +122,9 @@ def test_tilt_latches_until_released(fault_run) -> None:
     assert np.all(stop_rows(report.window(tilt + PERIOD + MARGIN, release)))
     assert upright + 0.5 < release  # upright for a while and still latched
     assert report.events[6]["success"] is True, report.events[6]
-    assert not np.any(stop_rows(report.window(release + 0.35, release + 0.9)))
+    assert not np.any(
+        stop_rows(report.fresh(report.window(release + 0.35, release + 0.9), IMU_MAX_AGE, RECOVER))
+    )
 
 
 def test_estop_latches_until_deasserted_and_released(fault_run) -> None:
@@ -123,7 +134,9 @@ def test_estop_latches_until_deasserted_and_released(fault_run) -> None:
     assert report.events[8]["success"] is False
     assert "still asserted" in report.events[8]["message"]
     assert report.events[10]["success"] is True
-    assert not np.any(stop_rows(report.window(release + 0.35, DURATION)))
+    assert not np.any(
+        stop_rows(report.fresh(report.window(release + 0.35, DURATION), IMU_MAX_AGE, RECOVER))
+    )
     assert deassert < release
 
 

@@ -32,6 +32,10 @@ BIAS = np.array([0.6, -0.6, 0.8, 0.6, -0.6, 0.8])
 MARGIN = 0.05  # DDS delivery and scheduling on a loaded 2-core VM [s]
 WINDOW = 0.3  # length of one fault window [s]
 BLACKOUTS = (0.1, 1.0)  # sensor blackouts [s]
+MAX_AGE = 0.05  # the shipped joint_state_max_age and imu_max_age [s]
+# A stall (a pause > max age of either process, in_a_stall) rightly stops the robot; the soft
+# start (0.2 s), one period and delivery bring the policy back.
+RECOVER = 0.2 + 0.01 + MARGIN
 
 
 def runner_process(policy: Path, log_dir: Path, domain_id: int, **params) -> NodeProcess:
@@ -48,6 +52,11 @@ def _policy(tmp: Path) -> Path:
 def policy_rows(rows: np.ndarray) -> np.ndarray:
     """(N,) True where the biased policy commanded (its wheel torque, > 1.5 N m)."""
     return np.all(rows[:, 1 + 6 :][:, WHEELS] > 1.5, axis=1)
+
+
+def all_policy(report: FakeRobotReport, rows: np.ndarray) -> bool:
+    """Every row outside the loop's stalls (``FakeRobotReport.fresh``) is the policy's."""
+    return bool(np.all(policy_rows(report.fresh(rows, MAX_AGE, RECOVER))))
 
 
 def _fault_timeline() -> list[dict]:
@@ -120,7 +129,7 @@ def test_bad_messages_between_good_ones_are_dropped_and_the_policy_keeps_command
     # At least half the control rate (100 Hz): a runner that spent ~0.2 ms logging each bad
     # message fell behind the flood and sent 5-12 commands in some windows (measured).
     assert len(rows) >= 0.5 * WINDOW * 100, len(rows)
-    assert np.all(policy_rows(rows)), rows[~policy_rows(rows)][:3]
+    assert all_policy(fault_run, rows), rows[~policy_rows(rows)][:3]
 
 
 def test_every_drop_is_counted_per_topic_and_cause(fault_run) -> None:
@@ -142,7 +151,7 @@ def test_bad_messages_instead_of_good_ones_give_the_stop_then_the_policy(fault_r
     start, end = _window(fault_run, index)
     held = fault_run.window(start + 0.05 + MARGIN, end)  # joint_state_max_age 0.05 s
     assert len(held) > 0 and np.all(stop_rows(held))
-    assert np.all(policy_rows(fault_run.window(end + 0.35, end + 0.6)))
+    assert all_policy(fault_run, fault_run.window(end + 0.35, end + 0.6))
 
 
 @pytest.mark.parametrize("seconds", BLACKOUTS)
@@ -157,7 +166,7 @@ def test_a_sensor_blackout_gives_the_stop_then_the_policy(fault_run, seconds: fl
     assert stop_rows(around).sum() >= 0.5 * (seconds - 0.05) * 100, stop_rows(around).sum()
     held = fault_run.window(start + 0.05 + 0.01 + MARGIN, end)  # max age + one period
     assert np.all(stop_rows(held)) and not np.any(policy_rows(held))
-    assert np.all(policy_rows(fault_run.window(end + 0.35, end + 0.6)))
+    assert all_policy(fault_run, fault_run.window(end + 0.35, end + 0.6))
 
 
 def test_a_soft_tilt_hands_over_to_the_fallback_until_asked_back(fault_run) -> None:
@@ -169,7 +178,7 @@ def test_a_soft_tilt_hands_over_to_the_fallback_until_asked_back(fault_run) -> N
     fallback = fault_run.window(upright + 0.2, resume)
     assert len(fallback) > 0 and not np.any(policy_rows(fallback))
     assert fault_run.events[index + 2]["success"] is True
-    assert np.all(policy_rows(fault_run.window(resume + 0.35, DURATION)))
+    assert all_policy(fault_run, fault_run.window(resume + 0.35, DURATION))
     assert float(fault_run.diagnostics["trip.fallback.tilt_soft"]) == 1
 
 
@@ -202,10 +211,10 @@ def test_a_lost_heartbeat_latches_the_stop(tmp_path: Path, domain_id: int) -> No
         assert runner.alive(), runner.log()
     report = FakeRobotReport.load(out)
     lost, back, release = (report.events[i]["at"] for i in (1, 2, 3))
-    assert np.all(policy_rows(report.window(0.6, lost)))
+    assert all_policy(report, report.window(0.6, lost))
     assert np.all(stop_rows(report.window(lost + 0.1 + MARGIN, release)))
     assert report.events[3]["success"] is True, report.events[3]
-    assert np.all(policy_rows(report.window(release + 0.35, 2.8)))
+    assert all_policy(report, report.window(release + 0.35, 2.8))
     assert back < release
 
 
@@ -235,11 +244,11 @@ def test_lifecycle_transitions_publish_what_they_promise(tmp_path: Path, domain_
     )
     assert len(report.window(0.0, activate)) == 0  # nothing before the first activation
     # The first activation waits 0.5 s for the e-stop state, the next one does not.
-    assert np.all(policy_rows(report.window(activate + 0.6, deactivate)))
+    assert all_policy(report, report.window(activate + 0.6, deactivate))
     inactive = report.window(deactivate + MARGIN, reactivate)
     assert len(inactive) > 50 and not np.any(policy_rows(inactive))  # still published
     assert "fallback" in report.levels(deactivate + MARGIN, reactivate)
-    assert np.all(policy_rows(report.window(reactivate + 0.35, deactivate2)))
+    assert all_policy(report, report.window(reactivate + 0.35, deactivate2))
     assert len(report.window(deactivate2 + MARGIN, cleanup)) > 10  # the fallback, published
     last = report.commands[-1]
     assert last[0] < cleanup + MARGIN and len(report.window(cleanup + MARGIN, 5.0)) == 0
@@ -262,7 +271,7 @@ def test_sigterm_publishes_the_exit_command(tmp_path: Path, domain_id: int) -> N
     assert code == 0, runner.log()
     report = FakeRobotReport.load(out)
     rows = report.commands
-    assert np.all(policy_rows(rows[-20:-1]))  # the policy commanded up to the signal ...
+    assert all_policy(report, rows[-20:-1])  # the policy commanded up to the signal ...
     np.testing.assert_allclose(rows[-1, 1 + 6 :][WHEELS], 0.0)  # ... then the exit command
     np.testing.assert_allclose(rows[-1, 1:7][LEGS], rows[-2, 1:7][LEGS])  # legs hold
     assert "exit command" in runner.log()

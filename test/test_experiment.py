@@ -87,7 +87,9 @@ def test_micro_table_matches_the_raw_runs(micro) -> None:
     assert f"{len(plan_runs(preset))}/{len(plan_runs(preset))} runs finished" in text
     assert "population std" in text  # the table says which std it prints
     header = "| dataset | gap | SAC | CQL | DARC | DARC+ | H2O |"
-    assert text.count(header) == 3  # scores in real, scores in sim, raw returns in real
+    # scores in real, scores in sim, raw returns in real; then the critics' TD targets
+    assert text.count(header) == 4
+    assert "`critic/target_q_mean`:" in text and "`critic/q_real_mean`:" in text
     runs = _runs(out)
     tables = _table_rows(text)[:3]
     for rows, metric in zip(tables, (SCORE_REAL, SCORE_SIM, REAL_RETURN), strict=True):

@@ -106,6 +106,13 @@ class FakeRobotReport:
         t = self.commands[:, 0]
         return self.commands[(t >= start) & (t < end)]
 
+    def fresh(self, rows: NDArray[np.float64], max_age: float, recover: float) -> NDArray:
+        """``rows`` outside the loop's stalls (:func:`in_a_stall`): the commands the runner sent
+        on fresh inputs. All of ``rows`` when the loop stalled through every one of them (a
+        check on none would pass whatever the runner did: it then judges them all)."""
+        out = rows[~in_a_stall(self, rows[:, 0], max_age, recover)]
+        return out if len(out) else rows
+
 
 def safe_rows(rows: NDArray[np.float64]) -> NDArray[np.bool_]:
     """(N,) True where a command row is the safe action (legs at default, wheels 0 N m)."""
@@ -114,16 +121,20 @@ def safe_rows(rows: NDArray[np.float64]) -> NDArray[np.bool_]:
     return legs_ok & np.all(np.isclose(eff[:, WHEELS], 0.0), axis=1)
 
 
-def after_a_sensor_gap(
-    times: NDArray[np.float64], imu_times: NDArray[np.float64], max_age: float, within: float = 0.1
+def in_a_stall(
+    report: FakeRobotReport, times: NDArray[np.float64], max_age: float, recover: float
 ) -> NDArray[np.bool_]:
-    """(N,) True where a row received at ``times`` [s] follows, by at most ``within`` [s], the
-    start of a gap longer than ``max_age`` [s] in the fake robot's own IMU publishing (a loaded
-    machine can pause the publisher: a runner that then sends the controlled stop is right)."""
-    gaps = np.diff(imu_times) > max_age
-    starts = imu_times[:-1][gaps]
-    lag = times[:, None] - starts[None, :]
-    return np.any((lag >= 0.0) & (lag <= within), axis=1)
+    """(N,) True where a row received at ``times`` [s] lies in a stall of the loop: from the
+    start of a gap longer than ``max_age`` [s] in the fake robot's own IMU publishing or in the
+    commands it received (the runner late), to ``recover`` [s] after the gap ended. A loaded
+    machine can pause either process; the runner's inputs are then stale and the controlled
+    stop (then the soft start back) is the right answer, not a fault."""
+    out = np.zeros(len(times), dtype=bool)
+    for series in (report.imu_times, report.commands[:, 0]):
+        gaps = np.flatnonzero(np.diff(series) > max_age)
+        for start, end in zip(series[gaps], series[gaps + 1], strict=True):
+            out |= (times >= start) & (times <= end + recover)
+    return out
 
 
 def stop_rows(rows: NDArray[np.float64]) -> NDArray[np.bool_]:
