@@ -249,7 +249,7 @@ def _critics_section(
         "epochs), mean ± population std over seeds",
         "",
         "A discounted return is at most the largest reward per tick / (1 - gamma); a critic far "
-        "above that diverges. Q on real samples: methods that train on real data only.",
+        "above that diverges. Only the methods that train on real data have a Q on real samples.",
         "",
     ]
     for column in CRITICS:
