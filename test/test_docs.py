@@ -241,3 +241,15 @@ def test_readme_focused_table_is_the_stored_runs() -> None:
         assert len(costs[gap]) == 3, gap
         quoted = f"{np.mean(costs[gap]):.0f} ± {np.std(costs[gap]):.0f} %"
         assert quoted in text, (gap, quoted)
+
+
+def test_readme_gap_calibration_is_the_stored_runs() -> None:
+    runs = _controls("gap_calibration")
+    text = " ".join(README.read_text().split())
+    for gap, label in (("gravity_x0.5", "gravity x0.5"), ("motor_x2", "motors x2")):
+        rows = runs[("sac", gap)]
+        real = np.array([float(r["window/real_return"]) for r in rows])
+        sim = np.array([float(r["window/sim_return"]) for r in rows])
+        cost = 100 * (1 - real / sim)
+        assert f"{label} {cost.mean():.0f} ± {cost.std():.0f} %" in text, (gap, cost)
+        assert _stat(rows, "score/real", 0) in text, gap
