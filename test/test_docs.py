@@ -215,6 +215,7 @@ def _window_mean(rows: list[dict[str, str]], column: str) -> float:
 
 def test_readme_focused_table_is_the_stored_runs() -> None:
     runs = _controls("focused")
+    resid = _controls("focused_resid")
     expected = []
     for gap, shown in (
         ("real", "none (`real`)"),
@@ -222,6 +223,7 @@ def test_readme_focused_table_is_the_stored_runs() -> None:
         ("friction_x0.3", "`friction_x0.3`"),
     ):
         cells = [runs[(m, gap if m != "cql" else "")] for m in ("sac", "cql", "darc_plus", "h2o")]
+        cells.append(resid[("h2o", gap)])
         expected.append(
             f"| {shown} | " + " | ".join(_stat(c, "score/real", 0) for c in cells) + " |"
         )
