@@ -176,6 +176,8 @@ def test_readme_controls_table_is_the_stored_runs() -> None:
         ("input noise 2.0", _controls("controls_noise2")),
         ("residual penalty 1.0", _controls("controls_resid")),
         ("residual penalty 1.0, input noise 1.0", _controls("controls_resid_noise")),
+        ("trained for 100 steps, then fixed", _controls("controls_early100")),
+        ("trained for 200 steps, then fixed", _controls("controls_early200")),
         ("trained for 500 steps, then fixed", _controls("controls_early500")),
         ("trained for 2000 steps, then fixed", _controls("controls_early2000")),
     )
