@@ -244,20 +244,23 @@ def _critics_section(
     preset: Preset, records: list[dict[str, Any]], specs: list[RunSpec]
 ) -> list[str]:
     """Each method's critic values per cell (a diverging critic shows here before in a score)."""
-    lines = [
+    tables: list[str] = []
+    for column in CRITICS:
+        values = cell_values(records, specs, preset, column)
+        methods = tuple(m for m in preset.methods if any(k[2] == m for k in values))
+        if methods:
+            tables += [f"`{column}`:", "", markdown_table(preset, values, False, methods), ""]
+    if not tables:
+        return []
+    return [
         f"## The critics: mean Q on real samples and mean TD target (last {SCORE_WINDOW} "
         "epochs), mean ± population std over seeds",
         "",
         "A discounted return is at most the largest reward per tick / (1 - gamma); a critic far "
         "above that diverges. Only the methods that train on real data have a Q on real samples.",
         "",
+        *tables,
     ]
-    for column in CRITICS:
-        values = cell_values(records, specs, preset, column)
-        methods = tuple(m for m in preset.methods if any(k[2] == m for k in values))
-        if methods:
-            lines += [f"`{column}`:", "", markdown_table(preset, values, False, methods), ""]
-    return lines if len(lines) > 5 else []
 
 
 def rank_correlations(
